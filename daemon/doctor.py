@@ -1,0 +1,115 @@
+"""`nearcode doctor`: what this machine has, what the daemon would run, and why.
+
+Read-only and quick: nothing is downloaded or assembled and no model is loaded. The canary verdict
+comes from the running daemon (it probes its model at start), if there is one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from daemon import __version__, paths
+from daemon.endpoint import Endpoint, pid_alive
+from daemon.engine_cli import engine_options_from
+from daemon.engines.engine_choice import choose_engine, detect_gpu, installed_engines
+from daemon.model_family import family_for_model, read_metadata
+from daemon.model_store import PRESETS, model_path
+
+
+def run_doctor(args: argparse.Namespace) -> int:
+    options = engine_options_from(args)
+    gpu = detect_gpu()
+    engines = installed_engines()
+    _row("nearcode", __version__)
+    _row("GPU", gpu.describe())
+    _row("memory", _memory())
+    _row("CPU", f"{os.cpu_count()} cores")
+    _row("llamacpp", f"xllamacpp {engines.llamacpp}" if engines.llamacpp else
+         "not installed (pip install --require-hashes --no-deps -r requirements/embedded-0.5b.txt)")
+    _row("vllm", engines.vllm or "not installed (pip install 'nearcode[vllm]' on a CUDA machine)")
+    _row("openai", f"remote {options.remote_url}" if options.remote_url else "built in; needs --remote-url")
+    choice = choose_engine(args.engine, gpu, engines, options.vllm_model, options.remote_url)
+    _row("engine", f"{args.engine} -> {choice.engine}: {choice.reason}")
+    path = _model_file(args.model) if choice.engine == "llamacpp" or args.model else None
+    served = [options.vllm_model] if choice.engine == "vllm" else [options.remote_model] if choice.engine == "openai" else []
+    meta = read_metadata(path)
+    if meta is not None:
+        _row("gguf", f"{meta.name or '?'} (architecture {meta.architecture or '?'}, context "
+                     f"{meta.context_length}, {len(meta.tokens)} tokens, {len(meta.special_tokens)} special)")
+    try:
+        family = family_for_model(path, [n for n in served if n], args.family, meta)
+    except KeyError as exc:
+        _row("family", f"error: {exc}")
+        return 1
+    template = family.template
+    _row("family", f"{template.family} ({family.reason})")
+    _row("template", f"{template.mode} mode, {template.order}: {template.template!r}")
+    _row("stop", ", ".join(repr(s) for s in template.stop))
+    _row("canary", _canary())
+    return 0
+
+
+def _row(label: str, value: str) -> None:
+    print(f"{label + ':':10} {value}")
+
+
+def _memory() -> str:
+    try:
+        fields = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines() if ":" in line)
+        total = int(fields["MemTotal"].split()[0]) / 2**20
+        available = int(fields["MemAvailable"].split()[0]) / 2**20
+        return f"{total:.1f} GiB total, {available:.1f} GiB available"
+    except (OSError, KeyError, ValueError):
+        return "unknown"
+
+
+def _model_file(spec: str) -> Path | None:
+    if not spec or spec in PRESETS:
+        preset = PRESETS[spec or "default"]
+        path = model_path(preset)
+        if path.is_file():
+            _row("model", f"{path} ({path.stat().st_size / 1e6:.0f} MB, preset {preset.name})")
+            return path
+        _row("model", f"preset {preset.name} not assembled yet: nearcode model install --preset {preset.name}")
+        return None
+    path = Path(spec).expanduser()
+    if not path.is_file():
+        _row("model", f"{path} does not exist")
+        return None
+    _row("model", f"{path} ({path.stat().st_size / 1e6:.0f} MB)")
+    return path
+
+
+def _canary() -> str:
+    endpoint = Endpoint.read(paths.address_file())
+    if endpoint is None or not pid_alive(endpoint.pid):
+        return "no daemon running (the canary runs when the daemon starts)"
+    try:
+        model = _daemon_get(endpoint, "/api/model")
+    except (httpx.HTTPError, ValueError) as exc:
+        return f"daemon pid {endpoint.pid} did not answer: {exc}"
+    canary = model.get("canary") or {}
+    status = canary.get("status", "unknown")
+    line = f"{status} from the running daemon ({model.get('engine')}, {model.get('model')}, family {model.get('family')})"
+    if canary.get("answer"):
+        line += f": answered {canary['answer']!r}"
+    if status not in ("ok", "pending") and canary.get("detail"):
+        line += f" - {canary['detail']}"
+    if status == "ignored-template":
+        line += ". WARNING: the model ignores its prompt template; set --family"
+    return line
+
+
+def _daemon_get(endpoint: Endpoint, path: str) -> dict[str, Any]:
+    transport = httpx.HTTPTransport(uds=endpoint.path) if endpoint.transport == "unix" else None
+    base = "http://nearcode" if endpoint.transport == "unix" else f"http://{endpoint.host}:{endpoint.port}"
+    with httpx.Client(base_url=base, transport=transport, trust_env=False, timeout=5,
+                      headers={"Authorization": f"Bearer {endpoint.token}"}) as client:
+        response = client.get(path)
+        response.raise_for_status()
+        return dict(response.json())

@@ -1,0 +1,109 @@
+"""The engine interface every backend implements (embedded llama.cpp, vLLM, OpenAI-compatible).
+
+`generate` is an async generator: iterate it to receive text; stop iterating (or cancel the task
+consuming it) and the engine stops generating, within a token or two where the backend allows.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class Priority(enum.IntEnum):
+    INTERACTIVE = 0  # inline completions: someone is waiting
+    SPECULATIVE = 1  # prefetch of a likely next completion
+    BACKGROUND = 2  # docstrings, tests: may wait or be shed
+
+
+class FinishReason(enum.StrEnum):
+    STOP = "stop"  # a stop string or end of text
+    LENGTH = "length"  # token limit
+    NEWLINE = "newline"  # single-line mode reached the end of the line
+    DEADLINE = "deadline"
+    CANCELLED = "cancelled"
+    SUPERSEDED = "superseded"  # a newer request for the same document took over
+    ERROR = "error"
+
+
+class EngineError(RuntimeError):
+    """The engine cannot serve (not installed, failed to load, crashed)."""
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    prompt: str
+    max_tokens: int
+    stop: tuple[str, ...] = ()
+    temperature: float = 0.0
+    deadline: float | None = None  # time.monotonic() after which generation stops
+    priority: Priority = Priority.INTERACTIVE
+    # Requests with the same affinity key should land where the previous one left its KV cache.
+    affinity: str | None = None
+    request_id: str = ""
+    # Generation time allowed once the first token is out (prompt reading excluded): a completion
+    # that keeps going is cut rather than kept waiting for.
+    max_generation_ms: float | None = None
+
+
+@dataclass
+class GenerationStats:
+    prompt_tokens: int = 0
+    cached_tokens: int = 0  # prompt tokens reused from the engine's prompt cache
+    generated_tokens: int = 0
+    tokens_after_cancel: int = 0  # generated after cancellation was asked for: wasted work
+    prompt_ms: float = 0.0  # time spent reading the uncached part of the prompt
+
+
+@dataclass
+class CancelCounters:
+    """Wasted work: how many tokens the engine generated after being asked to stop."""
+
+    cancelled: int = 0
+    tokens_after_cancel_total: int = 0
+    tokens_after_cancel_max: int = 0
+
+    def record(self, tokens_after_cancel: int) -> None:
+        self.cancelled += 1
+        self.tokens_after_cancel_total += tokens_after_cancel
+        self.tokens_after_cancel_max = max(self.tokens_after_cancel_max, tokens_after_cancel)
+
+
+@dataclass
+class GenerationChunk:
+    text: str
+    finish_reason: FinishReason | None = None
+    stats: GenerationStats | None = None  # set on the final chunk
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    engine: str  # "llamacpp", "vllm", "openai"
+    model: str  # display name
+    model_path: str = ""
+    context_tokens: int = 0
+    parallel_slots: int = 1
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+class Engine(Protocol):
+    """What the daemon needs from a backend."""
+
+    @property
+    def info(self) -> EngineInfo: ...
+
+    @property
+    def cancel_counters(self) -> CancelCounters: ...
+
+    async def start(self) -> None:
+        """Load the model / connect; raises EngineError with a message that says how to fix it."""
+
+    async def close(self) -> None: ...
+
+    async def count_tokens(self, text: str) -> int: ...
+
+    def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]:
+        """Stream the completion of `request`; closing the iterator cancels it."""
+        ...

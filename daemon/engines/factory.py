@@ -1,0 +1,98 @@
+"""Build the engine the daemon was asked for (or that `auto` chose), from the daemon's options."""
+
+from __future__ import annotations
+
+import os
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from daemon.engines.base import Engine, EngineError
+from daemon.engines.engine_choice import EngineChoice, choose_engine, detect_gpu, installed_engines
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """Options of the non-embedded engines (`nearcode daemon --help` lists them)."""
+
+    # openai: any OpenAI-compatible server
+    remote_url: str = ""
+    remote_model: str = ""
+    api_key_env: str = ""  # the NAME of the variable holding the key; the key is never stored
+    ca_bundle: str = ""
+    insecure: bool = False  # skip TLS verification (a test server with a self-signed cert)
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 60.0
+    retries: int = 3
+    remote_priority: bool = False  # send vLLM's `priority` field (server runs --scheduling-policy priority)
+    # vllm: a supervised `vllm serve`
+    vllm_model: str = ""
+    vllm_gpu_memory: float = 0.80
+    vllm_max_model_len: int = 8192
+    vllm_max_num_seqs: int = 16
+    vllm_port: int = 0
+    vllm_command: str = ""  # replaces `vllm serve {model}`; shell-style words with {port}, {model}
+
+
+def decide_engine(requested: str, options: EngineOptions) -> EngineChoice:
+    if requested != "auto":
+        return choose_engine(requested, detect_gpu(), installed_engines())
+    return choose_engine(
+        "auto", detect_gpu(), installed_engines(), vllm_model=options.vllm_model, remote_url=options.remote_url
+    )
+
+
+def build_engine(
+    engine: str, model_path: Path | None, options: EngineOptions, parallel_slots: int, threads: int
+) -> Engine:
+    if engine == "llamacpp":
+        from daemon.engines.llamacpp import LlamaCppConfig, LlamaCppEngine
+
+        if model_path is None:
+            raise EngineError("the llamacpp engine needs a model file (--model)")
+        return LlamaCppEngine(LlamaCppConfig(model_path=model_path, parallel_slots=parallel_slots, threads=threads))
+    if engine == "openai":
+        from daemon.engines.openai_compat import OpenAICompatConfig, OpenAICompatEngine
+
+        if not options.remote_url:
+            raise EngineError("the openai engine needs --remote-url (e.g. https://llm.example.com/v1)")
+        _check_privacy(options.remote_url)
+        return OpenAICompatEngine(
+            OpenAICompatConfig(
+                base_url=options.remote_url, model=options.remote_model, api_key_env=options.api_key_env,
+                verify_tls=not options.insecure, ca_bundle=options.ca_bundle,
+                connect_timeout_s=options.connect_timeout_s, read_timeout_s=options.read_timeout_s,
+                retries=options.retries, send_priority=options.remote_priority, parallel_slots=parallel_slots,
+            )
+        )
+    if engine == "vllm":
+        from daemon.engines.vllm import VllmConfig, VllmEngine
+
+        model = options.vllm_model or (str(model_path) if model_path else "")
+        if not model:
+            raise EngineError("the vllm engine needs --vllm-model (a Hugging Face id or a local model folder)")
+        return VllmEngine(
+            VllmConfig(
+                model=model, port=options.vllm_port, gpu_memory_utilization=options.vllm_gpu_memory,
+                max_model_len=options.vllm_max_model_len, max_num_seqs=options.vllm_max_num_seqs,
+                command=tuple(shlex.split(options.vllm_command)),
+            )
+        )
+    raise EngineError(f"unknown engine {engine!r}; use auto, llamacpp, vllm or openai")
+
+
+def _check_privacy(url: str) -> None:
+    """A remote server off this machine needs the daemon's explicit consent (lsp/privacy.py's guard
+    would block it anyway; this says how to allow it before anything is tried)."""
+    from lsp import privacy
+
+    host = urlsplit(url).hostname or ""
+    if privacy.is_loopback(host):
+        return
+    allowed = {h.strip().lower() for h in os.environ.get(privacy.ALLOWED_HOSTS_ENV, "").split(",")}
+    if os.environ.get(privacy.PRIVACY_MODE_ENV) != privacy.CLOUD_ALLOWED or host.lower() not in allowed:
+        raise EngineError(
+            f"{host} is not on this machine and the daemon is local-only. Fix: start it with "
+            f"{privacy.PRIVACY_MODE_ENV}={privacy.CLOUD_ALLOWED} {privacy.ALLOWED_HOSTS_ENV}={host}"
+        )

@@ -1,0 +1,269 @@
+"""The embedded engine: llama.cpp's own server, in process, through the xllamacpp wheel.
+
+xllamacpp's `Server` batches requests across `n_parallel` slots and keeps a prompt cache per slot.
+`handle_completions(body, callback)` blocks its calling thread and calls `callback` once per token;
+returning True from the callback stops generation at that token. So each request runs in a worker
+thread, tokens cross to the event loop through `call_soon_threadsafe`, and cancellation is a flag
+the callback reads: the engine stops at the next token after the flag is set.
+
+The server also always opens an HTTP listener; it is bound to 127.0.0.1 and guarded by a random
+API key, and used only for tokenization.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import threading
+import time
+from collections import Counter, OrderedDict
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from daemon.engines.base import (
+    CancelCounters,
+    EngineError,
+    EngineInfo,
+    FinishReason,
+    GenerationChunk,
+    GenerationRequest,
+    GenerationStats,
+)
+
+_DONE = object()
+
+
+@dataclass(frozen=True)
+class LlamaCppConfig:
+    model_path: Path
+    parallel_slots: int = 4
+    context_per_slot: int = 4096
+    threads: int = 0  # 0: all cores
+    # Prompt tokens read per step. llama.cpp reports progress (and so can be cancelled) only between
+    # steps: 256 tokens is ~1.5 s of a 2-core CPU, small enough that a stale cold prompt is
+    # abandoned quickly, large enough to keep the matrix kernels efficient.
+    batch_tokens: int = 256
+    cache_reuse_tokens: int = 256  # reuse shifted KV chunks of at least this many tokens
+
+
+class LlamaCppEngine:
+    def __init__(self, config: LlamaCppConfig) -> None:
+        self._config = config
+        self._server: Any = None
+        self._base_url = ""
+        self._api_key = secrets.token_urlsafe(24)
+        self._http: httpx.AsyncClient | None = None
+        self._pool = ThreadPoolExecutor(
+            max_workers=config.parallel_slots * 2 + 2, thread_name_prefix="llamacpp"
+        )
+        self._cancel_counters = CancelCounters()
+        # affinity key -> slot id, least recently used first. llama.cpp reuses a slot's cached
+        # prompt only for requests that land in that slot; left to itself it sends a request to an
+        # idle slot when the warm one is busy (e.g. still stopping a cancelled speculation), and
+        # the request reads its whole prompt again. Pinned, it waits the moment that slot needs.
+        self._slots: OrderedDict[str, int] = OrderedDict()
+        self._busy: Counter[int] = Counter()  # generations running per slot
+        self._info = EngineInfo(
+            engine="llamacpp",
+            model=config.model_path.stem,
+            model_path=str(config.model_path),
+            context_tokens=config.context_per_slot,
+            parallel_slots=config.parallel_slots,
+        )
+
+    @property
+    def info(self) -> EngineInfo:
+        return self._info
+
+    @property
+    def cancel_counters(self) -> CancelCounters:
+        return self._cancel_counters
+
+    async def start(self) -> None:
+        try:
+            import xllamacpp
+        except ImportError as exc:
+            raise EngineError(
+                "the embedded engine is not installed (python package xllamacpp). Fix: "
+                "pip install --require-hashes --no-deps -r requirements/embedded-0.5b.txt"
+            ) from exc
+        cfg = self._config
+        params = xllamacpp.CommonParams()
+        params.model.path = str(cfg.model_path)
+        params.n_parallel = cfg.parallel_slots
+        params.n_ctx = cfg.context_per_slot * cfg.parallel_slots
+        params.n_batch = cfg.batch_tokens
+        params.n_ubatch = cfg.batch_tokens
+        params.cache_prompt = True
+        params.n_cache_reuse = cfg.cache_reuse_tokens
+        threads = cfg.threads or os.cpu_count() or 2
+        params.cpuparams.n_threads = threads
+        params.cpuparams_batch.n_threads = threads
+        params.port = 0  # its HTTP listener: a free loopback port, key-protected
+        params.api_keys = [self._api_key]
+        params.verbosity = -1  # llama.cpp's logs would print prompts, i.e. document text
+        params.endpoint_props = False
+        try:
+            self._server = await asyncio.to_thread(xllamacpp.Server, params)
+        except Exception as exc:  # xllamacpp raises RuntimeError/ValueError on bad files
+            raise EngineError(
+                f"llama.cpp could not load {cfg.model_path}: {exc}. Fix: check the file is a "
+                "complete GGUF model (`nearcode model install` rebuilds the default one)"
+            ) from exc
+        self._base_url = str(self._server.listening_address)
+        host = httpx.URL(self._base_url).host
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            raise EngineError(f"llama.cpp listener bound to {host}, expected loopback")
+        self._http = httpx.AsyncClient(
+            base_url=self._base_url,
+            headers={"Authorization": f"Bearer {self._api_key}"},
+            timeout=30.0,
+            trust_env=False,  # never route loopback calls through a proxy from the environment
+        )
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        server, self._server = self._server, None
+        if server is not None:
+            await asyncio.to_thread(_release, server)
+
+    async def count_tokens(self, text: str) -> int:
+        if not text:
+            return 0
+        assert self._http is not None, "engine not started"
+        response = await self._http.post("/tokenize", json={"content": text, "add_special": False})
+        response.raise_for_status()
+        return len(response.json()["tokens"])
+
+    async def has_special_token(self, token: str) -> bool:
+        """True when `token` is one vocabulary entry (how a FIM template is checked)."""
+        assert self._http is not None, "engine not started"
+        response = await self._http.post("/tokenize", json={"content": token, "parse_special": True})
+        return response.is_success and len(response.json()["tokens"]) == 1
+
+    def _slot_for(self, key: str) -> int:
+        if key in self._slots:
+            self._slots.move_to_end(key)
+            return self._slots[key]
+        if len(self._slots) < self._config.parallel_slots:
+            slot = len(self._slots)
+        else:
+            # The least recently used key whose slot is idle gives it up (any, if none is idle).
+            idle = [k for k, v in self._slots.items() if not self._busy[v]]
+            slot = self._slots.pop(idle[0] if idle else next(iter(self._slots)))
+        self._slots[key] = slot
+        return slot
+
+    async def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]:
+        if self._server is None:
+            raise EngineError("engine not started")
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        cancel = threading.Event()
+        stats = GenerationStats()
+        state: dict[str, Any] = {"first_token_at": None, "stopped_by": None}
+        body: dict[str, Any] = {
+            "prompt": request.prompt,
+            "n_predict": request.max_tokens,
+            "stop": list(request.stop),
+            "temperature": request.temperature,
+            "stream": True,
+            "cache_prompt": True,
+            "return_progress": True,  # a callback per prompt batch: cancellable while reading
+        }
+        slot = self._slot_for(request.affinity) if request.affinity else None
+        if slot is not None:
+            body["id_slot"] = slot
+            self._busy[slot] += 1
+
+        def on_token(chunk: dict[str, Any]) -> bool:
+            # Runs on the worker thread, once per generated token (and once for the final chunk).
+            if cancel.is_set():
+                if _chunk_text(chunk):
+                    stats.tokens_after_cancel += 1
+                return True
+            now = time.monotonic()
+            if "prompt_progress" in chunk:  # still reading the prompt: only the deadline applies
+                progress = chunk["prompt_progress"]
+                stats.prompt_tokens = int(progress.get("total", 0))
+                stats.cached_tokens = int(progress.get("cache", 0))
+                stats.prompt_ms = float(progress.get("time_ms", 0.0))
+                if request.deadline is not None and now > request.deadline:
+                    state["stopped_by"] = FinishReason.DEADLINE
+                    return True
+                return False
+            if state["first_token_at"] is None:
+                state["first_token_at"] = now
+            limit = request.max_generation_ms
+            if (request.deadline is not None and now > request.deadline) or (
+                limit is not None and (now - state["first_token_at"]) * 1000 > limit
+            ):
+                state["stopped_by"] = FinishReason.DEADLINE
+                return True
+            loop.call_soon_threadsafe(queue.put_nowait, chunk)
+            return False
+
+        def run() -> None:
+            try:
+                result = self._server.handle_completions(body, on_token)
+                if isinstance(result, dict) and "error" in result:
+                    loop.call_soon_threadsafe(queue.put_nowait, result)
+            except Exception as exc:
+                loop.call_soon_threadsafe(queue.put_nowait, {"error": {"message": str(exc)}})
+            finally:
+                if cancel.is_set():
+                    self._cancel_counters.record(stats.tokens_after_cancel)
+                loop.call_soon_threadsafe(queue.put_nowait, _DONE)
+
+        worker = loop.run_in_executor(self._pool, run)
+        finish: FinishReason | None = None
+        try:
+            while True:
+                item = await queue.get()
+                if item is _DONE:
+                    break
+                if "error" in item:
+                    raise EngineError(f"llama.cpp: {_error_message(item)}")
+                choice = item["choices"][0]
+                if choice.get("text"):
+                    stats.generated_tokens += 1
+                    # The live stats ride along so a consumer that stops early still has them.
+                    yield GenerationChunk(choice["text"], stats=stats)
+                if choice.get("finish_reason"):
+                    finish = FinishReason.LENGTH if choice["finish_reason"] == "length" else FinishReason.STOP
+                    usage = item.get("usage") or {}
+                    stats.prompt_tokens = usage.get("prompt_tokens", 0)
+                    stats.cached_tokens = (usage.get("prompt_tokens_details") or {}).get("cached_tokens", 0)
+                    stats.generated_tokens = usage.get("completion_tokens", stats.generated_tokens)
+            yield GenerationChunk("", finish or state["stopped_by"] or FinishReason.STOP, stats)
+        finally:
+            if slot is not None:
+                self._busy[slot] -= 1
+            cancel.set()  # a consumer that stopped early stops the engine at its next token
+            if not worker.done():
+                # Let the thread unwind in the background; its counters are recorded in run().
+                worker.add_done_callback(lambda f: f.exception())
+
+
+def _chunk_text(chunk: dict[str, Any]) -> str:
+    choices = chunk.get("choices") or [{}]
+    return str(choices[0].get("text") or "")
+
+
+def _error_message(item: dict[str, Any]) -> str:
+    error = item.get("error")
+    if isinstance(error, dict):
+        return str(error.get("message", error))
+    return str(error)
+
+
+def _release(server: Any) -> None:
+    del server  # xllamacpp frees the model and joins its threads in the destructor

@@ -1,0 +1,380 @@
+"""A remote engine: any server that speaks OpenAI's `/v1/completions` with streaming.
+
+vLLM (`vllm serve`, alone or behind a router), llama.cpp's server, Ollama, LM Studio and hosted
+providers all do. nearcode sends the prompt it built itself (FIM tokens of the model's family
+included) and never `suffix`: vLLM rejects `suffix` for nearly every model, and servers that accept
+it each apply their own idea of the template.
+
+- Streaming is Server-Sent Events: `data: {json}` events, then `data: [DONE]`.
+- The API key is read from an environment variable whose *name* is configured, when the engine
+  starts; it is never written to a config file or log.
+- Connection errors (refused, reset, DNS, TLS handshake, no response at all) are retried with
+  exponential back-off, but only before the response has started: once a token has arrived a
+  retry would repeat text, so the error ends the generation instead. At start, the model list is
+  also retried on 503 (a server still loading its model).
+- Cancelling (closing the generator) closes the HTTP stream. vLLM aborts a request whose client
+  disconnects, and llama.cpp's server stops at its next token, so the GPU/CPU work stops too.
+  Tokens generated after the close cannot be seen over HTTP: the cancel is counted, the waste is
+  recorded as 0.
+- `count_tokens` uses the server's `/tokenize` (vLLM: `{"model", "prompt"}` -> `{"count",
+  "tokens", "max_model_len"}`; llama.cpp: `{"content"}` -> `{"tokens"}`), probed once at start;
+  without it, an estimate of 3.5 characters a token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import os
+import ssl
+import time
+from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from daemon.engines.base import (
+    CancelCounters,
+    EngineError,
+    EngineInfo,
+    FinishReason,
+    GenerationChunk,
+    GenerationRequest,
+    GenerationStats,
+)
+
+log = logging.getLogger("nearcode.engine.openai")
+
+CHARS_PER_TOKEN_ESTIMATE = 3.5
+_RETRYABLE = (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError, httpx.PoolTimeout)
+
+
+@dataclass(frozen=True)
+class OpenAICompatConfig:
+    base_url: str  # "https://llm.example.com" or ".../v1"; /v1 is added where needed
+    model: str = ""  # served model id; empty: the first one /v1/models lists
+    api_key_env: str = ""  # NAME of the environment variable holding the key ("" = no key)
+    verify_tls: bool = True
+    ca_bundle: str = ""  # PEM file of a private CA (a team's internal certificate authority)
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 60.0  # longest silence between two streamed events
+    retries: int = 3  # extra attempts after a connection error
+    backoff_s: float = 0.25  # first back-off; doubles each attempt
+    # vLLM started with `--scheduling-policy priority` orders requests by this (lower first).
+    send_priority: bool = False
+    parallel_slots: int = 8  # how many requests the daemon lets run at once against the server
+    engine_name: str = "openai"
+    extra_body: dict[str, Any] = field(default_factory=dict)  # sent with every completion
+
+
+class OpenAICompatEngine:
+    def __init__(self, config: OpenAICompatConfig) -> None:
+        self._config = config
+        self._root = _root_url(config.base_url)
+        self._http: httpx.AsyncClient | None = None
+        self._model = config.model
+        self._tokenize_shape = ""  # "vllm", "llamacpp" or "" (estimate)
+        self._context_tokens = 0
+        self._cancel_counters = CancelCounters()
+        self._api_key = ""  # handed over in process (a supervised child's key), else from env
+
+    def set_api_key(self, key: str) -> None:
+        self._api_key = key
+
+    @property
+    def info(self) -> EngineInfo:
+        return EngineInfo(
+            engine=self._config.engine_name,
+            model=self._model or "(not connected)",
+            model_path=self._root,
+            context_tokens=self._context_tokens,
+            parallel_slots=self._config.parallel_slots,
+            metadata={"tokenizer": self._tokenize_shape or "estimate", "url": self._root},
+        )
+
+    @property
+    def cancel_counters(self) -> CancelCounters:
+        return self._cancel_counters
+
+    @property
+    def base_url(self) -> str:
+        return self._root
+
+    async def start(self) -> None:
+        cfg = self._config
+        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+        if cfg.api_key_env and not self._api_key:
+            key = os.environ.get(cfg.api_key_env, "")
+            if not key:
+                raise EngineError(
+                    f"the API key variable {cfg.api_key_env} is empty or unset. Fix: export "
+                    f"{cfg.api_key_env}=<key> in the daemon's environment"
+                )
+            headers["Authorization"] = f"Bearer {key}"
+        self._http = httpx.AsyncClient(
+            headers=headers,
+            verify=_tls(cfg),
+            timeout=httpx.Timeout(cfg.read_timeout_s, connect=cfg.connect_timeout_s),
+            limits=httpx.Limits(max_connections=max(4, cfg.parallel_slots * 2)),
+            # Never route through a proxy from the environment: code must go where it was sent.
+            trust_env=False,
+        )
+        models = await self._request_json("GET", "/v1/models", None, retry=True)
+        served = [str(m.get("id", "")) for m in (models or {}).get("data", []) if isinstance(m, dict)]
+        if not self._model:
+            if not served:
+                raise EngineError(f"{self._root} lists no models; set the model id explicitly")
+            self._model = served[0]
+        elif served and self._model not in served:
+            raise EngineError(
+                f"{self._root} does not serve {self._model!r} (it serves {', '.join(served)})"
+            )
+        for entry in (models or {}).get("data", []):
+            if isinstance(entry, dict) and entry.get("id") == self._model:
+                self._context_tokens = int(entry.get("max_model_len") or 0)
+        await self._probe_tokenizer()
+        log.info("connected to %s, model %s, tokenizer %s", self._root, self._model, self._tokenize_shape or "estimate")
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    async def count_tokens(self, text: str) -> int:
+        if not text:
+            return 0
+        if self._tokenize_shape:
+            try:
+                return len(await self._tokenize(text))
+            except (httpx.HTTPError, EngineError, KeyError, ValueError) as exc:
+                log.debug("tokenize failed (%s): estimating", exc)
+        return estimate_tokens(text)
+
+    async def _tokenize(self, text: str) -> list[int]:
+        assert self._http is not None, "engine not started"
+        if self._tokenize_shape == "vllm":
+            body: dict[str, Any] = {"model": self._model, "prompt": text, "add_special_tokens": False}
+        else:
+            body = {"content": text, "add_special": False}
+        response = await self._http.post(f"{self._root}/tokenize", json=body)
+        response.raise_for_status()
+        data = response.json()
+        if "max_model_len" in data and not self._context_tokens:
+            self._context_tokens = int(data["max_model_len"])
+        return list(data["tokens"])
+
+    async def _probe_tokenizer(self) -> None:
+        # A non-empty probe: llama.cpp answers a body without "content" with an empty token list.
+        # It also checks the key: llama.cpp and vLLM list models without one, /tokenize needs it.
+        for shape in ("vllm", "llamacpp"):
+            self._tokenize_shape = shape
+            try:
+                if await self._tokenize("def probe(): pass"):
+                    return
+            except httpx.HTTPStatusError as exc:
+                if exc.response.status_code in (401, 403):
+                    _raise_for_status(exc.response, self._config.api_key_env)
+            except (httpx.HTTPError, KeyError, ValueError, TypeError):
+                pass
+        self._tokenize_shape = ""
+
+    async def _request_json(self, method: str, path: str, body: Any, retry: bool) -> Any:
+        assert self._http is not None, "engine not started"
+        url = f"{self._root}{path}"
+        for attempt in range(self._config.retries + 1 if retry else 1):
+            try:
+                response = await self._http.request(method, url, json=body)
+            except _RETRYABLE as exc:
+                if attempt >= self._config.retries or not retry:
+                    raise EngineError(f"cannot reach {self._root}: {_describe(exc)}") from exc
+                await asyncio.sleep(self._backoff(attempt))
+                continue
+            except httpx.HTTPError as exc:
+                raise EngineError(f"{self._root}: {_describe(exc)}") from exc
+            if response.status_code == 404 and path == "/v1/models":
+                return None  # some servers have no model list; the configured id is used as is
+            if response.status_code == 503 and retry and attempt < self._config.retries:
+                # Start-up only (an idempotent GET): llama.cpp answers 503 while loading the model.
+                await asyncio.sleep(self._backoff(attempt))
+                continue
+            _raise_for_status(response, self._config.api_key_env)
+            return response.json()
+        raise EngineError(f"cannot reach {self._root}")
+
+    def _backoff(self, attempt: int) -> float:
+        return float(self._config.backoff_s * (2**attempt))
+
+    def _body(self, request: GenerationRequest) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self._model,
+            "prompt": request.prompt,
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            **self._config.extra_body,
+        }
+        if request.stop:
+            body["stop"] = list(request.stop)
+        if self._config.send_priority:
+            body["priority"] = int(request.priority)  # vLLM: lower values are scheduled first
+        return body
+
+    async def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationChunk, None]:
+        if self._http is None:
+            raise EngineError("engine not started")
+        stats = GenerationStats()
+        finish: FinishReason | None = None
+        first_token_at: float | None = None
+        body = self._body(request)
+        url = f"{self._root}/v1/completions"
+        response = await self._open_stream(url, body)
+        events = _sse_events(response.aiter_lines())
+        done = False
+        try:
+            while True:
+                timeout = _time_left(request, first_token_at)
+                if timeout is not None and timeout <= 0:
+                    finish = FinishReason.DEADLINE
+                    break
+                try:
+                    data = await asyncio.wait_for(anext(events), timeout)
+                except StopAsyncIteration:
+                    break
+                except TimeoutError:
+                    finish = FinishReason.DEADLINE
+                    break
+                except httpx.HTTPError as exc:
+                    # Mid-stream failure: never retried (the text so far was already sent on).
+                    raise EngineError(f"{self._root}: stream broke: {_describe(exc)}") from exc
+                if data == "[DONE]":
+                    break
+                event = json.loads(data)
+                if "error" in event:
+                    raise EngineError(f"{self._root}: {_error_text(event['error'])}")
+                for choice in event.get("choices") or []:
+                    text = choice.get("text") or ""
+                    if text:
+                        if first_token_at is None:
+                            first_token_at = time.monotonic()
+                        stats.generated_tokens += 1
+                        yield GenerationChunk(text)
+                    if choice.get("finish_reason"):
+                        finish = FinishReason.LENGTH if choice["finish_reason"] == "length" else FinishReason.STOP
+                _read_usage(event, stats)
+            done = True
+            yield GenerationChunk("", finish or FinishReason.STOP, stats)
+        except (GeneratorExit, asyncio.CancelledError):
+            if not done:  # the consumer went away mid-generation: a cancellation
+                self._cancel_counters.record(0)
+            raise
+        finally:
+            await events.aclose()
+            await response.aclose()  # the server sees the disconnect and aborts the request
+
+    async def _open_stream(self, url: str, body: dict[str, Any]) -> httpx.Response:
+        assert self._http is not None
+        for attempt in range(self._config.retries + 1):
+            request = self._http.build_request("POST", url, json=body)
+            try:
+                response = await self._http.send(request, stream=True)
+            except _RETRYABLE as exc:
+                if attempt >= self._config.retries:
+                    raise EngineError(f"cannot reach {self._root}: {_describe(exc)}") from exc
+                log.info("connection to %s failed (%s); retry %d", self._root, _describe(exc), attempt + 1)
+                await asyncio.sleep(self._backoff(attempt))
+                continue
+            except httpx.HTTPError as exc:
+                raise EngineError(f"{self._root}: {_describe(exc)}") from exc
+            if response.status_code >= 400:
+                await response.aread()
+                await response.aclose()
+                _raise_for_status(response, self._config.api_key_env)
+            return response
+        raise EngineError(f"cannot reach {self._root}")
+
+
+def estimate_tokens(text: str) -> int:
+    return math.ceil(len(text) / CHARS_PER_TOKEN_ESTIMATE)
+
+
+def _root_url(base_url: str) -> str:
+    root = base_url.rstrip("/")
+    return root[: -len("/v1")] if root.endswith("/v1") else root
+
+
+def _tls(config: OpenAICompatConfig) -> ssl.SSLContext | bool:
+    if not config.verify_tls:
+        return False
+    if config.ca_bundle:
+        try:
+            return ssl.create_default_context(cafile=config.ca_bundle)
+        except (OSError, ssl.SSLError) as exc:
+            raise EngineError(f"cannot load the CA bundle {config.ca_bundle}: {exc}") from exc
+    return True
+
+
+def _time_left(request: GenerationRequest, first_token_at: float | None) -> float | None:
+    now = time.monotonic()
+    limits = []
+    if request.deadline is not None:
+        limits.append(request.deadline - now)
+    if request.max_generation_ms is not None and first_token_at is not None:
+        limits.append(first_token_at + request.max_generation_ms / 1000 - now)
+    return min(limits) if limits else None
+
+
+async def _sse_events(lines: AsyncIterator[str]) -> AsyncGenerator[str, None]:
+    """The data of each Server-Sent Event (multi-line data joined by newlines)."""
+    data: list[str] = []
+    async for line in lines:
+        if not line:
+            if data:
+                yield "\n".join(data)
+                data = []
+            continue
+        if line.startswith(":"):
+            continue  # a comment / keep-alive
+        name, _, value = line.partition(":")
+        if name == "data":
+            data.append(value[1:] if value.startswith(" ") else value)
+    if data:
+        yield "\n".join(data)
+
+
+def _read_usage(event: dict[str, Any], stats: GenerationStats) -> None:
+    usage = event.get("usage") or {}
+    if usage:
+        stats.prompt_tokens = int(usage.get("prompt_tokens") or stats.prompt_tokens)
+        stats.generated_tokens = int(usage.get("completion_tokens") or stats.generated_tokens)
+        details = usage.get("prompt_tokens_details") or {}
+        stats.cached_tokens = int(details.get("cached_tokens") or stats.cached_tokens)
+    timings = event.get("timings") or {}  # llama.cpp's server: cache_n = prompt tokens reused
+    if "cache_n" in timings:
+        stats.cached_tokens = int(timings["cache_n"])
+
+
+def _raise_for_status(response: httpx.Response, api_key_env: str) -> None:
+    if response.status_code < 400:
+        return
+    try:
+        detail = _error_text(response.json().get("error", response.text))
+    except ValueError:
+        detail = response.text[:300]
+    if response.status_code in (401, 403):
+        hint = f" (check ${api_key_env})" if api_key_env else " (the server wants an API key: set --api-key-env)"
+        raise EngineError(f"the server refused the API key: {response.status_code} {detail}{hint}")
+    raise EngineError(f"server error {response.status_code}: {detail}")
+
+
+def _error_text(error: Any) -> str:
+    if isinstance(error, dict):
+        return str(error.get("message", error))
+    return str(error)
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -1,0 +1,250 @@
+"""From a FIM request to a stream of events: prompt, schedule, generate, stop where asked."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from daemon.engines.base import (
+    FinishReason,
+    GenerationChunk,
+    GenerationRequest,
+    GenerationStats,
+    Priority,
+)
+from daemon.prompting.chat import ChatMessage, render_chat
+from daemon.prompting.fim import FimInput, PromptBudget, Snippet, build_fim_prompt
+from daemon.prompting.templates import FimTemplate
+from daemon.scheduler import GenerationHandle, Scheduler
+from daemon.schema import FimRequest, GenerateRequest
+from daemon.stats import DaemonStats
+
+COLD_READ_TARGET_S = 5.0  # longest cold prompt read an interactive request is budgeted for
+MIN_PROMPT_TOKENS = 192
+
+_PRIORITY = {
+    "interactive": Priority.INTERACTIVE,
+    "speculative": Priority.SPECULATIVE,
+    "background": Priority.BACKGROUND,
+}
+
+
+@dataclass
+class FimEvent:
+    """A piece of text, or the end with its reason and counters."""
+
+    text: str = ""
+    done: bool = False
+    finish_reason: str = ""
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    generated_tokens: int = 0
+    elapsed_ms: float = 0.0
+
+
+class FimService:
+    def __init__(
+        self, scheduler: Scheduler, template: FimTemplate, budget: PromptBudget, stats: DaemonStats
+    ) -> None:
+        self.scheduler = scheduler
+        self.template = template
+        self.budget = budget
+        self.stats = stats
+        self.prompt_tokens_per_s: float | None = None  # measured cold-read speed of the engine
+
+    def budget_for(self, req: FimRequest) -> PromptBudget:
+        """The prompt budget for this request: at most what the engine reads within
+        COLD_READ_TARGET_S, shared among the interactive requests running at once.
+
+        A cold prompt is read at the engine's measured speed (0.5B on 2 cores ~150 tokens/s, 1.5B
+        ~65); a budget fixed for the fastest model would make a slower one, or four editors at
+        once, miss every deadline. Less context under load costs some quality; a late answer is
+        worth nothing.
+        """
+        if self.prompt_tokens_per_s is None or req.priority == "background":
+            return self.budget
+        gate = self.scheduler.gate
+        sharing = 1 + gate.running[Priority.INTERACTIVE] + gate.waiting(Priority.INTERACTIVE)
+        affordable = int(self.prompt_tokens_per_s * COLD_READ_TARGET_S / sharing)
+        total = max(MIN_PROMPT_TOKENS, min(self.budget.total_tokens, affordable))
+        return dataclasses.replace(self.budget, total_tokens=total)
+
+    def _learn_speed(self, stats: GenerationStats | None) -> None:
+        read = (stats.prompt_tokens - stats.cached_tokens) if stats else 0
+        if stats is None or read < 128 or stats.prompt_ms <= 0:
+            return  # short reads are dominated by fixed costs
+        sample = read / (stats.prompt_ms / 1000)
+        old = self.prompt_tokens_per_s
+        self.prompt_tokens_per_s = sample if old is None else 0.7 * old + 0.3 * sample
+
+    async def stream(self, req: FimRequest) -> AsyncIterator[FimEvent]:
+        started = time.monotonic()
+        deadline = started + req.deadline_ms / 1000 if req.deadline_ms else None
+        prompt = await build_fim_prompt(
+            FimInput(
+                prefix=req.prefix,
+                suffix=req.suffix,
+                path=req.path,
+                language=req.language,
+                context=tuple(Snippet(s.path, s.text) for s in req.context),
+            ),
+            self.template,
+            self.budget_for(req),
+            self.scheduler.engine.count_tokens,
+            single_line=req.mode == "single",
+        )
+        stop = self.template.stop + (("\n",) if req.mode == "single" else ())
+        generation = GenerationRequest(
+            prompt=prompt.text,
+            max_tokens=req.max_tokens,
+            stop=stop,
+            deadline=deadline,
+            max_generation_ms=req.max_generation_ms,
+            priority=_PRIORITY[req.priority],
+            affinity=req.affinity or req.document or None,
+        )
+        key = f"{req.client}\x00{req.document}" if req.document else None
+        handle = self.scheduler.submit(generation, key, req.client)
+        live: GenerationStats | None = None
+        finished = False
+        try:
+            async for event in self._fim_events(req, handle, started):
+                if isinstance(event, GenerationStats):
+                    live = event
+                    continue
+                if event.done:
+                    finished = True
+                yield event
+        finally:
+            if not finished:  # the client went away: the work done so far still counts
+                self.stats.record(
+                    str(FinishReason.CANCELLED),
+                    (time.monotonic() - started) * 1000,
+                    live.prompt_tokens if live else 0,
+                    live.cached_tokens if live else 0,
+                    live.generated_tokens if live else 0,
+                )
+
+    async def _fim_events(
+        self, req: FimRequest, handle: GenerationHandle, started: float
+    ) -> AsyncIterator[FimEvent | GenerationStats]:
+        """The stream's events, with the engine's live counters interleaved for the caller."""
+        lines = 0
+        text_so_far = ""
+        final: GenerationChunk | None = None
+        live: GenerationStats | None = None
+        async for chunk in handle.events():
+            live = chunk.stats or live
+            if live is not None:
+                yield live
+            if chunk.finish_reason is not None:
+                final = chunk
+                if chunk.finish_reason == FinishReason.ERROR:
+                    raise FimError(chunk.text)
+                break
+            text = chunk.text
+            if req.block_indent is not None and "\n" in text:
+                cut = _block_end(text_so_far, text, req.block_indent)
+                if cut is not None:
+                    if text[:cut]:
+                        yield FimEvent(text=text[:cut])
+                    final = GenerationChunk("", FinishReason.STOP)
+                    break
+            text_so_far += text
+            if req.max_lines is not None:
+                lines += text.count("\n")
+                if lines >= req.max_lines:
+                    # Enough lines: keep up to the last one's end and stop the engine now.
+                    excess = lines - req.max_lines + 1
+                    text = text[: _nth_newline_from_end(text, excess)]
+                    if text:
+                        yield FimEvent(text=text)
+                    final = GenerationChunk("", FinishReason.LENGTH)
+                    break
+            yield FimEvent(text=text)
+        reason = final.finish_reason if final and final.finish_reason else FinishReason.CANCELLED
+        if reason == FinishReason.STOP and req.mode == "single":
+            reason = FinishReason.NEWLINE  # the newline stop or end of text: the line is complete
+        if final is not None and final.stats is None and live is not None:
+            final.stats = live  # stopped early here: report what the engine had done so far
+        self._learn_speed(final.stats if final is not None else live)
+        yield self._done(final, reason, started)
+
+    async def generate(self, req: GenerateRequest) -> AsyncIterator[FimEvent]:
+        """An instruction task: chat messages through the family's chat template, streamed."""
+        chat = self.template.chat
+        if chat is None:
+            raise FimError(f"model family {self.template.family} has no chat template")
+        started = time.monotonic()
+        try:
+            prompt = render_chat([ChatMessage(m.role, m.content) for m in req.messages], chat)
+        except ValueError as exc:
+            raise FimError(str(exc)) from exc
+        generation = GenerationRequest(
+            prompt=prompt,
+            max_tokens=req.max_tokens,
+            stop=chat.stop + tuple(req.stop),
+            temperature=req.temperature,
+            deadline=started + req.deadline_ms / 1000 if req.deadline_ms else None,
+            priority=_PRIORITY[req.priority],
+            affinity=req.document or None,
+        )
+        key = f"{req.client}\x00generate\x00{req.document}" if req.document else None
+        handle: GenerationHandle = self.scheduler.submit(generation, key, req.client)
+        final: GenerationChunk | None = None
+        async for chunk in handle.events():
+            if chunk.finish_reason is not None:
+                if chunk.finish_reason == FinishReason.ERROR:
+                    raise FimError(chunk.text)
+                final = chunk
+                break
+            yield FimEvent(text=chunk.text)
+        reason = final.finish_reason if final and final.finish_reason else FinishReason.CANCELLED
+        yield self._done(final, reason, started)
+
+    def _done(self, final: GenerationChunk | None, reason: FinishReason, started: float) -> FimEvent:
+        stats = final.stats if final and final.stats else None
+        elapsed = (time.monotonic() - started) * 1000
+        event = FimEvent(
+            done=True,
+            finish_reason=str(reason),
+            prompt_tokens=stats.prompt_tokens if stats else 0,
+            cached_tokens=stats.cached_tokens if stats else 0,
+            generated_tokens=stats.generated_tokens if stats else 0,
+            elapsed_ms=round(elapsed, 1),
+        )
+        self.stats.record(
+            event.finish_reason, elapsed, event.prompt_tokens, event.cached_tokens, event.generated_tokens
+        )
+        return event
+
+
+class FimError(RuntimeError):
+    pass
+
+
+def _block_end(before: str, new: str, block_indent: int) -> int | None:
+    """Where in `new` the block ends: the newline before the first finished non-empty line,
+    after the first line, that is indented less than `block_indent`."""
+    text = before + new
+    start = 0
+    first = True
+    while True:
+        end = text.find("\n", start)
+        if end < 0:
+            return None
+        line = text[start:end]
+        if not first and line.strip() and len(line) - len(line.lstrip(" \t")) < block_indent:
+            return max(0, start - 1 - len(before))
+        first = False
+        start = end + 1
+
+
+def _nth_newline_from_end(text: str, n: int) -> int:
+    """Index of the n-th newline counting from the end of `text`."""
+    index = len(text)
+    for _ in range(n):
+        index = text.rfind("\n", 0, index)
+    return max(index, 0)

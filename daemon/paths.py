@@ -1,0 +1,62 @@
+"""Where nearcode keeps its files: the per-user runtime dir (socket, address file) and caches."""
+
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+
+def runtime_dir() -> Path:
+    """Private per-user directory holding the daemon's socket, address file and lock.
+
+    Unix socket paths are limited to ~107 bytes, so this must stay short: XDG_RUNTIME_DIR or /tmp.
+    """
+    explicit = os.environ.get("NEARCODE_RUNTIME_DIR")
+    if explicit:
+        path = Path(explicit)
+    elif os.environ.get("XDG_RUNTIME_DIR"):
+        path = Path(os.environ["XDG_RUNTIME_DIR"]) / "nearcode"
+    else:
+        path = Path(tempfile.gettempdir()) / f"nearcode-{os.getuid()}"
+    return ensure_private_dir(path)
+
+
+def cache_dir() -> Path:
+    """Per-user cache for assembled models (large, rebuildable)."""
+    explicit = os.environ.get("NEARCODE_CACHE_DIR")
+    if explicit:
+        path = Path(explicit)
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        path = Path(base) / "nearcode"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create `path` as 0700 and refuse one owned by someone else (another user could read the token)."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    info = path.stat()
+    if info.st_uid != os.getuid():
+        raise PermissionError(f"{path} belongs to another user; set NEARCODE_RUNTIME_DIR")
+    if stat.S_IMODE(info.st_mode) & 0o077:
+        path.chmod(0o700)
+    return path
+
+
+def address_file() -> Path:
+    return runtime_dir() / "daemon.json"
+
+
+def lock_file() -> Path:
+    return runtime_dir() / "daemon.lock"
+
+
+def socket_path() -> Path:
+    return runtime_dir() / "daemon.sock"
+
+
+def daemon_log_file() -> Path:
+    return runtime_dir() / "daemon.log"

@@ -1,0 +1,1 @@
+"""Prompt construction: templates from prompts/ and token budgets."""

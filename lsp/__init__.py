@@ -1,0 +1,1 @@
+"""nearcode language server: documents, completion policy, post-processing, daemon client."""

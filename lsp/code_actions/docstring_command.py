@@ -1,0 +1,144 @@
+"""`nearcode.generateDocstring`: stream a checked docstring into place for the symbol at a position."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from pygls.exceptions import JsonRpcInvalidParams
+from pygls.uris import to_fs_path
+
+from lsp.code_actions import docstring as ds
+from lsp.code_actions.streaming import ActionContext, LiveRegion, WorkProgress, generate
+from lsp.code_actions.symbols import Symbol, supported, symbol_at
+from lsp.languages import language_for_path
+
+log = logging.getLogger("nearcode.lsp")
+
+DOCSTRING_MAX_TOKENS = 200  # small models often echo the code before the docstring
+
+
+@dataclass(frozen=True)
+class Target:
+    uri: str
+    source: str
+    language: str
+    symbol: Symbol
+
+
+def find_target(context: ActionContext, args: dict[str, Any]) -> Target:
+    """The open document and the symbol at `args["position"]`, or a clear invalid-params error."""
+    uri = args.get("uri")
+    position = args.get("position") or (args.get("range") or {}).get("start")
+    if not isinstance(uri, str) or not isinstance(position, dict):
+        raise JsonRpcInvalidParams('nearcode: expected arguments [{"uri": …, "position": {"line", "character"}}]')
+    if uri not in context.ls.workspace.text_documents:
+        raise JsonRpcInvalidParams(f"nearcode: document {uri} is not open")
+    document = context.ls.workspace.get_text_document(uri)
+    language = document.language_id or language_for_path(to_fs_path(uri) or uri)
+    if not supported(language):
+        raise JsonRpcInvalidParams(f"nearcode: {language} is not supported for code actions")
+    symbol = symbol_at(document.source, language, int(position.get("line", 0)), int(position.get("character", 0)))
+    if symbol is None:
+        raise JsonRpcInvalidParams("nearcode: no function, method or class at this position")
+    return Target(uri, document.source, language, symbol)
+
+
+def edit_json(uri: str, start_line: int, end_line: int, text: str) -> dict[str, Any]:
+    """A WorkspaceEdit as JSON, for previews the client applies itself."""
+    span = {"start": {"line": start_line, "character": 0}, "end": {"line": end_line, "character": 0}}
+    return {"changes": {uri: [{"range": span, "newText": text}]}}
+
+
+async def run_docstring(context: ActionContext, args: dict[str, Any]) -> dict[str, Any]:
+    target = find_target(context, args)
+    symbol = target.symbol
+    replace = bool(args.get("replace", False))
+    if symbol.existing_doc is not None and not replace:
+        raise JsonRpcInvalidParams(f'nearcode: {symbol.name} already has a docstring (pass "replace": true to replace it)')
+    if symbol.language == "python" and symbol.body_line <= symbol.start_line:
+        raise JsonRpcInvalidParams(f"nearcode: put the body of {symbol.name} on its own line first")
+    style = ds.detect_style(target.source, target.language)
+    place = ds.placement(symbol, replace)
+    lines = target.source.split("\n")
+    original = "".join(line + "\n" for line in lines[place.start_line : place.end_line])
+    stream = args.get("apply", "stream") != "preview" and context.can_apply_edits
+    region = LiveRegion(context, target.uri, place.start_line, place.end_line, original) if stream else None
+    progress = WorkProgress(context, f"nearcode: docstring for {symbol.name}")
+    work = asyncio.create_task(_generate_checked(context, target, style, region, progress))
+    await progress.begin("asking the local model", on_cancel=work)
+    try:
+        parts, check, finish = await work
+    except asyncio.CancelledError:
+        if region is not None:
+            await asyncio.shield(region.restore())
+        progress.end("cancelled")
+        if work.cancelled() and not _current_task_cancelling():
+            return {"offered": False, "applied": False, "reason": "cancelled"}
+        raise
+    base = {"style": style, "symbol": symbol.name, "params": list(symbol.params), "finishReason": finish,
+            "signatureCheck": {"unknownDropped": list(check.unknown), "missingAtFirst": list(check.missing)}}  # fmt: skip
+    final_check = ds.check_signature(parts, symbol)
+    if not parts.summary or not final_check.ok:
+        if region is not None:
+            await region.restore()
+        reason = "the model gave no summary" if not parts.summary else f"undocumented parameters: {', '.join(final_check.missing)}"
+        progress.end(f"not offered: {reason}")
+        return {**base, "offered": False, "applied": False, "reason": reason}
+    text = ds.render_doc(parts, style, symbol)
+    applied = region is not None and await region.show(text, final=True)
+    progress.end("docstring inserted" if applied else "docstring ready")
+    return {
+        **base,
+        "offered": True,
+        "applied": applied,
+        "docstring": text,
+        "line": place.start_line,
+        "streamedEdits": region.edits_applied if region else 0,
+        "edit": None if applied else edit_json(target.uri, place.start_line, place.end_line, text),
+    }
+
+
+async def _generate_checked(
+    context: ActionContext, target: Target, style: str, region: LiveRegion | None, progress: WorkProgress
+) -> tuple[ds.DocParts, ds.SignatureCheck, str]:
+    symbol = target.symbol
+
+    async def on_text(text: str) -> None:
+        partial = ds.parse_doc(ds.clean_model_text(text))
+        progress.report(f"{len(text)} characters")
+        if region is not None and ds.described(partial.summary):
+            await region.show(ds.render_doc(_visible(partial, symbol), style, symbol))
+
+    try:
+        result = await generate(
+            context, ds.docstring_messages(symbol, style), f"{target.uri}#docstring", DOCSTRING_MAX_TOKENS, on_text
+        )
+        parts = ds.parse_doc(ds.clean_model_text(result.text))
+        check = ds.check_signature(parts, symbol)
+        repaired = ds.repair(parts, symbol)
+        if check.missing:
+            progress.report(f"asking again for {', '.join(check.missing)}")
+            follow_up = await generate(
+                context, ds.missing_params_messages(symbol, check.missing), f"{target.uri}#docstring", 80
+            )
+            found = ds.parse_param_lines(follow_up.text)
+            repaired = ds.repair(ds.DocParts(repaired.summary, {**repaired.params, **found}, repaired.returns), symbol)
+        return repaired, check, result.finish_reason
+    except asyncio.CancelledError:
+        if region is not None:
+            await asyncio.shield(region.restore())
+        raise
+
+
+def _visible(parts: ds.DocParts, symbol: Symbol) -> ds.DocParts:
+    """While streaming: only parameters that exist, so a wrong name never flashes in the editor."""
+    params = {name: text for name, text in parts.params.items() if name in symbol.params and ds.described(text)}
+    return ds.DocParts(parts.summary, params, parts.returns if ds.described(parts.returns) else "")
+
+
+def _current_task_cancelling() -> bool:
+    task = asyncio.current_task()
+    return bool(task and task.cancelling())

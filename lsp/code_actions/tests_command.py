@@ -1,0 +1,126 @@
+"""`nearcode.generateTests`: generate tests for the symbol at a position, run them, then offer them.
+
+The tests stream into the progress report while they are generated (a preview: they are not in the
+project yet). Python tests are then run in a temporary copy (lsp/code_actions/test_runner.py) and
+inserted with a comment that carries the outcome; a failing test is a finding, so it is offered too.
+Other languages are inserted with "not run" in that comment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidParams
+from pygls.uris import from_fs_path, to_fs_path
+
+from lsp.code_actions import unit_tests as ut
+from lsp.code_actions.docstring_command import _current_task_cancelling, find_target
+from lsp.code_actions.streaming import ActionContext, WorkProgress, generate
+from lsp.code_actions.test_runner import TestRun, run_python_tests
+
+TESTS_MAX_TOKENS = 200
+
+
+async def run_generate_tests(context: ActionContext, args: dict[str, Any]) -> dict[str, Any]:
+    target = find_target(context, args)
+    symbol = target.symbol
+    path = Path(to_fs_path(target.uri) or "")
+    if not path.is_absolute():
+        raise JsonRpcInvalidParams("nearcode: tests can only be generated for files on disk (file:// uris)")
+    plan = ut.plan_tests(path, target.source, symbol)
+    progress = WorkProgress(context, f"nearcode: tests for {symbol.name}")
+
+    async def on_text(text: str) -> None:
+        last = next((line.strip() for line in reversed(text.split("\n")) if line.strip()), "")
+        progress.report(f"{text.count(chr(10)) + 1} lines: {last[:80]}")
+
+    work = asyncio.create_task(
+        generate(context, ut.tests_messages(symbol, plan), f"{target.uri}#tests", TESTS_MAX_TOKENS, on_text)
+    )
+    await progress.begin(f"writing {ut.FRAMEWORK_WORDS[plan.framework]}", on_cancel=work)
+    try:
+        generation = await work
+    except asyncio.CancelledError:
+        progress.end("cancelled")
+        if work.cancelled() and not _current_task_cancelling():
+            return {"offered": False, "reason": "cancelled"}
+        raise
+    tests = ut.clean_tests(generation.text, symbol, plan)
+    base = {"framework": plan.framework, "testFile": from_fs_path(str(plan.test_path)), "createFile": not plan.exists}
+    if not ut.has_tests(tests, plan.framework):
+        progress.end("not offered: the model wrote no test")
+        return {**base, "offered": False, "reason": "the model wrote no test", "raw": generation.text}
+    existing = _document_text(context, plan.test_path)
+    run: TestRun | None = None
+    if plan.framework in ("pytest", "unittest"):
+        progress.report("running the generated tests")
+        draft = ut.compose(plan, tests, "nearcode: generated tests (running)")
+        files = {path: target.source, plan.test_path: existing + draft}
+        run = await run_python_tests(plan.root, plan.framework, files, plan.test_path, context.settings.privacy_mode)
+    banner = (
+        f"nearcode: generated tests for {symbol.name}; ran before insertion: {run.outcome} ({run.summary})"
+        if run else f"nearcode: generated tests for {symbol.name} ({plan.framework}; not run: only Python tests are run)"
+    )  # fmt: skip
+    addition = ut.compose(plan, tests, banner)
+    edit = _workspace_edit(plan, existing, addition)
+    applied = False
+    if args.get("apply", "apply") != "preview" and context.can_apply_edits:
+        result = await context.ls.workspace_apply_edit_async(
+            types.ApplyWorkspaceEditParams(edit=edit, label=f"nearcode: tests for {symbol.name}")
+        )
+        applied = bool(result.applied)
+    outcome = run.outcome if run else "not run"
+    progress.end(f"tests {outcome}")
+    context.ls.window_show_message(
+        types.ShowMessageParams(
+            types.MessageType.Info if outcome in ("passed", "not run") else types.MessageType.Warning,
+            f"nearcode: tests for {symbol.name}: {outcome}" + (f" ({run.summary})" if run else ""),
+        )
+    )
+    return {
+        **base,
+        "offered": True,
+        "applied": applied,
+        "tests": addition,
+        "run": {
+            "outcome": outcome,
+            "summary": run.summary if run else "",
+            "output": run.output if run else "",
+            "seconds": round(run.elapsed_s, 2) if run else 0.0,
+        },
+        "edit": None if applied else context.ls.protocol._converter.unstructure(edit),
+    }
+
+
+def _document_text(context: ActionContext, path: Path) -> str:
+    """The test file's current text: the editor's copy if it is open, else the disk's."""
+    uri = from_fs_path(str(path)) or ""
+    if uri in context.ls.workspace.text_documents:
+        return context.ls.workspace.get_text_document(uri).source
+    try:
+        return path.read_text(encoding="utf-8") if path.is_file() else ""
+    except OSError:
+        return ""
+
+
+def _workspace_edit(plan: ut.TestPlan, existing: str, addition: str) -> types.WorkspaceEdit:
+    uri = from_fs_path(str(plan.test_path)) or ""
+    lines = existing.split("\n")
+    line = len(lines) - 1 if existing else 0
+    character = len(lines[-1]) if existing else 0
+    if plan.exists and plan.framework in ("junit4", "junit5"):
+        closing = max((i for i, text in enumerate(lines) if text.strip() == "}"), default=line)
+        line, character = closing, 0  # inside the test class, before its closing brace
+    elif existing and not existing.endswith("\n"):
+        addition = "\n" + addition
+    position = types.Position(line=line, character=character)
+    text_edit = types.TextEdit(range=types.Range(start=position, end=position), new_text=addition)
+    document = types.OptionalVersionedTextDocumentIdentifier(uri=uri, version=None)
+    changes: list[types.TextDocumentEdit | types.CreateFile | types.RenameFile | types.DeleteFile] = []
+    if not plan.exists:
+        changes.append(types.CreateFile(uri=uri, options=types.CreateFileOptions(ignore_if_exists=True)))
+    changes.append(types.TextDocumentEdit(text_document=document, edits=[text_edit]))
+    return types.WorkspaceEdit(document_changes=changes)

@@ -1,0 +1,160 @@
+"""The completion pipeline shared by inline completion, classic completion and `nearcode complete`:
+policy -> daemon request -> post-processing, with the reason whenever nothing is offered."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from lsp.daemon_client import DaemonClient
+from lsp.policy import CompletionPlan, plan_completion
+from lsp.postprocess import PostContext, postprocess
+from lsp.settings import Settings
+
+log = logging.getLogger("nearcode.lsp")
+
+PREFIX_WINDOW_CHARS = 24_000  # more than any prompt budget uses; the daemon fits tokens exactly
+SUFFIX_WINDOW_CHARS = 6_000
+
+
+@dataclass(frozen=True)
+class CursorText:
+    """The document around the cursor, as plain Python strings."""
+
+    prefix: str
+    suffix: str
+    uri: str
+    path: str
+    language: str
+
+
+@dataclass
+class CompletionOutcome:
+    text: str = ""
+    completion_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    reason: str = ""  # why nothing was offered, or the last cut applied
+    finish_reason: str = ""
+    latency_ms: float = 0.0
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    source: str = ""  # "model", "cache" (typed through, walked back, next line) or "joined" (in-flight)
+
+    @property
+    def offered(self) -> bool:
+        return bool(self.text)
+
+
+def cursor_text(source: str, offset: int, uri: str, path: str, language: str) -> CursorText:
+    return CursorText(
+        prefix=source[max(0, offset - PREFIX_WINDOW_CHARS) : offset],
+        suffix=source[offset : offset + SUFFIX_WINDOW_CHARS],
+        uri=uri,
+        path=path,
+        language=language,
+    )
+
+
+def refusal(cursor: CursorText, settings: Settings) -> str | None:
+    """Why no completion may be offered here at all, or None."""
+    if not settings.enable:
+        return "completions are turned off"
+    if cursor.language in settings.disabled_languages:
+        return f"completions are turned off for {cursor.language}"
+    if "\x00" in cursor.prefix or "\x00" in cursor.suffix:
+        return "binary content"
+    return None
+
+
+def plan_for(cursor: CursorText, settings: Settings, invoked: bool) -> CompletionPlan:
+    line_prefix = cursor.prefix[cursor.prefix.rfind("\n") + 1 :]
+    newline = cursor.suffix.find("\n")
+    line_suffix = cursor.suffix if newline < 0 else cursor.suffix[:newline]
+    return plan_completion(line_prefix, line_suffix, invoked, settings)
+
+
+async def complete(
+    client: DaemonClient, cursor: CursorText, settings: Settings, invoked: bool, client_id: str
+) -> CompletionOutcome:
+    """One completion, start to end (the CLI's path; editors go through lsp/coordinator.py)."""
+    reason = refusal(cursor, settings)
+    plan = plan_for(cursor, settings, invoked)
+    reason = reason or plan.skip_reason
+    if reason:
+        return CompletionOutcome(reason=reason)
+    return await ask_model(client, cursor, plan, settings, client_id)
+
+
+async def ask_model(
+    client: DaemonClient,
+    cursor: CursorText,
+    plan: CompletionPlan,
+    settings: Settings,
+    client_id: str,
+    on_delta: Callable[[str], None] | None = None,
+    priority: str = "interactive",
+    document: str | None = None,
+) -> CompletionOutcome:
+    """Stream one FIM request from the daemon and post-process the answer.
+
+    `document` is the daemon's supersede key (default: the uri): a speculative request uses its own
+    so that it and the user's requests do not cancel each other there.
+    """
+    started = time.monotonic()
+    outcome = CompletionOutcome()
+    line_prefix = cursor.prefix[cursor.prefix.rfind("\n") + 1 :]
+    request = {
+        "prefix": cursor.prefix,
+        "suffix": cursor.suffix,
+        "language": cursor.language,
+        "path": cursor.path,
+        "mode": plan.mode,
+        "max_tokens": plan.max_tokens,
+        "max_lines": plan.max_lines + 1,  # one spare line lets the block filter see the dedent
+        "block_indent": len(line_prefix) if plan.mode == "multi" and line_prefix.strip() == "" else None,
+        "deadline_ms": plan.deadline_ms,
+        "max_generation_ms": plan.max_generation_ms,
+        "document": document or cursor.uri,
+        "affinity": cursor.uri,  # speculation shares the document's engine slot and its KV cache
+        "client": client_id,
+        "priority": priority,
+    }
+    pieces: list[str] = []
+    async for event in client.stream_fim(request):
+        kind = event.get("type")
+        if kind == "delta":
+            pieces.append(event["text"])
+            if on_delta is not None:
+                on_delta(event["text"])
+        elif kind == "done":
+            outcome.finish_reason = event.get("finish_reason", "")
+            outcome.prompt_tokens = event.get("prompt_tokens", 0)
+            outcome.cached_tokens = event.get("cached_tokens", 0)
+        elif kind == "error":
+            outcome.reason = f"engine error: {event.get('message', '')}"
+    raw = "".join(pieces)
+    candidate = postprocess(
+        raw, PostContext(prefix=cursor.prefix, suffix=cursor.suffix, mode=plan.mode, max_lines=plan.max_lines)
+    )
+    outcome.latency_ms = round((time.monotonic() - started) * 1000, 1)
+    outcome.source = "model"
+    if candidate.dropped:
+        outcome.reason = candidate.dropped
+    else:
+        outcome.text = candidate.text
+        outcome.reason = candidate.cuts[-1] if candidate.cuts else outcome.finish_reason
+    log_outcome(outcome, settings, raw)
+    return outcome
+
+
+def log_outcome(outcome: CompletionOutcome, settings: Settings, raw: str = "") -> None:
+    if settings.log_document_text:
+        log.info("completion %s raw=%r shown=%r reason=%s", outcome.completion_id, raw, outcome.text, outcome.reason)
+        return
+    log.info(
+        "completion %s: %d chars offered, source=%s, reason=%s, %.0f ms, prompt %d tokens (%d cached)",
+        outcome.completion_id, len(outcome.text), outcome.source, outcome.reason, outcome.latency_ms,
+        outcome.prompt_tokens, outcome.cached_tokens,
+    )

@@ -1,0 +1,35 @@
+"""Turning an LSP (uri, position) into the text around the cursor, with clear errors for bad input."""
+
+from __future__ import annotations
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidParams
+from pygls.uris import to_fs_path
+from pygls.workspace import Workspace
+
+from lsp.completion import CursorText, cursor_text
+from lsp.languages import language_for_path
+
+MAX_DOCUMENT_CHARS = 20_000_000  # beyond this nothing is offered: nobody edits such a file by hand
+
+
+def cursor_at(workspace: Workspace, uri: str, position: types.Position) -> CursorText:
+    if uri not in workspace.text_documents:
+        raise JsonRpcInvalidParams(f"nearcode: document {uri} is not open (send textDocument/didOpen first)")
+    document = workspace.get_text_document(uri)
+    source = document.source
+    if len(source) > MAX_DOCUMENT_CHARS:
+        raise JsonRpcInvalidParams(f"nearcode: document {uri} is too large to complete ({len(source)} characters)")
+    lines = document.lines
+    if position.line < 0 or position.character < 0 or position.line > len(lines) or (
+        position.line == len(lines) and position.character > 0
+    ):
+        raise JsonRpcInvalidParams(
+            f"nearcode: position {position.line}:{position.character} is outside the document "
+            f"({len(lines)} lines)"
+        )
+    # LSP: a character past the end of its line means the end of the line.
+    offset = document.offset_at_position(position)
+    path = to_fs_path(uri) or uri
+    language = document.language_id or language_for_path(path)
+    return cursor_text(source, offset, uri, path, language)

@@ -1,0 +1,287 @@
+"""`nearcode lsp --stdio`: the pygls language server editors start.
+
+Handlers stay thin: they turn LSP messages into a CursorText, run the shared completion pipeline
+(lsp/completion.py) and turn its outcome back into LSP items. `$/cancelRequest` cancels the async
+handler, which closes the daemon stream, which stops the engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections import Counter, OrderedDict
+from typing import Any
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException, JsonRpcParseError
+from pygls.lsp.server import LanguageServer
+
+from daemon import __version__
+from lsp import privacy
+from lsp.cloud.handoff import run_ask_cloud
+from lsp.code_actions.docstring_command import run_docstring
+from lsp.code_actions.handlers import (
+    ASK_CLOUD_COMMAND,
+    CODE_ACTION_KINDS,
+    DOCSTRING_COMMAND,
+    PREVIEW_CLOUD_COMMAND,
+    TESTS_COMMAND,
+    code_actions,
+    first_argument,
+)
+from lsp.code_actions.streaming import ActionContext
+from lsp.code_actions.tests_command import run_generate_tests
+from lsp.completion import CompletionOutcome, CursorText
+from lsp.coordinator import CompletionCoordinator
+from lsp.daemon_client import DaemonClient, DaemonUnavailable
+from lsp.documents import cursor_at
+from lsp.settings import Settings
+
+log = logging.getLogger("nearcode.lsp")
+
+STATUS_NOTIFICATION = "nearcode/status"
+ACCEPT_COMMAND = "nearcode.didAcceptCompletion"
+
+
+class NearcodeServer(LanguageServer):
+    def __init__(self) -> None:
+        super().__init__("nearcode", __version__)
+        self.settings = Settings()
+        self.daemon = DaemonClient()
+        self.client_id = uuid.uuid4().hex[:12]
+        self.coordinator = CompletionCoordinator(self.daemon, self.client_id)
+        self.state = "loading"
+        self.message = ""
+        self.last_latency_ms: float | None = None
+        self.counters: Counter[str] = Counter()
+        self.offered: OrderedDict[str, str] = OrderedDict()  # completion id -> text, most recent last
+        self.client_has_inline = False
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        if isinstance(error, ValueError) and source is JsonRpcException:
+            # An unparseable message from the editor: JSON-RPC answers it with id null and -32700.
+            # Logged, not shown: the user cannot act on a client's framing bug.
+            log.warning("ignored a malformed JSON-RPC message: %s", error)
+            self.protocol._send_response(
+                None,  # type: ignore[arg-type]
+                error=JsonRpcParseError(f"nearcode: malformed JSON-RPC message ignored: {error}").to_response_error(),
+            )
+            return
+        super().report_server_error(error, source)
+
+    def send_status(self, state: str | None = None, message: str = "") -> None:
+        if state is not None:
+            self.state = state
+            self.message = message
+        self.protocol.notify(STATUS_NOTIFICATION, self.status())
+
+    def status(self) -> dict[str, Any]:
+        endpoint = self.daemon.endpoint
+        return {
+            "state": "off" if not self.settings.enable else self.state,
+            "engine": "llamacpp" if endpoint else "",
+            "model": getattr(self, "model_name", ""),
+            "lastLatencyMs": self.last_latency_ms,
+            "localOnly": self.settings.privacy_mode == "local-only",
+            "message": self.message,
+        }
+
+    async def run_completion(self, cursor: CursorText, invoked: bool) -> CompletionOutcome:
+        if self.settings.debounce_ms and not invoked:
+            await asyncio.sleep(self.settings.debounce_ms / 1000)
+        self.counters["requested"] += 1
+        try:
+            outcome = await self.coordinator.complete(cursor, self.settings, invoked)
+        except DaemonUnavailable as exc:
+            log.error("daemon unavailable: %s", exc)
+            self.send_status("error", str(exc))
+            return CompletionOutcome(reason=f"daemon unavailable: {exc}")
+        if self.state != "ready":
+            await self.refresh_model_name()
+            self.state, self.message = "ready", ""
+        if outcome.offered:
+            self.counters["offered"] += 1
+            self.last_latency_ms = outcome.latency_ms
+            self.offered[outcome.completion_id] = outcome.text
+            while len(self.offered) > 200:
+                self.offered.popitem(last=False)
+        self.send_status()
+        return outcome
+
+    async def refresh_model_name(self) -> None:
+        try:
+            info = await self.daemon.get_json("/api/model")
+            self.model_name = str(info.get("model", ""))
+        except Exception:  # status is cosmetic: never fail a completion over it
+            log.debug("could not read model info", exc_info=True)
+
+
+server = NearcodeServer()
+
+
+def _field(params: Any, name: str, default: Any = None) -> Any:
+    """Custom notifications arrive as dicts or namedtuples depending on the path through pygls."""
+    if isinstance(params, dict):
+        return params.get(name, default)
+    return getattr(params, name, default)
+
+
+@server.feature(types.INITIALIZE)
+def on_initialize(ls: NearcodeServer, params: types.InitializeParams) -> None:
+    ls.settings, problem = ls.settings.merged(params.initialization_options)
+    privacy.apply_settings(ls.settings.privacy_mode, ls.settings.cloud_endpoint)
+    if problem:
+        log.warning(problem)
+    text_caps = params.capabilities.text_document
+    ls.client_has_inline = bool(text_caps and text_caps.inline_completion)
+    args: list[str] = []
+    if ls.settings.model:
+        args += ["--model", ls.settings.model]
+    ls.daemon.daemon_args = tuple(args)
+
+
+@server.feature(types.INITIALIZED)
+async def on_initialized(ls: NearcodeServer, params: types.InitializedParams) -> None:
+    ls.send_status("loading", "starting the nearcode daemon")
+    try:
+        await ls.daemon.connect()
+        await ls.refresh_model_name()
+        ls.send_status("ready")
+    except DaemonUnavailable as exc:
+        ls.send_status("error", str(exc))
+        ls.window_show_message(types.ShowMessageParams(types.MessageType.Error, f"nearcode: {exc}"))
+
+
+@server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+def on_configuration(ls: NearcodeServer, params: types.DidChangeConfigurationParams) -> None:
+    ls.settings, problem = ls.settings.merged(params.settings)
+    privacy.apply_settings(ls.settings.privacy_mode, ls.settings.cloud_endpoint)
+    if problem:
+        ls.window_show_message(types.ShowMessageParams(types.MessageType.Warning, f"nearcode: {problem}"))
+    ls.send_status()
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+def did_close(ls: NearcodeServer, params: types.DidCloseTextDocumentParams) -> None:
+    ls.coordinator.forget(params.text_document.uri)
+
+
+@server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
+async def inline_completion(
+    ls: NearcodeServer, params: types.InlineCompletionParams
+) -> types.InlineCompletionList:
+    cursor = cursor_at(ls.workspace, params.text_document.uri, params.position)
+    invoked = params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
+    outcome = await ls.run_completion(cursor, invoked)
+    if not outcome.offered:
+        return types.InlineCompletionList(items=[])
+    here = types.Range(start=params.position, end=params.position)
+    item = types.InlineCompletionItem(
+        insert_text=outcome.text,
+        range=here,
+        command=types.Command(title="accepted", command=ACCEPT_COMMAND, arguments=[outcome.completion_id]),
+    )
+    return types.InlineCompletionList(items=[item])
+
+
+@server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(resolve_provider=False))
+async def completion(ls: NearcodeServer, params: types.CompletionParams) -> types.CompletionList:
+    """For clients without inline completion (Emacs eglot, Neovim < 0.12 without the plugin)."""
+    empty = types.CompletionList(is_incomplete=True, items=[])
+    if ls.client_has_inline:
+        return empty  # the client asks for ghost text; a popup as well would call the model twice
+    cursor = cursor_at(ls.workspace, params.text_document.uri, params.position)
+    invoked = bool(params.context and params.context.trigger_kind == types.CompletionTriggerKind.Invoked)
+    outcome = await ls.run_completion(cursor, invoked)
+    if not outcome.offered:
+        return empty
+    # Replace the word before the cursor so editors that filter by it keep the item.
+    line_prefix = cursor.prefix[cursor.prefix.rfind("\n") + 1 :]
+    word = _trailing_word(line_prefix)
+    start = types.Position(params.position.line, params.position.character - _utf16_len(word))
+    new_text = word + outcome.text
+    first_line = outcome.text.split("\n", 1)[0].strip() or outcome.text.strip()
+    item = types.CompletionItem(
+        label=(word + first_line)[:80],
+        kind=types.CompletionItemKind.Text,
+        detail="nearcode",
+        sort_text="0",
+        filter_text=new_text,
+        insert_text_format=types.InsertTextFormat.PlainText,
+        text_edit=types.TextEdit(range=types.Range(start=start, end=params.position), new_text=new_text),
+        command=types.Command(title="accepted", command=ACCEPT_COMMAND, arguments=[outcome.completion_id]),
+    )
+    return types.CompletionList(is_incomplete=True, items=[item])
+
+
+@server.feature("textDocument/didShowCompletion")
+def did_show(ls: NearcodeServer, params: Any) -> None:
+    ls.counters["shown"] += 1
+
+
+@server.feature("textDocument/didPartiallyAcceptCompletion")
+def did_partially_accept(ls: NearcodeServer, params: Any) -> None:
+    ls.counters["partiallyAccepted"] += 1
+    ls.counters["partiallyAcceptedChars"] += int(_field(params, "acceptedLength", 0) or 0)
+
+
+@server.command(ACCEPT_COMMAND)
+def did_accept(ls: NearcodeServer, *args: Any) -> None:
+    ls.counters["accepted"] += 1
+
+
+@server.command("nearcode.status")
+async def status_command(ls: NearcodeServer, *args: Any) -> dict[str, Any]:
+    keys = ("requested", "offered", "shown", "accepted", "partiallyAccepted")
+    served = {f"served_{key}": n for key, n in ls.coordinator.counters.items()}
+    return {**ls.status(), **{key: ls.counters[key] for key in keys}, **served, "network": privacy.network_status()}
+
+
+def _actions(ls: NearcodeServer) -> ActionContext:
+    return ActionContext(ls, ls.daemon, ls.settings, ls.client_id)
+
+
+@server.feature(types.TEXT_DOCUMENT_CODE_ACTION, types.CodeActionOptions(code_action_kinds=CODE_ACTION_KINDS))
+def code_action(ls: NearcodeServer, params: types.CodeActionParams) -> list[types.CodeAction]:
+    return code_actions(_actions(ls), params)
+
+
+@server.command(DOCSTRING_COMMAND)
+async def generate_docstring(ls: NearcodeServer, *args: Any) -> dict[str, Any]:
+    return await run_docstring(_actions(ls), first_argument(args))
+
+
+@server.command(TESTS_COMMAND)
+async def generate_tests(ls: NearcodeServer, *args: Any) -> dict[str, Any]:
+    return await run_generate_tests(_actions(ls), first_argument(args))
+
+
+@server.command(ASK_CLOUD_COMMAND)
+async def ask_cloud(ls: NearcodeServer, *args: Any) -> dict[str, Any]:
+    return await run_ask_cloud(_actions(ls), first_argument(args))
+
+
+@server.command(PREVIEW_CLOUD_COMMAND)
+async def preview_cloud_payload(ls: NearcodeServer, *args: Any) -> dict[str, Any]:
+    return await run_ask_cloud(_actions(ls), first_argument(args), preview_only=True)
+
+
+def _trailing_word(text: str) -> str:
+    i = len(text)
+    while i > 0 and (text[i - 1].isalnum() or text[i - 1] == "_"):
+        i -= 1
+    return text[i:]
+
+
+def _utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def run_stdio() -> None:
+    # Local-only until the settings say otherwise: the guard is in place before any handler runs.
+    privacy.install_network_guard("lsp", privacy.LOCAL_ONLY)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s nearcode-lsp %(levelname)s %(message)s")
+    logging.getLogger("pygls").setLevel(logging.WARNING)  # its debug/info logs carry message bodies
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    server.start_io()

@@ -1,0 +1,117 @@
+-- Issue 3: the nearcode plugin in a real Neovim. This script (run with -l) is the driver: it
+-- starts a second Neovim as a child (--embed, so it runs its normal event loop and reads typed
+-- keys), loads the plugin there through 'runtimepath', types into a buffer with nvim_input,
+-- waits for the suggestion's extmarks, accepts a word then the rest, and records what it saw.
+-- Run: nvim --headless --clean -l plugin_ghost.lua PLUGIN_DIR NEARCODE FILE LINE OUT.json
+local plugin_dir, nearcode, file, line, out = arg[1], arg[2], arg[3], tonumber(arg[4]), arg[5]
+local report = {}
+
+local chan = vim.fn.jobstart({ vim.v.progpath, "--embed", "--headless", "--clean", "-n" }, { rpc = true })
+assert(chan > 0, "could not start the child Neovim")
+
+local function lua(code, ...)
+  return vim.rpcrequest(chan, "nvim_exec_lua", code, { ... })
+end
+local function input(keys)
+  vim.rpcrequest(chan, "nvim_input", keys)
+end
+local function wait(ms, pred)
+  return vim.wait(ms, pred, 50)
+end
+local function buffer_lines()
+  return lua("return vim.api.nvim_buf_get_lines(0, 0, -1, false)")
+end
+local function marks()
+  return lua([[
+    return vim.api.nvim_buf_get_extmarks(0, require("nearcode.suggestion").ns, 0, -1, { details = true })
+  ]])
+end
+local function ghost()
+  return lua([[local s = require("nearcode.suggestion").current(); return s and s.text or vim.NIL]])
+end
+
+local ok, err = pcall(function()
+  lua(
+    [[
+    local plugin_dir, nearcode, file = ...
+    vim.opt.rtp:prepend(plugin_dir)
+    vim.o.showmode = false
+    require("nearcode").setup({ cmd = { nearcode, "lsp", "--stdio" }, debounce_ms = 50 })
+    vim.cmd.edit(vim.fn.fnameescape(file))
+    vim.bo.filetype = "python"
+  ]],
+    plugin_dir,
+    nearcode,
+    file
+  )
+  report.commands = lua([[return { vim.fn.exists(":NearcodeStatus"), vim.fn.exists(":NearcodeToggle") }]])
+  report.attached = wait(20000, function()
+    return lua([[local c = require("nearcode").client(0); return c ~= nil and c.initialized == true]])
+  end)
+  assert(report.attached, "the plugin did not attach an initialized nearcode client within 20 s")
+  report.native = lua([[return vim.lsp.inline_completion ~= nil]])
+
+  -- Type at the end of the line, as a user would: A, then a space.
+  lua("vim.api.nvim_win_set_cursor(0, { ... })", line + 1, 0)
+  input("A ")
+  report.shown = wait(25000, function()
+    return #marks() > 0
+  end)
+  report.mode = lua("return vim.api.nvim_get_mode().mode")
+  report.marks = marks()
+  report.ghost = ghost()
+  report.line_before = buffer_lines()[line + 1]
+  if not report.shown then
+    return
+  end
+
+  -- Accept the next word: it lands in the buffer and the rest stays shown. (Skipped when the
+  -- suggestion is a single word, as when a busy machine cut the model short.)
+  local g = report.ghost
+  local word = g:match("^%s*[%w_]+") or g:match("^%s*[^%w_%s]+") or g
+  report.partial = #word < #(g:gsub("%s+$", ""))
+  if report.partial then
+    local before = buffer_lines()[line + 1]
+    input("<M-Right>")
+    wait(3000, function()
+      return buffer_lines()[line + 1] ~= before
+    end)
+    report.line_after_word = buffer_lines()[line + 1]
+    report.ghost_after_word = ghost()
+    report.marks_after_word = marks()
+  end
+
+  -- Accept the rest with Tab.
+  input("<Tab>")
+  local shown_before_tab = ghost()
+  wait(3000, function()
+    return ghost() ~= shown_before_tab
+  end)
+  report.lines_after_accept = buffer_lines()
+
+  -- Leaving insert mode clears any ghost text.
+  input("<Esc>")
+  wait(2000, function()
+    return #marks() == 0
+  end)
+  report.marks_after_esc = marks()
+  report.mode_after_esc = lua("return vim.api.nvim_get_mode().mode")
+  report.status_lines = lua([[return require("nearcode").status_lines()]])
+  -- The server's counters (shown / accepted / partially accepted), through its command.
+  report.server_status = lua([[
+    local c = require("nearcode").client(0)
+    local res = c:request_sync("workspace/executeCommand", { command = "nearcode.status", arguments = {} }, 5000, 0)
+    return res and (res.result or { error = res.err }) or vim.NIL
+  ]])
+end)
+if not ok then
+  report.lua_error = tostring(err)
+end
+pcall(lua, [[for _, c in ipairs(vim.lsp.get_clients()) do c:stop() end]])
+vim.wait(1000, function()
+  return false
+end)
+vim.fn.jobstop(chan)
+local f = assert(io.open(out, "w"))
+f:write(vim.json.encode(report))
+f:close()

@@ -1,0 +1,36 @@
+"""Pure parts of the coordinator: where speculation aims, and when the debounce applies."""
+
+from __future__ import annotations
+
+from lsp.completion import CursorText
+from lsp.coordinator import MAX_DEBOUNCE_S, CompletionCoordinator, next_line_cursor
+from lsp.daemon_client import DaemonClient
+
+
+def cursor(prefix: str, suffix: str = "\n") -> CursorText:
+    return CursorText(prefix=prefix, suffix=suffix, uri="file:///a.py", path="a.py", language="python")
+
+
+def test_speculation_aims_at_the_next_line() -> None:
+    after = next_line_cursor(cursor("def f(xs):\n    total = "), "sum(xs)")
+    assert after is not None
+    assert after.prefix == "def f(xs):\n    total = sum(xs)\n    " and after.suffix == "\n"
+    opened = next_line_cursor(cursor("def f(xs):\n    "), "for x in xs:")
+    assert opened is not None and opened.prefix.endswith("for x in xs:\n        ")
+
+
+def test_no_speculation_mid_line_or_for_blank_text() -> None:
+    assert next_line_cursor(cursor("print(", ")\n"), "x") is None
+    assert next_line_cursor(cursor("x = 1\n"), "\n") is None
+
+
+def test_debounce_only_when_typing_outpaces_the_engine() -> None:
+    coordinator = CompletionCoordinator(DaemonClient(spawn=False), "t")
+    assert coordinator.debounce_s() == 0.0  # nothing known yet
+    coordinator.typing_interval_s, coordinator.model_latency_s = 0.08, 0.9
+    assert 0 < coordinator.debounce_s() <= MAX_DEBOUNCE_S
+    coordinator.typing_interval_s, coordinator.model_latency_s = 1.5, 0.4
+    assert coordinator.debounce_s() == 0.0
+    for now in (0.0, 0.1, 0.2, 0.3, 10.0):  # a long pause does not count as typing speed
+        coordinator._note_keystroke("file:///a.py", now)
+    assert coordinator.typing_interval_s is not None and coordinator.typing_interval_s < 1.0

@@ -1,0 +1,204 @@
+"""The daemon on the real model: its API, token, supersede and restart behaviour, and the CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+from pytest_lsp import LanguageClient
+
+from tests.conftest import start_lsp
+from tests.support import (
+    FIB,
+    NEARCODE,
+    daemon_http,
+    daemon_status,
+    endpoint,
+    env_for,
+    new_runtime_dir,
+    stop_daemon,
+)
+from tests.test_lsp_completion import inline, open_doc
+
+LONG = {"prefix": "class Matrix:\n    \"\"\"A dense matrix.\"\"\"\n\n    ", "suffix": "", "mode": "multi",
+        "max_tokens": 200, "document": "file:///m.py", "client": "t"}
+
+
+def test_token_and_private_files(daemon_env: dict[str, str]) -> None:
+    runtime = Path(daemon_env["NEARCODE_RUNTIME_DIR"])
+    assert stat.S_IMODE(runtime.stat().st_mode) == 0o700
+    assert stat.S_IMODE((runtime / "daemon.json").stat().st_mode) == 0o600
+    with daemon_http(daemon_env, token="wrong") as client:
+        assert client.get("/api/health").status_code == 401
+        assert client.post("/api/fim", json={"prefix": "x"}).status_code == 401
+    with daemon_http(daemon_env) as client:
+        assert client.get("/api/health").json()["status"] == "ok"
+        model = client.get("/api/model").json()
+        assert model["engine"] == "llamacpp" and model["family"] == "qwen2.5-coder"
+        bad = client.post("/api/fim", json={"prefix": 3, "mode": "sideways"})
+        assert bad.status_code == 422 and "invalid request" in bad.text
+
+
+def test_fim_stream_single_line(daemon_env: dict[str, str]) -> None:
+    request = {"prefix": FIB[: FIB.index("\n        \n") + 9], "suffix": FIB[FIB.index("\n        \n") + 9 :],
+               "mode": "single", "max_tokens": 32, "language": "python", "path": "fib.py"}
+    with daemon_http(daemon_env) as client, client.stream("POST", "/api/fim", json=request) as response:
+        events = [json.loads(line) for line in response.iter_lines() if line]
+    text = "".join(e["text"] for e in events if e["type"] == "delta")
+    assert text.strip() == "a, b = b, a + b"
+    done = events[-1]
+    assert done["type"] == "done" and done["finish_reason"] == "newline" and done["prompt_tokens"] > 0
+
+
+def test_newer_request_supersedes_older(daemon_env: dict[str, str]) -> None:
+    results: dict[str, list[dict[str, object]]] = {}
+
+    def run(name: str, body: dict[str, object]) -> None:
+        with daemon_http(daemon_env) as client, client.stream("POST", "/api/fim", json=body) as response:
+            results[name] = [json.loads(line) for line in response.iter_lines() if line]
+
+    first = threading.Thread(target=run, args=("old", LONG))
+    first.start()
+    time.sleep(1.0)  # the old request is reading its prompt or generating
+    run("new", {**LONG, "max_tokens": 4})
+    first.join(60)
+    assert results["old"][-1]["finish_reason"] == "superseded"
+    assert results["new"][-1]["type"] == "done" and results["new"][-1]["finish_reason"] != "superseded"
+
+
+def test_disconnect_cancels_generation(daemon_env: dict[str, str]) -> None:
+    before = daemon_status(daemon_env)
+    with daemon_http(daemon_env) as client, client.stream(
+        "POST", "/api/fim", json={**LONG, "document": "file:///other.py"}
+    ) as response:
+        for line in response.iter_lines():
+            if json.loads(line)["type"] == "delta":
+                break  # got a token: now hang up
+    give_up = time.monotonic() + 10
+    after = before
+    while time.monotonic() < give_up and after["cancelled_in_engine"] == before["cancelled_in_engine"]:
+        time.sleep(0.05)
+        after = daemon_status(daemon_env)
+    assert after["cancelled_in_engine"] == before["cancelled_in_engine"] + 1
+    assert after["tokens_after_cancel_max"] <= 2
+
+
+async def test_killed_daemon_is_restarted_by_next_request() -> None:
+    env = env_for(new_runtime_dir())
+    client: LanguageClient = await start_lsp(env)  # starts its own daemon in the background
+    try:
+        uri = "file:///tmp/nc-test/restart.py"
+        open_doc(client, uri, FIB)
+        assert (await inline(client, uri, 3, 8))[0].insert_text.strip() == "a, b = b, a + b"
+        old_pid = endpoint(env)["pid"]
+        os.kill(old_pid, signal.SIGKILL)
+        await asyncio.sleep(0.2)
+        # Another document, so the answer cannot come from the typing cache: it needs the daemon.
+        other = "file:///tmp/nc-test/restart-2.py"
+        open_doc(client, other, FIB.replace("fib", "fibo"))
+        items = await inline(client, other, 3, 8)
+        assert items and items[0].insert_text.strip().startswith("a, b = b, a + b")
+        assert endpoint(env)["pid"] != old_pid
+    finally:
+        await client.shutdown_session()
+        stop_daemon(env)
+
+
+def test_second_daemon_refuses_to_start(daemon_env: dict[str, str]) -> None:
+    result = subprocess.run([*NEARCODE, "daemon"], env=daemon_env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 3 and "already running" in result.stderr
+
+
+def test_cli_complete_and_status(daemon_env: dict[str, str], tmp_path: Path) -> None:
+    source = tmp_path / "fib.py"
+    source.write_text(FIB)
+    done = subprocess.run([*NEARCODE, "complete", f"{source}:4:9"], env=daemon_env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "a, b = b, a + b"
+    bad = subprocess.run([*NEARCODE, "complete", f"{source}:99:1"], env=daemon_env, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "outside" in bad.stderr
+    status = subprocess.run([*NEARCODE, "status"], env=daemon_env, capture_output=True, text=True, timeout=60)
+    assert status.returncode == 0
+    for field in ("address:", "engine:   llamacpp", "model:", "uptime:", "requests:", "latency:  p50"):
+        assert field in status.stdout
+
+
+def test_status_without_daemon() -> None:
+    env = env_for(new_runtime_dir())
+    result = subprocess.run([*NEARCODE, "status"], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and "no nearcode daemon is running" in result.stderr
+
+
+def test_model_that_is_not_gguf(tmp_path: Path) -> None:
+    fake = tmp_path / "weights.gguf"
+    fake.write_bytes(b"<html>not a model</html>")
+    env = env_for(new_runtime_dir())
+    result = subprocess.run([*NEARCODE, "daemon", "--model", str(fake)], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 4
+    assert str(fake) in result.stderr and "not a GGUF file" in result.stderr
+    missing = subprocess.run([*NEARCODE, "daemon", "--model", str(tmp_path / "nope.gguf")], env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 4 and "does not exist" in missing.stderr
+
+
+def test_engine_not_installed(tmp_path: Path) -> None:
+    # The real start-up path with the xllamacpp import made to fail, as on a machine without it.
+    code = "import sys; sys.modules['xllamacpp'] = None; from daemon.cli import main; sys.exit(main(sys.argv[1:]))"
+    env = env_for(new_runtime_dir())
+    result = subprocess.run([sys.executable, "-c", code, "daemon"], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 5
+    assert "embedded engine is not installed" in result.stderr and "requirements/embedded-0.5b.txt" in result.stderr
+
+
+def test_truncated_model_file_fails_cleanly(tmp_path: Path) -> None:
+    from daemon.model_store import PRESETS, model_path
+
+    real = model_path(PRESETS["default"])
+    broken = tmp_path / "truncated.gguf"
+    with real.open("rb") as src:
+        broken.write_bytes(src.read(4 << 20))  # a GGUF header, then nothing
+    env = env_for(new_runtime_dir())
+    result = subprocess.run([*NEARCODE, "daemon", "--model", str(broken)], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 5 and "could not load" in result.stderr and str(broken) in result.stderr
+
+
+
+
+def test_generate_instruction_task(daemon_env: dict[str, str]) -> None:
+    body = {"messages": [{"role": "user", "content": "Reply with the single word: yes"}], "max_tokens": 8}
+    with daemon_http(daemon_env) as client, client.stream("POST", "/api/generate", json=body) as response:
+        events = [json.loads(line) for line in response.iter_lines() if line]
+    text = "".join(e["text"] for e in events if e["type"] == "delta")
+    assert text.strip() and "<|im_end|>" not in text
+    assert events[-1]["type"] == "done" and events[-1]["finish_reason"] in ("stop", "length")
+    with daemon_http(daemon_env) as client:
+        bad = client.post("/api/generate", json={"messages": [{"role": "robot", "content": "x"}]})
+        assert bad.status_code == 422
+
+
+def test_cancel_while_reading_a_cold_prompt(daemon_env: dict[str, str]) -> None:
+    # A long prompt nobody has sent before: the engine is still reading it when we hang up, and
+    # must stop between prompt batches, before generating anything.
+    prefix = "".join(f"def handler_{i}_{time.time_ns()}(request):\n    return request.args[{i}]\n\n" for i in range(60))
+    before = daemon_status(daemon_env)
+    with daemon_http(daemon_env) as client, contextlib.suppress(httpx.ReadTimeout):
+        # The client gives up after 0.5 s, while the prompt is still being read.
+        client.post("/api/fim", json={"prefix": prefix, "mode": "multi", "max_tokens": 50}, timeout=0.5)
+    give_up = time.monotonic() + 30
+    after = before
+    while time.monotonic() < give_up and after["cancelled_in_engine"] == before["cancelled_in_engine"]:
+        time.sleep(0.1)
+        after = daemon_status(daemon_env)
+    assert after["cancelled_in_engine"] == before["cancelled_in_engine"] + 1
+    assert after["tokens_after_cancel_total"] == before["tokens_after_cancel_total"]
+    assert after["generated_tokens"] == before["generated_tokens"], "stopped before the first token"

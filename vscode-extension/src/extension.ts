@@ -1,0 +1,506 @@
+// nearcode for VS Code: starts `nearcode lsp --stdio`, shows its inline completions as ghost
+// text, a status bar item, palette commands, and reports shown / accepted suggestions.
+// The logic that does not need VS Code lives in discovery.ts, settings.ts, status.ts,
+// restart.ts and tracker.ts (unit-tested with Node's test runner).
+import * as vscode from 'vscode';
+import {
+  CloseAction,
+  DidChangeConfigurationNotification,
+  ErrorAction,
+  ExecuteCommandRequest,
+  LanguageClient,
+  LanguageClientOptions,
+  NotificationType,
+  ResponseError,
+  ServerOptions,
+  State,
+  TransportKind,
+} from 'vscode-languageclient/node';
+
+import { findServer, notFoundMessage } from './discovery';
+import { RestartPolicy } from './restart';
+import {
+  configurationFor,
+  didChangeConfigurationParams,
+  ExtensionSettings,
+  initializationOptions,
+  isLanguageEnabled,
+  needsRestart,
+  readSettings,
+  toggleLanguage,
+} from './settings';
+import { ClientPhase, mergeStatus, StatusNotification, statusView } from './status';
+import { ACCEPT_COMMAND, SuggestionTracker, WireInlineItem } from './tracker';
+
+const SECTION = 'nearcode';
+const StatusNotificationType = new NotificationType<StatusNotification>('nearcode/status');
+const DidShowCompletion = new NotificationType<{ item: WireInlineItem }>('textDocument/didShowCompletion');
+const DidPartiallyAcceptCompletion = new NotificationType<{ item: WireInlineItem; acceptedLength: number }>(
+  'textDocument/didPartiallyAcceptCompletion',
+);
+
+/** Server commands run from the palette: [server command, human name]. */
+const SERVER_ACTIONS = {
+  generateDocstring: ['nearcode.generateDocstring', 'generate docstring'],
+  generateTests: ['nearcode.generateTests', 'generate unit tests'],
+  askCloud: ['nearcode.askCloud', 'ask the cloud model'],
+} as const;
+
+class Nearcode implements vscode.Disposable {
+  private client: LanguageClient | undefined;
+  private phase: ClientPhase = 'starting';
+  private server: StatusNotification = {};
+  private settings: ExtensionSettings;
+  private readonly policy = new RestartPolicy(3, 60_000);
+  private readonly tracker = new SuggestionTracker();
+  private readonly output: vscode.LogOutputChannel;
+  private readonly statusItem: vscode.StatusBarItem;
+  private readonly disposables: vscode.Disposable[] = [];
+  private clientDisposables: vscode.Disposable[] = [];
+  private fallbackAcceptCommand: vscode.Disposable | undefined;
+  private starting: Promise<void> | undefined;
+
+  constructor(private readonly context: vscode.ExtensionContext) {
+    this.settings = this.readSettings();
+    this.output = vscode.window.createOutputChannel('nearcode', { log: true });
+    this.statusItem = vscode.window.createStatusBarItem('nearcode.status', vscode.StatusBarAlignment.Right, 100);
+    this.statusItem.name = 'nearcode';
+    this.statusItem.command = 'nearcode.showMenu';
+    this.statusItem.show();
+    this.disposables.push(this.output, this.statusItem);
+    this.registerCommands();
+    this.disposables.push(
+      vscode.workspace.onDidChangeConfiguration((e) => {
+        if (e.affectsConfiguration(SECTION)) void this.onSettingsChanged();
+      }),
+      vscode.window.onDidChangeActiveTextEditor(() => this.render()),
+      vscode.workspace.onDidCloseTextDocument((doc) => this.tracker.clear(doc.uri.toString())),
+    );
+    this.render();
+  }
+
+  private readSettings(): ExtensionSettings {
+    const cfg = vscode.workspace.getConfiguration(SECTION);
+    return readSettings((key) => cfg.get(key));
+  }
+
+  private log(message: string): void {
+    this.output.info(message);
+  }
+
+  // ---------------------------------------------------------------- status bar
+
+  private render(): void {
+    const editor = vscode.window.activeTextEditor;
+    const languageId = editor?.document.languageId;
+    let disabledHere: 'global' | 'language' | undefined;
+    if (!this.settings.server.enable) disabledHere = 'global';
+    else if (languageId && !isLanguageEnabled(this.settings, languageId)) disabledHere = 'language';
+    const view = statusView({ phase: this.phase, server: this.server, disabledHere, languageId });
+    this.statusItem.text = view.text;
+    this.statusItem.tooltip = view.tooltip;
+    this.statusItem.backgroundColor = view.background ? new vscode.ThemeColor(view.background) : undefined;
+    this.statusItem.accessibilityInformation = { label: view.tooltip.split('\n')[0] };
+  }
+
+  private setPhase(phase: ClientPhase): void {
+    this.phase = phase;
+    this.render();
+  }
+
+  // ---------------------------------------------------------------- client lifecycle
+
+  start(): Promise<void> {
+    if (!this.starting) {
+      this.starting = this.doStart().finally(() => {
+        this.starting = undefined;
+      });
+    }
+    return this.starting;
+  }
+
+  private async doStart(): Promise<void> {
+    this.settings = this.readSettings();
+    const folders = (vscode.workspace.workspaceFolders ?? [])
+      .filter((f) => f.uri.scheme === 'file')
+      .map((f) => f.uri.fsPath);
+    const result = findServer({
+      configuredPath: this.settings.serverPath,
+      workspaceFolders: folders,
+      envPath: process.env.PATH,
+    });
+    if (!result.found) {
+      this.log(`server not found; looked at:\n  ${result.tried.join('\n  ')}`);
+      this.server = { message: 'language server not found' };
+      this.setPhase('not-found');
+      const msg = notFoundMessage(result);
+      void vscode.window.showWarningMessage(msg, 'Open Settings', 'Retry', 'Open Log').then((choice) => {
+        if (choice === 'Open Settings') {
+          void vscode.commands.executeCommand('workbench.action.openSettings', 'nearcode.serverPath');
+        } else if (choice === 'Retry') {
+          void this.restart();
+        } else if (choice === 'Open Log') {
+          this.output.show(true);
+        }
+      });
+      return;
+    }
+    this.log(`starting ${result.found.command} lsp --stdio (found via ${result.found.source})`);
+
+    const serverOptions: ServerOptions = {
+      command: result.found.command,
+      // vscode-languageclient appends `--stdio` for TransportKind.stdio.
+      args: ['lsp'],
+      transport: TransportKind.stdio,
+      options: { cwd: folders[0], env: { ...process.env } },
+    };
+    const clientOptions: LanguageClientOptions = {
+      documentSelector: [{ scheme: 'file' }, { scheme: 'untitled' }],
+      initializationOptions: initializationOptions(this.settings),
+      outputChannel: this.output,
+      revealOutputChannelOn: 4 /* RevealOutputChannelOn.Never */,
+      errorHandler: {
+        error: (_error, _message, count) =>
+          count !== undefined && count <= 3 ? { action: ErrorAction.Continue } : { action: ErrorAction.Shutdown },
+        closed: () => {
+          const d = this.policy.onClosed(Date.now());
+          this.log(d.restart ? `server died; restarting (${d.attempt} of ${this.policy.maxRestarts})` : 'server died; not restarting');
+          if (!d.restart) {
+            this.server = { ...this.server, message: 'language server stopped' };
+            this.setPhase('failed');
+            return { action: CloseAction.DoNotRestart, message: d.message };
+          }
+          // Forget the dead server's state: the new one reports its own.
+          this.server = { ...this.server, state: 'loading', message: `restarting (${d.attempt} of ${this.policy.maxRestarts})` };
+          this.setPhase('starting');
+          return { action: CloseAction.Restart, handled: true };
+        },
+      },
+      middleware: {
+        provideInlineCompletionItems: async (document, position, context, token, next) => {
+          if (!isLanguageEnabled(this.settings, document.languageId)) return null;
+          const result = await next(document, position, context, token);
+          if (!result || token.isCancellationRequested) return result;
+          const items = Array.isArray(result) ? result : result.items;
+          // LSP: an item without a range is inserted at the cursor. VS Code would instead replace
+          // the word before the cursor up to the end of the line, and then hide the suggestion.
+          for (const item of items) {
+            if (!item.range) item.range = new vscode.Range(position, position);
+          }
+          if (items.length > 0) this.reportShown(document, position, items[0]);
+          return result;
+        },
+        executeCommand: async (command, args, next) => {
+          if (command === ACCEPT_COMMAND) this.tracker.accepted(args[0]);
+          return next(command, args);
+        },
+        workspace: {
+          configuration: (params, _token, _next) =>
+            params.items.map((item) => configurationFor(this.settings, item.section)),
+        },
+      },
+    };
+
+    const client = new LanguageClient('nearcode', 'nearcode', serverOptions, clientOptions);
+    this.client = client;
+    this.clientDisposables.push(
+      client.onNotification(StatusNotificationType, (status) => {
+        this.server = mergeStatus(this.server, status ?? {});
+        this.render();
+      }),
+      client.onDidChangeState((e) => {
+        if (e.newState === State.Running) {
+          this.policy.onRunning(Date.now());
+          this.setPhase('running');
+        } else if (e.newState === State.Starting) {
+          this.setPhase('starting');
+        }
+      }),
+    );
+    this.setPhase('starting');
+    try {
+      await client.start();
+    } catch (err) {
+      this.log(`server failed to start: ${errorMessage(err)}`);
+      this.server = { ...this.server, message: `failed to start: ${errorMessage(err)}` };
+      this.setPhase('failed');
+      return;
+    }
+    this.ensureAcceptCommand(client);
+    // Settings may have changed while the server was starting.
+    this.sendSettings();
+  }
+
+  /** Items carry `nearcode.didAcceptCompletion`; vscode-languageclient registers it when the
+   *  server lists it in executeCommandProvider. If it does not, forward it ourselves. */
+  private ensureAcceptCommand(client: LanguageClient): void {
+    const listed = client.initializeResult?.capabilities.executeCommandProvider?.commands ?? [];
+    this.fallbackAcceptCommand?.dispose();
+    this.fallbackAcceptCommand = undefined;
+    if (listed.includes(ACCEPT_COMMAND)) return;
+    this.fallbackAcceptCommand = vscode.commands.registerCommand(ACCEPT_COMMAND, async (...args: unknown[]) => {
+      this.tracker.accepted(args[0]);
+      try {
+        await this.client?.sendRequest(ExecuteCommandRequest.type, { command: ACCEPT_COMMAND, arguments: args });
+      } catch (err) {
+        this.log(`${ACCEPT_COMMAND} failed: ${errorMessage(err)}`);
+      }
+    });
+  }
+
+  async stop(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    this.clientDisposables.forEach((d) => d.dispose());
+    this.clientDisposables = [];
+    this.fallbackAcceptCommand?.dispose();
+    this.fallbackAcceptCommand = undefined;
+    if (client) {
+      try {
+        if (client.needsStop()) await client.stop(3000);
+      } catch (err) {
+        this.log(`stopping the server: ${errorMessage(err)}`);
+      }
+      await client.dispose(1000).catch(() => undefined);
+    }
+  }
+
+  async restart(): Promise<void> {
+    this.log('restart');
+    this.policy.reset();
+    await this.starting?.catch(() => undefined);
+    await this.stop();
+    this.server = {};
+    await this.start();
+  }
+
+  private sendSettings(): void {
+    const client = this.client;
+    if (!client || !client.isRunning()) return;
+    void client
+      .sendNotification(DidChangeConfigurationNotification.type, didChangeConfigurationParams(this.settings))
+      .catch((err) => this.log(`didChangeConfiguration: ${errorMessage(err)}`));
+  }
+
+  private async onSettingsChanged(): Promise<void> {
+    const before = this.settings;
+    this.settings = this.readSettings();
+    this.render();
+    if (needsRestart(before, this.settings)) {
+      await this.restart();
+    } else {
+      this.sendSettings();
+    }
+  }
+
+  // ---------------------------------------------------------------- reporting
+
+  private toWire(item: vscode.InlineCompletionItem): WireInlineItem {
+    const client = this.client!;
+    const wire: WireInlineItem = {
+      insertText: typeof item.insertText === 'string' ? item.insertText : { kind: 'snippet', value: item.insertText.value },
+    };
+    if (item.filterText !== undefined) wire.filterText = item.filterText;
+    if (item.range) wire.range = client.code2ProtocolConverter.asRange(item.range);
+    if (item.command) {
+      wire.command = { title: item.command.title, command: item.command.command, arguments: item.command.arguments };
+    }
+    return wire;
+  }
+
+  private reportShown(document: vscode.TextDocument, position: vscode.Position, item: vscode.InlineCompletionItem): void {
+    const client = this.client;
+    if (!client || !client.isRunning()) return;
+    const wire = this.toWire(item);
+    const base = item.range ? Math.max(0, document.offsetAt(position) - document.offsetAt(item.range.start)) : 0;
+    if (!this.tracker.shown(document.uri.toString(), wire, base)) return;
+    void client.sendNotification(DidShowCompletion, { item: wire }).catch(() => undefined);
+  }
+
+  /** Runs VS Code's accept-next-word / accept-next-line and reports what it inserted. */
+  private async acceptPart(builtin: string): Promise<void> {
+    const editor = vscode.window.activeTextEditor;
+    if (!editor) return vscode.commands.executeCommand(builtin);
+    const uri = editor.document.uri.toString();
+    let inserted = 0;
+    const sub = vscode.workspace.onDidChangeTextDocument((e) => {
+      if (e.document.uri.toString() !== uri) return;
+      for (const c of e.contentChanges) inserted += Math.max(0, c.text.length - c.rangeLength);
+    });
+    try {
+      await vscode.commands.executeCommand(builtin);
+    } finally {
+      sub.dispose();
+    }
+    const report = this.tracker.partiallyAccepted(uri, inserted);
+    if (report && this.client?.isRunning()) {
+      void this.client.sendNotification(DidPartiallyAcceptCompletion, report).catch(() => undefined);
+    }
+  }
+
+  // ---------------------------------------------------------------- commands
+
+  private registerCommands(): void {
+    const reg = (id: string, fn: (...args: any[]) => unknown) =>
+      this.disposables.push(vscode.commands.registerCommand(id, fn));
+    reg('nearcode.toggle', () => this.toggleGlobal());
+    reg('nearcode.toggleLanguage', () => this.toggleThisLanguage());
+    reg('nearcode.trigger', () => vscode.commands.executeCommand('editor.action.inlineSuggest.trigger'));
+    reg('nearcode.acceptNextWord', () => this.acceptPart('editor.action.inlineSuggest.acceptNextWord'));
+    reg('nearcode.acceptNextLine', () => this.acceptPart('editor.action.inlineSuggest.acceptNextLine'));
+    reg('nearcode.restart', () => this.restart());
+    reg('nearcode.openLog', () => this.output.show(true));
+    reg('nearcode.showMenu', () => this.showMenu());
+    reg('nearcode.showServerStatus', () => this.showServerStatus());
+    reg('nearcode.action.generateDocstring', () => this.runServerAction('generateDocstring'));
+    reg('nearcode.action.generateTests', () => this.runServerAction('generateTests'));
+    reg('nearcode.action.askCloud', () => this.runServerAction('askCloud'));
+  }
+
+  private async toggleGlobal(): Promise<void> {
+    const cfg = vscode.workspace.getConfiguration(SECTION);
+    const next = !this.settings.server.enable;
+    await cfg.update('enable', next, vscode.ConfigurationTarget.Global);
+    void vscode.window.setStatusBarMessage(`nearcode: completions turned ${next ? 'on' : 'off'}`, 3000);
+  }
+
+  private async toggleThisLanguage(): Promise<void> {
+    const languageId = vscode.window.activeTextEditor?.document.languageId;
+    if (!languageId) {
+      void vscode.window.showInformationMessage('nearcode: open a file to turn completions on or off for its language.');
+      return;
+    }
+    const cfg = vscode.workspace.getConfiguration(SECTION);
+    const next = toggleLanguage(this.settings.server.disabledLanguages, languageId);
+    await cfg.update('disabledLanguages', next, vscode.ConfigurationTarget.Global);
+    const off = next.includes(languageId.toLowerCase());
+    void vscode.window.setStatusBarMessage(`nearcode: completions turned ${off ? 'off' : 'on'} for ${languageId}`, 3000);
+  }
+
+  private async showMenu(): Promise<void> {
+    type Item = vscode.QuickPickItem & { run: () => unknown };
+    const languageId = vscode.window.activeTextEditor?.document.languageId;
+    const globalOn = this.settings.server.enable;
+    const items: Item[] = [
+      {
+        label: globalOn ? '$(circle-slash) Turn completions off' : '$(check) Turn completions on',
+        description: 'everywhere',
+        run: () => this.toggleGlobal(),
+      },
+    ];
+    if (languageId) {
+      const langOff = this.settings.server.disabledLanguages.includes(languageId.toLowerCase());
+      items.push({
+        label: langOff ? `$(check) Turn completions on for ${languageId}` : `$(circle-slash) Turn completions off for ${languageId}`,
+        description: 'this language',
+        run: () => this.toggleThisLanguage(),
+      });
+    }
+    items.push(
+      { label: '$(output) Open log', run: () => this.output.show(true) },
+      { label: '$(debug-restart) Restart language server', run: () => this.restart() },
+      { label: '$(info) Show server status', run: () => this.showServerStatus() },
+      { label: '$(gear) Settings', run: () => vscode.commands.executeCommand('workbench.action.openSettings', '@ext:nearcode.nearcode') },
+    );
+    const pick = await vscode.window.showQuickPick(items, { title: 'nearcode', placeHolder: this.statusItem.tooltip?.toString().split('\n')[0] });
+    if (pick) await pick.run();
+  }
+
+  private requireClient(): LanguageClient | undefined {
+    if (this.client?.isRunning()) return this.client;
+    void vscode.window.showWarningMessage(
+      this.phase === 'not-found'
+        ? 'nearcode: the language server is not running (it was not found). Run "nearcode: Restart Language Server" after installing it.'
+        : 'nearcode: the language server is not running. See "nearcode: Open Log".',
+    );
+    return undefined;
+  }
+
+  private async showServerStatus(): Promise<void> {
+    const client = this.requireClient();
+    if (!client) return;
+    try {
+      const s = (await client.sendRequest(ExecuteCommandRequest.type, { command: 'nearcode.status', arguments: [] })) as
+        | (StatusNotification & { shown?: number; accepted?: number; partiallyAccepted?: number })
+        | null;
+      const parts = [
+        `state ${s?.state ?? '?'}`,
+        `engine ${s?.engine ?? '?'}`,
+        `model ${s?.model ?? '?'}`,
+        `shown ${s?.shown ?? 0}`,
+        `accepted ${s?.accepted ?? 0}`,
+        `partially accepted ${s?.partiallyAccepted ?? 0}`,
+      ];
+      void vscode.window.showInformationMessage(`nearcode: ${parts.join(', ')}`);
+    } catch (err) {
+      void vscode.window.showErrorMessage(serverErrorMessage(err));
+    }
+  }
+
+  private async runServerAction(action: keyof typeof SERVER_ACTIONS): Promise<void> {
+    const [command, name] = SERVER_ACTIONS[action];
+    const editor = vscode.window.activeTextEditor;
+    if (!editor) {
+      void vscode.window.showInformationMessage(`nearcode: open a file to ${name}.`);
+      return;
+    }
+    const client = this.requireClient();
+    if (!client) return;
+    const uri = editor.document.uri.toString();
+    let arg: Record<string, unknown>;
+    if (action === 'askCloud') {
+      const task = await vscode.window.showInputBox({
+        title: 'nearcode: ask the cloud model',
+        prompt: 'What should the cloud model do with the selection (or the current line)?',
+        ignoreFocusOut: true,
+      });
+      if (task === undefined) return;
+      const sel = editor.selection;
+      const range = sel.isEmpty ? editor.document.lineAt(sel.active.line).range : sel;
+      arg = { uri, range: client.code2ProtocolConverter.asRange(range), task };
+    } else {
+      arg = { uri, position: client.code2ProtocolConverter.asPosition(editor.selection.active) };
+    }
+    try {
+      const result = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Window, title: `nearcode: ${name}` },
+        () => client.sendRequest(ExecuteCommandRequest.type, { command, arguments: [arg] }),
+      );
+      if (typeof result === 'string' && result.trim()) {
+        const doc = await vscode.workspace.openTextDocument({ content: result, language: 'markdown' });
+        await vscode.window.showTextDocument(doc, vscode.ViewColumn.Beside);
+      }
+    } catch (err) {
+      void vscode.window.showWarningMessage(serverErrorMessage(err));
+    }
+  }
+
+  dispose(): void {
+    void this.stop();
+    this.disposables.forEach((d) => d.dispose());
+  }
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** The server's own words, prefixed once with "nearcode:". */
+function serverErrorMessage(err: unknown): string {
+  const msg = err instanceof ResponseError || err instanceof Error ? err.message : String(err);
+  return /^nearcode\b/i.test(msg) ? msg : `nearcode: ${msg}`;
+}
+
+let instance: Nearcode | undefined;
+
+export async function activate(context: vscode.ExtensionContext): Promise<void> {
+  instance = new Nearcode(context);
+  context.subscriptions.push(instance);
+  void instance.start();
+}
+
+export async function deactivate(): Promise<void> {
+  const it = instance;
+  instance = undefined;
+  if (it) await it.stop();
+}
