@@ -141,7 +141,7 @@ class FimService:
                 yield live
             if chunk.finish_reason is not None:
                 final = chunk
-                if chunk.finish_reason == FinishReason.ERROR:
+                if chunk.finish_reason in (FinishReason.ERROR, FinishReason.SHED):
                     raise FimError(chunk.text)
                 break
             text = chunk.text
@@ -189,14 +189,16 @@ class FimService:
             temperature=req.temperature,
             deadline=started + req.deadline_ms / 1000 if req.deadline_ms else None,
             priority=_PRIORITY[req.priority],
-            affinity=req.document or None,
+            # Not the document's completion slot: a long instruction prompt there would evict the
+            # KV cache that keystrokes on this document reuse.
+            affinity=f"generate\x00{req.document}" if req.document else None,
         )
         key = f"{req.client}\x00generate\x00{req.document}" if req.document else None
         handle: GenerationHandle = self.scheduler.submit(generation, key, req.client)
         final: GenerationChunk | None = None
         async for chunk in handle.events():
             if chunk.finish_reason is not None:
-                if chunk.finish_reason == FinishReason.ERROR:
+                if chunk.finish_reason in (FinishReason.ERROR, FinishReason.SHED):
                     raise FimError(chunk.text)
                 final = chunk
                 break

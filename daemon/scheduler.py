@@ -4,13 +4,21 @@ Each request runs as its own asyncio task that feeds a queue; the HTTP response 
 Cancelling that task closes the engine's generator, which stops the engine. Two things cancel it:
 the client going away, and a newer request on the same stream key (one document of one editor),
 because nobody is waiting for the old answer any more.
+
+Background work (docstrings, tests) on an engine that shares the machine's cores is paused while
+interactive work runs and resumed once keystrokes go quiet: preemption by recomputation, as
+vLLM does it, with the text streamed so far appended to the prompt, so the client sees a pause
+and never a restart. Background work kept waiting too long, or queued beyond a limit, is shed
+with a reason instead of piling up behind the user's typing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
+import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -47,6 +55,10 @@ class PriorityGate:
         self.running_by_client: Counter[str] = Counter()
         self._waiters: list[_Waiter] = []
         self._seq = itertools.count()
+        self.interactive_idle_since = time.monotonic()  # when the last interactive job ended
+
+    def interactive_busy(self) -> bool:
+        return self.running[Priority.INTERACTIVE] > 0 or self.waiting(Priority.INTERACTIVE) > 0
 
     def waiting(self, priority: Priority) -> int:
         return sum(1 for w in self._waiters if w.priority == priority)
@@ -85,6 +97,8 @@ class PriorityGate:
         self.running_by_client[client] += 1
 
     def _release(self, priority: Priority, client: str) -> None:
+        if priority == Priority.INTERACTIVE:
+            self.interactive_idle_since = time.monotonic()
         self.running[priority] -= 1
         self.running_by_client[client] -= 1
         self._wake()
@@ -125,11 +139,35 @@ class GenerationHandle:
             self.cancel()
 
 
+@dataclass(frozen=True)
+class BackgroundPolicy:
+    """How background work yields to keystrokes on an engine that shares the machine's cores."""
+
+    pause_for_interactive: bool = True
+    resume_after_quiet_s: float = 0.4  # keystrokes come in bursts: resume in a pause between them
+    shed_after_waiting_s: float = 120.0  # paused or queued this long in all: shed
+    max_waiting: int = 8  # a background job arriving with this many already waiting is shed
+
+
+@dataclass
+class BackgroundCounters:
+    paused: int = 0
+    shed: int = 0
+
+
+class Shed(Exception):
+    """Background work dropped under load; the message says why and what to do."""
+
+
 class Scheduler:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, policy: BackgroundPolicy | None = None) -> None:
         self.engine = engine
         self.gate = PriorityGate(engine.info.parallel_slots)
+        self.policy = policy or BackgroundPolicy()
+        self.background = BackgroundCounters()
         self._streams: dict[str, GenerationHandle] = {}
+        self._pause_signals: set[asyncio.Event] = set()
+        self._background_waiting = 0
 
     def submit(
         self, request: GenerationRequest, stream_key: str | None = None, client: str = ""
@@ -140,7 +178,16 @@ class Scheduler:
             if previous is not None:
                 previous.cancel(FinishReason.SUPERSEDED)
             self._streams[stream_key] = handle
-        handle.task = asyncio.create_task(self._run(request, handle, stream_key, client))
+        if request.priority == Priority.INTERACTIVE:
+            for pause in self._pause_signals:
+                pause.set()
+        pausable = (
+            request.priority == Priority.BACKGROUND
+            and self.policy.pause_for_interactive
+            and self.engine.info.shares_local_compute
+        )
+        run = self._run_pausable if pausable else self._run
+        handle.task = asyncio.create_task(run(request, handle, stream_key, client))
         return handle
 
     async def _run(
@@ -161,8 +208,104 @@ class Scheduler:
         except EngineError as exc:
             handle.queue.put_nowait(GenerationChunk(str(exc), FinishReason.ERROR, GenerationStats()))
         finally:
-            if key is not None and self._streams.get(key) is handle:
-                del self._streams[key]
+            self._forget(key, handle)
+
+    async def _run_pausable(
+        self, request: GenerationRequest, handle: GenerationHandle, key: str | None, client: str
+    ) -> None:
+        """A background generation that steps aside whenever a keystroke's request arrives and
+        resumes, after a quiet moment, from the text it had streamed."""
+        produced = ""
+        generated_before = 0
+        waited_s = 0.0
+        try:
+            if self._background_waiting >= self.policy.max_waiting:
+                raise Shed(f"shed: {self._background_waiting} background jobs are already waiting; try again later")
+            while True:
+                waited_s += await self._wait_for_quiet(self.policy.shed_after_waiting_s - waited_s)
+                async with self.gate.slot(request.priority, client):
+                    if self.gate.interactive_busy():
+                        continue  # a keystroke came while we queued for the slot
+                    resumed = dataclasses.replace(
+                        request,
+                        prompt=request.prompt + produced,
+                        max_tokens=max(1, request.max_tokens - generated_before),
+                    )
+                    segment = await self._stream_until_paused(resumed, handle, generated_before)
+                if segment is None:
+                    return
+                self.background.paused += 1
+                produced += segment
+                generated_before += await self.engine.count_tokens(segment) if segment else 0
+        except asyncio.CancelledError:
+            handle.queue.put_nowait(GenerationChunk("", handle.cancel_reason, GenerationStats()))
+        except Shed as exc:
+            self.background.shed += 1
+            handle.queue.put_nowait(GenerationChunk(str(exc), FinishReason.SHED, GenerationStats()))
+        except EngineError as exc:
+            handle.queue.put_nowait(GenerationChunk(str(exc), FinishReason.ERROR, GenerationStats()))
+        finally:
+            self._forget(key, handle)
+
+    async def _wait_for_quiet(self, budget_s: float) -> float:
+        """Wait until no interactive work has run for a moment; returns the seconds waited."""
+        started = time.monotonic()
+        self._background_waiting += 1
+        try:
+            while (
+                self.gate.interactive_busy()
+                or time.monotonic() - self.gate.interactive_idle_since < self.policy.resume_after_quiet_s
+            ):
+                if time.monotonic() - started > budget_s:
+                    raise Shed(
+                        f"shed: interactive completions kept this background job waiting "
+                        f"{self.policy.shed_after_waiting_s:.0f} s; try again when typing pauses"
+                    )
+                await asyncio.sleep(0.05)
+        finally:
+            self._background_waiting -= 1
+        return time.monotonic() - started
+
+    async def _stream_until_paused(
+        self, request: GenerationRequest, handle: GenerationHandle, generated_before: int
+    ) -> str | None:
+        """Stream `request` into `handle` until it finishes (None) or an interactive request
+        arrives (the text streamed by this segment)."""
+        pause = asyncio.Event()
+        self._pause_signals.add(pause)
+        pieces: list[str] = []
+        generator = self.engine.generate(request)
+
+        async def pump() -> None:
+            async for chunk in generator:
+                if chunk.finish_reason is not None:
+                    if chunk.stats is not None:
+                        chunk.stats.generated_tokens += generated_before
+                    handle.queue.put_nowait(chunk)
+                    return
+                pieces.append(chunk.text)
+                handle.queue.put_nowait(chunk)
+
+        pumping = asyncio.create_task(pump())
+        paused = asyncio.create_task(pause.wait())
+        try:
+            await asyncio.wait({pumping, paused}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self._pause_signals.discard(pause)
+            paused.cancel()
+            if not pumping.done():
+                pumping.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pumping
+            await generator.aclose()  # type: ignore[attr-defined]
+        if pumping.done() and not pumping.cancelled():
+            pumping.result()  # re-raises an engine error
+            return None
+        return "".join(pieces)
+
+    def _forget(self, key: str | None, handle: GenerationHandle) -> None:
+        if key is not None and self._streams.get(key) is handle:
+            del self._streams[key]
 
     async def close(self) -> None:
         for handle in list(self._streams.values()):

@@ -180,6 +180,7 @@ async def _serve(config: DaemonConfig, model_path: Path | None, engine_name: str
             "tokens_after_cancel_total": counters.tokens_after_cancel_total,
             "tokens_after_cancel_max": counters.tokens_after_cancel_max,
             "running": {p.name.lower(): n for p, n in scheduler.gate.running.items()},
+            "background": {"paused": scheduler.background.paused, "shed": scheduler.background.shed},
             "network": privacy.network_status(),
         }
 

@@ -25,6 +25,7 @@ class FinishReason(enum.StrEnum):
     DEADLINE = "deadline"
     CANCELLED = "cancelled"
     SUPERSEDED = "superseded"  # a newer request for the same document took over
+    SHED = "shed"  # background work dropped: interactive load kept it waiting too long
     ERROR = "error"
 
 
@@ -85,6 +86,9 @@ class EngineInfo:
     model_path: str = ""
     context_tokens: int = 0
     parallel_slots: int = 1
+    # True when every generation shares this machine's cores (the embedded engine): a background
+    # generation then slows a keystroke's, so the scheduler pauses it while interactive work runs.
+    shares_local_compute: bool = False
     metadata: dict[str, str] = field(default_factory=dict)
 
 

