@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -15,7 +16,7 @@ from daemon.engines.base import (
     Priority,
 )
 from daemon.prompting.chat import ChatMessage, render_chat
-from daemon.prompting.fim import FimInput, PromptBudget, Snippet, build_fim_prompt
+from daemon.prompting.fim import FimInput, PrefixAnchor, PromptBudget, Snippet, build_fim_prompt
 from daemon.prompting.templates import FimTemplate
 from daemon.scheduler import GenerationHandle, Scheduler
 from daemon.schema import FimRequest, GenerateRequest
@@ -23,6 +24,7 @@ from daemon.stats import DaemonStats
 
 COLD_READ_TARGET_S = 5.0  # longest cold prompt read an interactive request is budgeted for
 MIN_PROMPT_TOKENS = 192
+ANCHORS_KEPT = 512  # documents whose prompt start is remembered
 
 _PRIORITY = {
     "interactive": Priority.INTERACTIVE,
@@ -53,6 +55,8 @@ class FimService:
         self.budget = budget
         self.stats = stats
         self.prompt_tokens_per_s: float | None = None  # measured cold-read speed of the engine
+        self._anchors: OrderedDict[str, PrefixAnchor] = OrderedDict()
+        self.anchored_prompts = 0  # prompts that started where the document's previous one did
 
     def budget_for(self, req: FimRequest) -> PromptBudget:
         """The prompt budget for this request: at most what the engine reads within
@@ -65,11 +69,21 @@ class FimService:
         """
         if self.prompt_tokens_per_s is None or req.priority == "background":
             return self.budget
-        gate = self.scheduler.gate
-        sharing = 1 + gate.running[Priority.INTERACTIVE] + gate.waiting(Priority.INTERACTIVE)
+        # Editors with interactive work, not requests: a keystroke's superseded request is still
+        # stopping when the next one arrives, and must not halve the next one's prompt.
+        sharing = len(self.scheduler.gate.interactive_clients() | {req.client})
         affordable = int(self.prompt_tokens_per_s * COLD_READ_TARGET_S / sharing)
         total = max(MIN_PROMPT_TOKENS, min(self.budget.total_tokens, affordable))
         return dataclasses.replace(self.budget, total_tokens=total)
+
+    def _remember_anchor(self, key: str, anchor: PrefixAnchor | None) -> None:
+        if anchor is None:
+            self._anchors.pop(key, None)
+            return
+        self._anchors[key] = anchor
+        self._anchors.move_to_end(key)
+        while len(self._anchors) > ANCHORS_KEPT:
+            self._anchors.popitem(last=False)
 
     def _learn_speed(self, stats: GenerationStats | None) -> None:
         read = (stats.prompt_tokens - stats.cached_tokens) if stats else 0
@@ -82,6 +96,7 @@ class FimService:
     async def stream(self, req: FimRequest) -> AsyncIterator[FimEvent]:
         started = time.monotonic()
         deadline = started + req.deadline_ms / 1000 if req.deadline_ms else None
+        anchor_key = f"{req.client}\x00{req.affinity or req.document}" if (req.affinity or req.document) else None
         prompt = await build_fim_prompt(
             FimInput(
                 prefix=req.prefix,
@@ -94,7 +109,11 @@ class FimService:
             self.budget_for(req),
             self.scheduler.engine.count_tokens,
             single_line=req.mode == "single",
+            anchor=self._anchors.get(anchor_key) if anchor_key else None,
         )
+        if anchor_key is not None:
+            self._remember_anchor(anchor_key, prompt.anchor)
+        self.anchored_prompts += prompt.anchored
         stop = self.template.stop + (("\n",) if req.mode == "single" else ())
         generation = GenerationRequest(
             prompt=prompt.text,

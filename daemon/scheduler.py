@@ -53,9 +53,15 @@ class PriorityGate:
         self.capacity = max(1, capacity)
         self.running: dict[Priority, int] = dict.fromkeys(Priority, 0)
         self.running_by_client: Counter[str] = Counter()
+        self.running_interactive_by_client: Counter[str] = Counter()
         self._waiters: list[_Waiter] = []
         self._seq = itertools.count()
         self.interactive_idle_since = time.monotonic()  # when the last interactive job ended
+
+    def interactive_clients(self) -> set[str]:
+        """Editors with an interactive generation running or waiting."""
+        waiting = {w.client for w in self._waiters if w.priority == Priority.INTERACTIVE}
+        return waiting | {c for c, n in self.running_interactive_by_client.items() if n > 0}
 
     def interactive_busy(self) -> bool:
         return self.running[Priority.INTERACTIVE] > 0 or self.waiting(Priority.INTERACTIVE) > 0
@@ -95,10 +101,13 @@ class PriorityGate:
     def _admit(self, priority: Priority, client: str) -> None:
         self.running[priority] += 1
         self.running_by_client[client] += 1
+        if priority == Priority.INTERACTIVE:
+            self.running_interactive_by_client[client] += 1
 
     def _release(self, priority: Priority, client: str) -> None:
         if priority == Priority.INTERACTIVE:
             self.interactive_idle_since = time.monotonic()
+            self.running_interactive_by_client[client] -= 1
         self.running[priority] -= 1
         self.running_by_client[client] -= 1
         self._wake()

@@ -181,6 +181,7 @@ async def _serve(config: DaemonConfig, model_path: Path | None, engine_name: str
             "tokens_after_cancel_max": counters.tokens_after_cancel_max,
             "running": {p.name.lower(): n for p, n in scheduler.gate.running.items()},
             "background": {"paused": scheduler.background.paused, "shed": scheduler.background.shed},
+            "anchored_prompts": service.anchored_prompts,
             "network": privacy.network_status(),
         }
 

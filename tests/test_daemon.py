@@ -202,3 +202,24 @@ def test_cancel_while_reading_a_cold_prompt(daemon_env: dict[str, str]) -> None:
     assert after["cancelled_in_engine"] == before["cancelled_in_engine"] + 1
     assert after["tokens_after_cancel_total"] == before["tokens_after_cancel_total"]
     assert after["generated_tokens"] == before["generated_tokens"], "stopped before the first token"
+
+
+def test_typing_in_a_long_file_rereads_only_the_end_of_the_prompt(daemon_env: dict[str, str]) -> None:
+    """Keystrokes on one line of a file longer than the prompt budget: after the first request, the
+    engine reads only the changed end of each prompt, because the prompt keeps starting where the
+    previous one did (its KV cache), however the token count near the cursor changes."""
+    body = "".join(f"def handler_{i}(request, response):\n    return dispatch(request, response, {i})\n\n"
+                   for i in range(120))
+    line = "    total = sum(item.price * item.quantity for item in basket)"
+    read: list[int] = []
+    with daemon_http(daemon_env) as client:
+        for n in range(18, len(line), 3):
+            request = {"prefix": body + "def checkout(basket):\n" + line[:n], "suffix": "\n", "mode": "single",
+                       "max_tokens": 2, "document": "file:///long.py", "client": "anchor-test",
+                       "language": "python", "path": "long.py"}
+            with client.stream("POST", "/api/fim", json=request, timeout=120) as response:
+                done = [json.loads(x) for x in response.iter_lines() if x][-1]
+            assert done["type"] == "done" and done["prompt_tokens"] > 150
+            read.append(done["prompt_tokens"] - done["cached_tokens"])
+    follow_ups = read[1:]
+    assert sum(1 for r in follow_ups if r <= 64) >= len(follow_ups) - 1, read

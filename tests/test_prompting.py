@@ -62,3 +62,48 @@ async def test_budget_shares_and_context() -> None:
     assert prompt.text.startswith("<|repo_name|>") and "<|file_sep|>b.py\ndef g(): pass\n" in prompt.text
     assert "c.py" not in prompt.text and prompt.snippets == 1  # over budget: left out whole
     assert prompt.text.endswith("<|fim_prefix|>def f():\n    <|fim_suffix|>\nprint(f())\n<|fim_middle|>")
+
+
+async def test_typing_keeps_the_prompt_start_where_the_cache_is() -> None:
+    """Keystroke after keystroke, an anchored prompt starts at the same line (the engine re-reads
+    only the end); fitted afresh each time, the start moves and the whole prompt is read again."""
+    template = fim_templates()["qwen2.5-coder"]
+    budget = PromptBudget(total_tokens=200)
+    source = "".join(f"value_{i} = compute(alpha, beta, {i})\n" for i in range(300))
+    typed = "result = combine(first_value, second_value, third_value)"
+    anchor = None
+    anchored_starts, fresh_starts = set(), set()
+
+    async def count_like_bpe(text: str) -> int:  # about 4 characters a token, as code has
+        return (len(text) + 3) // 4
+
+    for n in range(1, len(typed) + 1):
+        inp = FimInput(prefix=source + typed[:n], suffix="\n", path="a.py")
+        prompt = await build_fim_prompt(inp, template, budget, count_like_bpe, anchor=anchor)
+        anchor = prompt.anchor
+        anchored_starts.add(prompt.text[:60])
+        fresh = await build_fim_prompt(inp, template, budget, count_like_bpe)
+        fresh_starts.add(fresh.text[:60])
+        assert await count_like_bpe(prompt.text) <= budget.total_tokens * 1.25 + 2
+        assert prompt.text.endswith(typed[:n] + "<|fim_suffix|>\n<|fim_middle|>")
+    assert len(anchored_starts) == 1 and prompt.anchored
+    assert len(fresh_starts) > 1  # what this prevents: the start moved while typing one line
+
+
+async def test_anchor_is_dropped_when_the_text_above_changes_or_overflows() -> None:
+    template = fim_templates()["qwen2.5-coder"]
+    budget = PromptBudget(total_tokens=100)
+    source = "".join(f"line {i} a b\n" for i in range(200))
+    first = await build_fim_prompt(FimInput(prefix=source, suffix=""), template, budget, count_by_words)
+    assert first.anchor is not None and not first.anchored
+    edited = source.replace(first.anchor.head, "changed above\n" + first.anchor.head[3:], 1)
+    moved = await build_fim_prompt(FimInput(prefix=edited, suffix=""), template, budget, count_by_words,
+                                   anchor=first.anchor)
+    assert not moved.anchored
+    grown = source + "".join(f"more {i} x y\n" for i in range(40))  # far past the budget
+    refit = await build_fim_prompt(FimInput(prefix=grown, suffix=""), template, budget, count_by_words,
+                                   anchor=first.anchor)
+    assert not refit.anchored and "more 39 x y" in refit.text
+    # Refitted inside a session, it leaves room to type on before the start has to move again.
+    prefix_budget = budget.split(has_context=False)[0]
+    assert await count_by_words(refit.text) <= int(prefix_budget * 0.85) + 10

@@ -54,11 +54,37 @@ class FimInput:
 
 
 @dataclass(frozen=True)
+class PrefixAnchor:
+    """Where the prefix kept in a document's previous prompt started (its first characters).
+
+    Fitting the prefix from the cursor backwards moves its start whenever the token count near the
+    cursor changes, and a prompt whose first line moved shares nothing with the engine's KV cache:
+    every token is read again (seconds on a CPU). The next prompt of the same document starts at
+    the anchor as long as that still fits the budget and keeps enough of it.
+    """
+
+    head: str
+
+
+ANCHOR_HEAD_CHARS = 160
+# An anchored prefix must keep at least this share of the budget, else it is fitted afresh;
+# fitted afresh in a document that had an anchor, it takes this share, leaving room to type on.
+ANCHOR_MIN_SHARE = 0.5
+REFIT_SHARE = 0.85
+# It may also exceed the budget by this share: the budget bounds the cost of reading a prompt,
+# and the anchored part is already in the engine's cache (the budget itself moves a little as
+# the engine's measured reading speed does).
+ANCHOR_MAX_SHARE = 1.25
+
+
+@dataclass(frozen=True)
 class FimPrompt:
     text: str
     prefix_chars: int  # how much of the input's prefix/suffix made it in
     suffix_chars: int
     snippets: int
+    anchor: PrefixAnchor | None = None  # pass to the document's next prompt
+    anchored: bool = False  # the prefix started where the previous prompt's did
 
 
 async def build_fim_prompt(
@@ -67,19 +93,42 @@ async def build_fim_prompt(
     budget: PromptBudget,
     count_tokens: CountTokens,
     single_line: bool = False,
+    anchor: PrefixAnchor | None = None,
 ) -> FimPrompt:
     prefix_budget, suffix_budget, context_budget = budget.split(bool(inp.context), single_line)
     if not template.uses_suffix:
         # A prefix-only prompt (model without FIM tokens): the suffix's share goes to the prefix.
         prefix_budget, suffix_budget = prefix_budget + suffix_budget, 0
-    prefix = await fit_tail(inp.prefix, prefix_budget, count_tokens)
+    prefix = await _anchored_prefix(inp.prefix, prefix_budget, count_tokens, anchor)
+    anchored = prefix is not None
+    if prefix is None:
+        share = REFIT_SHARE if anchor is not None else 1.0
+        prefix = await fit_tail(inp.prefix, int(prefix_budget * share), count_tokens)
     suffix = await fit_head(inp.suffix, suffix_budget, count_tokens)
     context, used = await _render_context(inp, template, context_budget, count_tokens)
     text = render(
         template.template,
         {"context": context, "prefix": prefix, "suffix": suffix, "language": inp.language},
     )
-    return FimPrompt(text=text, prefix_chars=len(prefix), suffix_chars=len(suffix), snippets=used)
+    new_anchor = PrefixAnchor(prefix[:ANCHOR_HEAD_CHARS]) if len(prefix) < len(inp.prefix) else None
+    return FimPrompt(text=text, prefix_chars=len(prefix), suffix_chars=len(suffix), snippets=used,
+                     anchor=new_anchor, anchored=anchored)
+
+
+async def _anchored_prefix(
+    prefix: str, budget: int, count_tokens: CountTokens, anchor: PrefixAnchor | None
+) -> str | None:
+    """The prefix from the previous prompt's start, if it is still there, fits, and keeps enough."""
+    if anchor is None or not anchor.head or budget <= 0:
+        return None
+    start = prefix.rfind(anchor.head)
+    if start < 0 or (start > 0 and prefix[start - 1] != "\n"):
+        return None
+    candidate = prefix[start:]
+    if len(candidate) > ANCHOR_MAX_SHARE * budget * _MAX_CHARS_PER_TOKEN:
+        return None
+    tokens = await count_tokens(candidate)
+    return candidate if ANCHOR_MIN_SHARE * budget <= tokens <= ANCHOR_MAX_SHARE * budget else None
 
 
 async def fit_tail(text: str, budget: int, count_tokens: CountTokens) -> str:
