@@ -24,6 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--parallel", type=int, default=4, help="parallel generation slots")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: all cores)")
     p.add_argument("--transport", default="auto", choices=["auto", "unix", "tcp"])
+    p.add_argument("--no-background-pause", dest="background_pause", action="store_false",
+                   help="let docstrings and tests run beside keystrokes instead of pausing for them")
     add_engine_arguments(p)
 
     p = sub.add_parser("doctor", help="show GPU, engines, model, template and the engine `auto` picks")
@@ -53,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         config = DaemonConfig(
             model=args.model, engine=args.engine, family=args.family,
             parallel_slots=args.parallel, threads=args.threads, transport=args.transport,
-            engine_options=engine_options_from(args),
+            engine_options=engine_options_from(args), background_pause=args.background_pause,
         )
         return run_daemon(config)
     if args.command == "lsp":

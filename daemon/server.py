@@ -28,7 +28,7 @@ from daemon.fim_service import FimService
 from daemon.model_family import family_for_model
 from daemon.model_store import ModelError, resolve_model
 from daemon.prompting.fim import PromptBudget
-from daemon.scheduler import Scheduler
+from daemon.scheduler import BackgroundPolicy, Scheduler
 from daemon.stats import DaemonStats
 from lsp import privacy
 
@@ -49,6 +49,7 @@ class DaemonConfig:
     threads: int = 0
     transport: str = "auto"  # auto (unix socket, else tcp), unix, tcp
     prompt_tokens: int = PromptBudget().total_tokens
+    background_pause: bool = True  # pause background work while keystrokes' requests run
 
 
 def acquire_lock() -> int | None:
@@ -121,7 +122,7 @@ async def _serve(config: DaemonConfig, model_path: Path | None, engine_name: str
     template = family.template
     canary = CanaryResult("pending")
     stats = DaemonStats()
-    scheduler = Scheduler(engine)
+    scheduler = Scheduler(engine, BackgroundPolicy(pause_for_interactive=config.background_pause))
     service = FimService(scheduler, template, PromptBudget(total_tokens=config.prompt_tokens), stats)
     token = secrets.token_urlsafe(32)
     sock, where = bind_socket(config.transport)

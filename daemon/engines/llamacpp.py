@@ -69,6 +69,11 @@ class LlamaCppEngine:
         # the request reads its whole prompt again. Pinned, it waits the moment that slot needs.
         self._slots: OrderedDict[str, int] = OrderedDict()
         self._busy: Counter[int] = Counter()  # generations running per slot
+        # Generations past their prompt, producing tokens: they share the cores, so each one's
+        # generation-time cap stretches by their number (four batched streams on 2 cores each
+        # run at a fraction of one stream's speed, and a cap meant for one would cut them all).
+        self._decoding = 0
+        self._decoding_lock = threading.Lock()
         self._info = EngineInfo(
             engine="llamacpp",
             model=config.model_path.stem,
@@ -203,7 +208,11 @@ class LlamaCppEngine:
                 return False
             if state["first_token_at"] is None:
                 state["first_token_at"] = now
+                with self._decoding_lock:
+                    self._decoding += 1
             limit = request.max_generation_ms
+            if limit is not None:
+                limit *= max(1, self._decoding)
             if (request.deadline is not None and now > request.deadline) or (
                 limit is not None and (now - state["first_token_at"]) * 1000 > limit
             ):
@@ -220,6 +229,9 @@ class LlamaCppEngine:
             except Exception as exc:
                 loop.call_soon_threadsafe(queue.put_nowait, {"error": {"message": str(exc)}})
             finally:
+                if state["first_token_at"] is not None:
+                    with self._decoding_lock:
+                        self._decoding -= 1
                 if cancel.is_set():
                     self._cancel_counters.record(stats.tokens_after_cancel)
                 loop.call_soon_threadsafe(queue.put_nowait, _DONE)

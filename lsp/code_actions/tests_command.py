@@ -84,6 +84,7 @@ async def run_generate_tests(context: ActionContext, args: dict[str, Any]) -> di
         **base,
         "offered": True,
         "applied": applied,
+        "notified": True,  # the outcome went out as window/showMessage: clients need not repeat it
         "tests": addition,
         "run": {
             "outcome": outcome,

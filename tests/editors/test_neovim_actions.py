@@ -66,18 +66,17 @@ CALC = (
     "def mean(values):\n    return sum(values) / len(values)\n"
 )
 PYPROJECT = '[project]\nname = "calc"\nversion = "0.1"\n\n[tool.pytest.ini_options]\ntestpaths = ["tests"]\npythonpath = ["."]\n'
-BANNER = re.compile(r"^# nearcode: generated tests for clamp; ran before insertion: (passed|failed|error) \((.+)\)$")
+BANNER = re.compile(r"^# nearcode: generated tests for mean; ran before insertion: (passed|failed|error) \((.+)\)$")
 
 
-def _pytest_outcome(root: Path, test_file: Path) -> tuple[str, str]:
-    """Runs the saved test file in the project itself, mapped like lsp/code_actions/test_runner.py."""
+def _pytest(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """pytest in the project itself (not in the server's copy), with this environment's Python."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "COV_"))}
     env["PYTHONDONTWRITEBYTECODE"] = "1"
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--no-header", str(test_file.relative_to(root))],
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--no-header", *args],
         cwd=root, env=env, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
-    return {0: "passed", 1: "failed"}.get(proc.returncode, "error"), proc.stdout[-2000:]
 
 
 def test_unit_tests_code_action_in_neovim(
@@ -98,18 +97,19 @@ def test_unit_tests_code_action_in_neovim(
     source.write_text(CALC)
     test_file = root / "tests" / "test_calc.py"
     out = tmp_path / "report.json"
+    # The cursor (0-based line 12, column 6) is inside `def mean`.
     argv = [nvim, "--headless", "--clean", "-l", str(HERE / "nvim" / "code_action_tests.lua"),
-            nearcode_bin, str(source), "4", "6", str(out)]  # fmt: skip  (inside `def clamp`)
+            nearcode_bin, str(source), "12", "6", str(out)]  # fmt: skip
     report = run_editor(argv, editor_env, tmp_path, out, timeout=300)
     detail = report.pop("_detail")
     assert not report.get("lua_error"), f"{report}\n{detail}"
     assert report["code_action_provider"] and "nearcode.generateTests" in report["commands"], report
     assert report["finished"] and not report.get("command_error"), f"{report}\n{detail}"
-    assert "nearcode: Generate unit tests for clamp" in report["titles"], report["titles"]
+    assert "nearcode: Generate unit tests for mean" in report["titles"], report["titles"]
     assert not any("cloud" in title for title in report["titles"]), "local-only: no cloud action"
     progress = report["progress"]
     assert [p["kind"] for p in progress][:1] == ["begin"] and progress[-1]["kind"] == "end", progress
-    assert progress[0]["title"] == "nearcode: tests for clamp"
+    assert progress[0]["title"] == "nearcode: tests for mean"
     result = report["result"]
     assert result["framework"] == "pytest" and result["createFile"] is True
     assert result["testFile"] == test_file.as_uri()
@@ -124,24 +124,31 @@ def test_unit_tests_code_action_in_neovim(
     outcome = result["run"]["outcome"]
     assert outcome in ("passed", "failed", "error") and result["run"]["summary"], result["run"]
     assert progress[-1]["message"] == f"tests {outcome}"
-    assert result["applied"] is True and result["edit"] is None
-    assert report["applied_edits"] == [{"label": "nearcode: tests for clamp", "changes": ["create", "edit"], "applied": True}]
+    assert result["applied"] is True and result.get("edit") is None  # null: nothing left to apply
+    assert report["applied_edits"] == [{"label": "nearcode: tests for mean", "changes": ["create", "edit"], "applied": True}]
     level = 3 if outcome == "passed" else 2  # MessageType.Info / Warning
-    assert {"type": level, "message": f"nearcode: tests for clamp: {outcome} ({result['run']['summary']})"} in report["messages"]
+    assert {"type": level, "message": f"nearcode: tests for mean: {outcome} ({result['run']['summary']})"} in report["messages"]
 
     # The tests are in Neovim's buffer for tests/test_calc.py (unsaved: the edit went through the
-    # editor), and the user's :write puts exactly that on disk.
+    # editor), and the user's :write puts that on disk. (Neovim inserts into the new buffer's one
+    # empty line, so the buffer may end with an extra blank line.)
     assert report["test_path"] == str(test_file) and report["test_modified"], report
-    text = "\n".join(report["test_lines"]).rstrip("\n") + "\n"
+    text = "\n".join(report["test_lines"]) + "\n"
     assert report["on_disk_after_write"] and test_file.read_text() == text
+    assert text.rstrip("\n") == result["tests"].rstrip("\n"), "what Neovim shows is what the server offered"
     tree = ast.parse(text)
     first = tree.body[0]
-    assert isinstance(first, ast.ImportFrom) and first.module == "calc" and [a.name for a in first.names] == ["clamp"], text
-    assert text == result["tests"], "what Neovim shows is what the server offered"
+    assert isinstance(first, ast.ImportFrom) and first.module == "calc" and [a.name for a in first.names] == ["mean"], text
     tests = [n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name.startswith("test_")]
     assert tests, text
     banners = [m for m in map(BANNER.match, report["test_lines"]) if m]
     assert len(banners) == 1 and banners[0].groups() == (outcome, result["run"]["summary"]), text
-    # The outcome written with the tests is the one pytest gives for the saved file in the project.
-    actual, output = _pytest_outcome(root, test_file)
-    assert actual == outcome, f"banner says {outcome}, pytest in the project says {actual}\n{output}\n{text}"
+    # The saved file imports the module under test and pytest collects its tests in the project...
+    collected = _pytest(root, "--collect-only", "tests/test_calc.py")
+    assert collected.returncode == 0, f"{collected.stdout[-2000:]}\n{text}"
+    assert {f"tests/test_calc.py::{name}" for name in tests} <= set(collected.stdout.split()), collected.stdout
+    # ...and the outcome written with the tests is the one pytest gives there (mapped like
+    # lsp/code_actions/test_runner.py: exit 0 passed, 1 failed, anything else error).
+    ran = _pytest(root, "tests/test_calc.py")
+    actual = {0: "passed", 1: "failed"}.get(ran.returncode, "error")
+    assert actual == outcome, f"banner says {outcome}, pytest in the project says {actual}\n{ran.stdout[-2000:]}\n{text}"

@@ -1,7 +1,7 @@
 // nearcode for VS Code: starts `nearcode lsp --stdio`, shows its inline completions as ghost
 // text, a status bar item, palette commands, and reports shown / accepted suggestions.
 // The logic that does not need VS Code lives in discovery.ts, settings.ts, status.ts,
-// restart.ts and tracker.ts (unit-tested with Node's test runner).
+// restart.ts, tracker.ts and results.ts (unit-tested with Node's test runner).
 import * as vscode from 'vscode';
 import {
   CloseAction,
@@ -19,6 +19,7 @@ import {
 
 import { findServer, notFoundMessage } from './discovery';
 import { RestartPolicy } from './restart';
+import { describeCommandResult } from './results';
 import {
   configurationFor,
   didChangeConfigurationParams,
@@ -45,6 +46,10 @@ const SERVER_ACTIONS = {
   generateTests: ['nearcode.generateTests', 'generate unit tests'],
   askCloud: ['nearcode.askCloud', 'ask the cloud model'],
 } as const;
+const SERVER_ACTION_COMMANDS = new Set<string>([
+  ...Object.values(SERVER_ACTIONS).map(([command]) => command),
+  'nearcode.previewCloudPayload',
+]);
 
 class Nearcode implements vscode.Disposable {
   private client: LanguageClient | undefined;
@@ -192,7 +197,12 @@ class Nearcode implements vscode.Disposable {
         },
         executeCommand: async (command, args, next) => {
           if (command === ACCEPT_COMMAND) this.tracker.accepted(args[0]);
-          return next(command, args);
+          const result = await next(command, args);
+          // Code actions (light bulb) run these through here; their results are otherwise unseen.
+          if (SERVER_ACTION_COMMANDS.has(command)) {
+            this.showCommandResult(command, result).catch((err) => this.log(`${command}: ${errorMessage(err)}`));
+          }
+          return result;
         },
         workspace: {
           configuration: (params, _token, _next) =>
@@ -466,13 +476,31 @@ class Nearcode implements vscode.Disposable {
         { location: vscode.ProgressLocation.Window, title: `nearcode: ${name}` },
         () => client.sendRequest(ExecuteCommandRequest.type, { command, arguments: [arg] }),
       );
-      if (typeof result === 'string' && result.trim()) {
-        const doc = await vscode.workspace.openTextDocument({ content: result, language: 'markdown' });
-        await vscode.window.showTextDocument(doc, vscode.ViewColumn.Beside);
-      }
+      await this.showCommandResult(command, result);
     } catch (err) {
       void vscode.window.showWarningMessage(serverErrorMessage(err));
     }
+  }
+
+  /** A string result opens beside the editor; a structured one (dict with offered / run / sent …)
+   *  becomes a one-line message, a warning or an error when the outcome calls for it. */
+  private async showCommandResult(command: string, result: unknown): Promise<void> {
+    if (typeof result === 'string') {
+      if (result.trim()) await this.openBeside(result, 'markdown');
+      return;
+    }
+    const message = describeCommandResult(result, command);
+    if (!message) return;
+    this.log(`${command}: ${message.text}`);
+    if (message.level === 'error') void vscode.window.showErrorMessage(message.text);
+    else if (message.level === 'warning') void vscode.window.showWarningMessage(message.text);
+    else void vscode.window.showInformationMessage(message.text);
+    if (message.detail) await this.openBeside(message.detail, message.detailLanguage ?? 'markdown');
+  }
+
+  private async openBeside(content: string, language: string): Promise<void> {
+    const doc = await vscode.workspace.openTextDocument({ content, language });
+    await vscode.window.showTextDocument(doc, vscode.ViewColumn.Beside);
   }
 
   dispose(): void {
