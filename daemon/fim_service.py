@@ -25,6 +25,8 @@ from daemon.stats import DaemonStats
 COLD_READ_TARGET_S = 5.0  # longest cold prompt read an interactive request is budgeted for
 MIN_PROMPT_TOKENS = 192
 ANCHORS_KEPT = 512  # documents whose prompt start is remembered
+BUDGET_STEP_TOKENS = 64
+BUDGET_HYSTERESIS = 0.15  # the measured reading speed must move this much to move the budget
 
 _PRIORITY = {
     "interactive": Priority.INTERACTIVE,
@@ -55,6 +57,7 @@ class FimService:
         self.budget = budget
         self.stats = stats
         self.prompt_tokens_per_s: float | None = None  # measured cold-read speed of the engine
+        self._affordable_tokens: float | None = None  # cold-read budget, steadied (see budget_for)
         self._anchors: OrderedDict[str, PrefixAnchor] = OrderedDict()
         self.anchored_prompts = 0  # prompts that started where the document's previous one did
 
@@ -72,7 +75,14 @@ class FimService:
         # Editors with interactive work, not requests: a keystroke's superseded request is still
         # stopping when the next one arrives, and must not halve the next one's prompt.
         sharing = len(self.scheduler.gate.interactive_clients() | {req.client})
-        affordable = int(self.prompt_tokens_per_s * COLD_READ_TARGET_S / sharing)
+        # Steadied and rounded: the measured speed wobbles by a few percent from request to request,
+        # and a budget that follows it cuts every prompt a little differently, so the same code
+        # gets different answers run after run and cached prompts lose their shape.
+        measured = self.prompt_tokens_per_s * COLD_READ_TARGET_S
+        level = self._affordable_tokens
+        if level is None or abs(measured - level) > BUDGET_HYSTERESIS * level:
+            self._affordable_tokens = level = measured
+        affordable = round(level / sharing / BUDGET_STEP_TOKENS) * BUDGET_STEP_TOKENS
         total = max(MIN_PROMPT_TOKENS, min(self.budget.total_tokens, affordable))
         return dataclasses.replace(self.budget, total_tokens=total)
 
