@@ -98,11 +98,12 @@ def time_keystrokes(client: httpx.Client, text: str, positions: list[int]) -> li
 
 
 def background_loop(client: httpx.Client, stop: threading.Event, tokens: list[int]) -> None:
+    """Keep one background task running; count the tokens it streams (one per delta event)."""
     while not stop.is_set():
         with client.stream("POST", "/api/generate", json=BACKGROUND) as response:
             for line in response.iter_lines():
-                if line and json.loads(line).get("type") == "done":
-                    tokens.append(int(json.loads(line).get("generated_tokens", 0)))
+                if line and json.loads(line).get("type") == "delta":
+                    tokens.append(1)
                 if stop.is_set():
                     break
 
