@@ -3,26 +3,16 @@
 -- the command, apply the server's workspace/applyEdit (CreateFile + text edit) and show $/progress.
 -- The generated test buffer is then saved (:write), as the user would, so the test can run it.
 -- Run: nvim --headless --clean -l code_action_tests.lua NEARCODE FILE LINE COL OUT.json
-local nearcode, file, line, col, out = arg[1], arg[2], tonumber(arg[3]), tonumber(arg[4]), arg[5]
+local h = dofile(vim.fs.joinpath(vim.fs.dirname(arg[0]), "harness.lua"))
+local nearcode, file, line, col, out = h.args()
 local report = { progress = {}, messages = {}, applied_edits = {} }
 local TESTS_KIND = "refactor.nearcode.tests"
 
-local function finish()
-  local f = assert(io.open(out, "w"))
-  f:write(vim.json.encode(report))
-  f:close()
-end
-
-local ok, err = pcall(function()
-  vim.cmd.edit(vim.fn.fnameescape(file))
-  vim.bo.filetype = "python"
-  local source_buf = vim.api.nvim_get_current_buf()
+h.run(report, out, function()
   local done = false
   local default_apply_edit = vim.lsp.handlers["workspace/applyEdit"]
-  local client_id = vim.lsp.start({
-    name = "nearcode",
-    cmd = { nearcode, "lsp", "--stdio" },
-    root_dir = vim.fs.root(file, { "pyproject.toml" }) or vim.fs.dirname(file),
+  local client = h.start(nearcode, file, {
+    root_dir = vim.fs.root(file, { "pyproject.toml" }),
     handlers = {
       -- The command's answer: Neovim's default handler for it ignores the result.
       ["workspace/executeCommand"] = function(cmd_err, result)
@@ -45,30 +35,15 @@ local ok, err = pcall(function()
       end,
     },
   })
-  assert(client_id, "vim.lsp.start returned nil")
-  local client = assert(vim.lsp.get_client_by_id(client_id))
-  assert(vim.wait(20000, function() return client.initialized == true end, 50), "no initialize in 20 s")
+  local source_buf = vim.api.nvim_get_current_buf()
   report.code_action_provider = client.server_capabilities.codeActionProvider ~= nil
   local provider = client.server_capabilities.executeCommandProvider
   report.commands = provider and provider.commands or {}
 
-  vim.api.nvim_create_autocmd("LspProgress", {
-    callback = function(ev)
-      local value = ev.data.params.value
-      table.insert(report.progress, { kind = value.kind, message = value.message, title = value.title })
-    end,
-  })
-
-  vim.api.nvim_win_set_cursor(0, { line + 1, col })
-  -- What a code-action menu would list here (for the report only).
-  local params = vim.lsp.util.make_range_params(0, client.offset_encoding)
-  params.context = { diagnostics = {} }
-  local res = client:request_sync("textDocument/codeAction", params, 10000, 0)
-  assert(res and not res.err, "codeAction failed: " .. vim.inspect(res))
-  report.titles = {}
-  for _, action in ipairs(res.result or {}) do
-    table.insert(report.titles, action.title)
-  end
+  h.record_progress(report.progress)
+  -- What a code-action menu would list here (for the report only); also puts the cursor there.
+  local _, titles = h.code_actions_at(client, line, col)
+  report.titles = titles
 
   -- The user's path: one matching action, applied without a menu.
   vim.lsp.buf.code_action({
@@ -100,7 +75,3 @@ local ok, err = pcall(function()
   client:stop()
   vim.wait(3000, function() return client:is_stopped() end, 50)
 end)
-if not ok then
-  report.lua_error = tostring(err)
-end
-finish()

@@ -1,29 +1,13 @@
 -- Issue 2: plain Neovim (no plugin) attaches `nearcode lsp --stdio` with vim.lsp.start and gets
 -- the model's inline completion with client:request_sync.
 -- Run: nvim --headless --clean -l inline_request.lua NEARCODE FILE LINE COL OUT.json
-local nearcode, file, line, col, out = arg[1], arg[2], tonumber(arg[3]), tonumber(arg[4]), arg[5]
+local h = dofile(vim.fs.joinpath(vim.fs.dirname(arg[0]), "harness.lua"))
+local nearcode, file, line, col, out = h.args()
 local report = { steps = {} }
 
-local function finish()
-  local f = assert(io.open(out, "w"))
-  f:write(vim.json.encode(report))
-  f:close()
-end
-
-local ok, err = pcall(function()
-  vim.cmd.edit(vim.fn.fnameescape(file))
-  vim.bo.filetype = "python"
-  local client_id = vim.lsp.start({
-    name = "nearcode",
-    cmd = { nearcode, "lsp", "--stdio" },
-    root_dir = vim.fs.dirname(file),
-  })
-  assert(client_id, "vim.lsp.start returned nil")
-  local client = assert(vim.lsp.get_client_by_id(client_id))
-  report.initialized = vim.wait(20000, function()
-    return client.initialized == true
-  end, 50)
-  assert(report.initialized, "server did not initialize within 20 s")
+h.run(report, out, function()
+  local client, client_id = h.start(nearcode, file)
+  report.initialized = true
   report.attached = vim.lsp.buf_is_attached(0, client_id)
   report.inline_provider = client.server_capabilities.inlineCompletionProvider ~= nil
   report.offset_encoding = client.offset_encoding
@@ -44,7 +28,3 @@ local ok, err = pcall(function()
     return client:is_stopped()
   end, 50)
 end)
-if not ok then
-  report.lua_error = tostring(err)
-end
-finish()
