@@ -138,6 +138,8 @@ def on_initialize(ls: NearcodeServer, params: types.InitializeParams) -> None:
     args: list[str] = []
     if ls.settings.model:
         args += ["--model", ls.settings.model]
+    if ls.settings.engine != "auto":
+        args += ["--engine", ls.settings.engine]
     ls.daemon.daemon_args = tuple(args)
 
 

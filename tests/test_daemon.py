@@ -114,6 +114,22 @@ async def test_killed_daemon_is_restarted_by_next_request() -> None:
         stop_daemon(env)
 
 
+async def test_engine_setting_reaches_the_daemon_the_server_starts() -> None:
+    env = env_for(new_runtime_dir())
+    client: LanguageClient = await start_lsp(env, options={"engine": "llamacpp", "model": "default"})
+    try:
+        uri = "file:///tmp/nc-test/engine.py"
+        open_doc(client, uri, FIB)
+        assert (await inline(client, uri, 3, 8))[0].insert_text.strip() == "a, b = b, a + b"
+        pid = endpoint(env)["pid"]
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        assert argv[argv.index(b"--engine"): argv.index(b"--engine") + 2] == [b"--engine", b"llamacpp"]
+        assert b"--model" in argv and daemon_status(env)["engine"] == "llamacpp"
+    finally:
+        await client.shutdown_session()
+        stop_daemon(env)
+
+
 def test_second_daemon_refuses_to_start(daemon_env: dict[str, str]) -> None:
     result = subprocess.run([*NEARCODE, "daemon"], env=daemon_env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 3 and "already running" in result.stderr
