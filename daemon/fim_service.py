@@ -28,6 +28,9 @@ ANCHORS_KEPT = 512  # documents whose prompt start is remembered
 BUDGET_STEP_TOKENS = 64
 BUDGET_HYSTERESIS = 0.15  # the measured reading speed must move this much to move the budget
 
+# Final chunks that carry an error message rather than an answer.
+_FAILED = (FinishReason.ERROR, FinishReason.SHED)
+
 _PRIORITY = {
     "interactive": Priority.INTERACTIVE,
     "speculative": Priority.SPECULATIVE,
@@ -170,7 +173,7 @@ class FimService:
                 yield live
             if chunk.finish_reason is not None:
                 final = chunk
-                if chunk.finish_reason in (FinishReason.ERROR, FinishReason.SHED):
+                if chunk.finish_reason in _FAILED:
                     raise FimError(chunk.text)
                 break
             text = chunk.text
@@ -227,7 +230,7 @@ class FimService:
         final: GenerationChunk | None = None
         async for chunk in handle.events():
             if chunk.finish_reason is not None:
-                if chunk.finish_reason in (FinishReason.ERROR, FinishReason.SHED):
+                if chunk.finish_reason in _FAILED:
                     raise FimError(chunk.text)
                 final = chunk
                 break

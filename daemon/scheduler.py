@@ -195,52 +195,33 @@ class Scheduler:
             and self.policy.pause_for_interactive
             and self.engine.info.shares_local_compute
         )
-        run = self._run_pausable if pausable else self._run
-        handle.task = asyncio.create_task(run(request, handle, stream_key, client))
+        handle.task = asyncio.create_task(self._run(request, handle, stream_key, client, pausable))
         return handle
 
     async def _run(
-        self, request: GenerationRequest, handle: GenerationHandle, key: str | None, client: str
+        self, request: GenerationRequest, handle: GenerationHandle, key: str | None, client: str, pausable: bool
     ) -> None:
-        try:
-            async with self.gate.slot(request.priority, client):
-                generator = self.engine.generate(request)
-                try:
-                    async for chunk in generator:
-                        handle.queue.put_nowait(chunk)
-                        if chunk.finish_reason is not None:
-                            return
-                finally:
-                    await generator.aclose()  # type: ignore[attr-defined]
-        except asyncio.CancelledError:
-            handle.queue.put_nowait(GenerationChunk("", handle.cancel_reason, GenerationStats()))
-        except EngineError as exc:
-            handle.queue.put_nowait(GenerationChunk(str(exc), FinishReason.ERROR, GenerationStats()))
-        finally:
-            self._forget(key, handle)
-
-    async def _run_pausable(
-        self, request: GenerationRequest, handle: GenerationHandle, key: str | None, client: str
-    ) -> None:
-        """A background generation that steps aside whenever a keystroke's request arrives and
-        resumes, after a quiet moment, from the text it had streamed."""
+        """Stream one generation into `handle`. A pausable one (background work on an engine that
+        shares the cores) steps aside whenever a keystroke's request arrives and resumes, after a
+        quiet moment, from the text it had streamed; every other one runs once, to its end."""
         produced = ""
         generated_before = 0
         waited_s = 0.0
         try:
-            if self._background_waiting >= self.policy.max_waiting:
+            if pausable and self._background_waiting >= self.policy.max_waiting:
                 raise Shed(f"shed: {self._background_waiting} background jobs are already waiting; try again later")
             while True:
-                waited_s += await self._wait_for_quiet(self.policy.shed_after_waiting_s - waited_s)
+                if pausable:
+                    waited_s += await self._wait_for_quiet(self.policy.shed_after_waiting_s - waited_s)
                 async with self.gate.slot(request.priority, client):
-                    if self.gate.interactive_busy():
+                    if pausable and self.gate.interactive_busy():
                         continue  # a keystroke came while we queued for the slot
                     resumed = dataclasses.replace(
                         request,
                         prompt=request.prompt + produced,
                         max_tokens=max(1, request.max_tokens - generated_before),
-                    )
-                    segment = await self._stream_until_paused(resumed, handle, generated_before)
+                    ) if produced else request  # fmt: skip
+                    segment = await self._stream(resumed, handle, generated_before, pausable)
                 if segment is None:
                     return
                 self.background.paused += 1
@@ -275,13 +256,11 @@ class Scheduler:
             self._background_waiting -= 1
         return time.monotonic() - started
 
-    async def _stream_until_paused(
-        self, request: GenerationRequest, handle: GenerationHandle, generated_before: int
+    async def _stream(
+        self, request: GenerationRequest, handle: GenerationHandle, generated_before: int, pausable: bool
     ) -> str | None:
-        """Stream `request` into `handle` until it finishes (None) or an interactive request
-        arrives (the text streamed by this segment)."""
-        pause = asyncio.Event()
-        self._pause_signals.add(pause)
+        """Stream `request` into `handle` until it finishes (None) or, if pausable, until an
+        interactive request arrives (the text this segment streamed)."""
         pieces: list[str] = []
         generator = self.engine.generate(request)
 
@@ -295,6 +274,14 @@ class Scheduler:
                 pieces.append(chunk.text)
                 handle.queue.put_nowait(chunk)
 
+        if not pausable:  # the hot path of every keystroke: no extra task
+            try:
+                await pump()
+            finally:
+                await generator.aclose()  # type: ignore[attr-defined]
+            return None
+        pause = asyncio.Event()
+        self._pause_signals.add(pause)
         pumping = asyncio.create_task(pump())
         paused = asyncio.create_task(pause.wait())
         try:
