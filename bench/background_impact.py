@@ -46,7 +46,7 @@ def daemon(*args: str) -> Iterator[httpx.Client]:
     runtime = tempfile.mkdtemp(prefix="nc-bg-", dir="/tmp")
     env = {**os.environ, "NEARCODE_RUNTIME_DIR": runtime}
     log = open(Path(runtime) / "daemon.log", "ab")  # noqa: SIM115
-    process = subprocess.Popen([sys.executable, "-m", "daemon", "daemon", *args], env=env, stdout=log,
+    process = subprocess.Popen([sys.executable, "-m", "nearcode", "daemon", *args], env=env, stdout=log,
                                stderr=log, cwd=REPO)
     try:
         address = Path(runtime) / "daemon.json"

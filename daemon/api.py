@@ -16,11 +16,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from daemon import __version__
-from daemon.asgi import read_body, until_disconnect
-from daemon.fim_service import FimError, FimService
-from daemon.openai_api import openai_routes
-from daemon.schema import FimRequest, GenerateRequest
+from nearcode import __version__
+from nearcode.daemon.asgi import read_body, until_disconnect
+from nearcode.daemon.fim_service import FimError, FimService
+from nearcode.daemon.openai_api import openai_routes
+from nearcode.shared.protocol import FimRequest, GenerateRequest
 
 log = logging.getLogger("nearcode.daemon")
 

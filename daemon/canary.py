@@ -15,9 +15,9 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from daemon.engines.base import Engine, EngineError, GenerationRequest, Priority
-from daemon.prompting.fim import FimInput, PromptBudget, build_fim_prompt
-from daemon.prompting.templates import FimTemplate
+from nearcode.daemon.engines.base import Engine, EngineError, GenerationRequest, Priority
+from nearcode.daemon.prompting.fim import FimInput, PromptBudget, build_fim_prompt
+from nearcode.daemon.prompting.templates import FimTemplate
 
 PROBE_PREFIX = "def fib(n):\n    a, b = 0, 1\n    for _ in range(n):\n        "
 PROBE_SUFFIX = "\n    return a\n"

@@ -8,19 +8,25 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from daemon.engines.base import (
+from nearcode.daemon.engines.base import (
     FinishReason,
     GenerationChunk,
     GenerationRequest,
     GenerationStats,
     Priority,
 )
-from daemon.prompting.chat import ChatMessage, render_chat
-from daemon.prompting.fim import FimInput, PrefixAnchor, PromptBudget, Snippet, build_fim_prompt
-from daemon.prompting.templates import FimTemplate
-from daemon.scheduler import GenerationHandle, Scheduler
-from daemon.schema import FimRequest, GenerateRequest
-from daemon.stats import DaemonStats
+from nearcode.daemon.prompting.chat import ChatMessage, render_chat
+from nearcode.daemon.prompting.fim import (
+    FimInput,
+    PrefixAnchor,
+    PromptBudget,
+    Snippet,
+    build_fim_prompt,
+)
+from nearcode.daemon.prompting.templates import FimTemplate
+from nearcode.daemon.scheduler import GenerationHandle, Scheduler
+from nearcode.daemon.stats import DaemonStats
+from nearcode.shared.protocol import FimRequest, GenerateRequest
 
 COLD_READ_TARGET_S = 5.0  # longest cold prompt read an interactive request is budgeted for
 MIN_PROMPT_TOKENS = 192

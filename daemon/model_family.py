@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from daemon.gguf import GgufError, GgufMetadata, read_gguf_metadata
-from daemon.prompting.templates import FamilyChoice, choose_family
+from nearcode.daemon.gguf import GgufError, GgufMetadata, read_gguf_metadata
+from nearcode.daemon.prompting.templates import FamilyChoice, choose_family
 
 log = logging.getLogger("nearcode.daemon")
 

@@ -12,7 +12,7 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-from daemon.model_store import ModelError, ModelPreset, ensure_model, model_path
+from nearcode.daemon.model_store import ModelError, ModelPreset, ensure_model, model_path
 
 
 def requirements_file(preset: ModelPreset) -> Path:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from daemon.paths import cache_dir
+from nearcode.shared.paths import cache_dir
 
 GGUF_MAGIC = b"GGUF"
 _COPY_BLOCK = 8 << 20

@@ -24,10 +24,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from daemon.asgi import read_body, until_disconnect
-from daemon.engines.base import FinishReason, GenerationRequest, Priority
-from daemon.fim_service import FimError, FimEvent, FimService
-from daemon.schema import ChatMessageIn, FimRequest, GenerateRequest
+from nearcode.daemon.asgi import read_body, until_disconnect
+from nearcode.daemon.engines.base import FinishReason, GenerationRequest, Priority
+from nearcode.daemon.fim_service import FimError, FimEvent, FimService
+from nearcode.shared.protocol import ChatMessageIn, FimRequest, GenerateRequest
 
 _FINISH = {"length": "length", "deadline": "length"}  # everything else ends as "stop"
 

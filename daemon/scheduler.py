@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from daemon.engines.base import (
+from nearcode.daemon.engines.base import (
     Engine,
     EngineError,
     FinishReason,

@@ -18,19 +18,19 @@ from typing import Any
 
 import uvicorn
 
-from daemon import __version__, paths
-from daemon.api import build_app
-from daemon.canary import CanaryResult, run_canary
-from daemon.endpoint import Endpoint
-from daemon.engines.base import Engine, EngineError
-from daemon.engines.factory import EngineOptions, build_engine, decide_engine
-from daemon.fim_service import FimService
-from daemon.model_family import family_for_model
-from daemon.model_store import ModelError, resolve_model
-from daemon.prompting.fim import PromptBudget
-from daemon.scheduler import BackgroundPolicy, Scheduler
-from daemon.stats import DaemonStats
-from lsp import privacy
+from nearcode import __version__
+from nearcode.daemon.api import build_app
+from nearcode.daemon.canary import CanaryResult, run_canary
+from nearcode.daemon.engines.base import Engine, EngineError
+from nearcode.daemon.engines.factory import EngineOptions, build_engine, decide_engine
+from nearcode.daemon.fim_service import FimService
+from nearcode.daemon.model_family import family_for_model
+from nearcode.daemon.model_store import ModelError, resolve_model
+from nearcode.daemon.prompting.fim import PromptBudget
+from nearcode.daemon.scheduler import BackgroundPolicy, Scheduler
+from nearcode.daemon.stats import DaemonStats
+from nearcode.shared import paths, privacy
+from nearcode.shared.endpoint import Endpoint
 
 log = logging.getLogger("nearcode.daemon")
 
@@ -88,7 +88,7 @@ def create_engine(config: DaemonConfig, model_path: Path | None, engine: str = "
 
 
 def run_daemon(config: DaemonConfig) -> int:
-    # The daemon needs no network: local-only unless NEARCODE_PRIVACY_MODE says otherwise (lsp/privacy.py).
+    # The daemon needs no network: local-only unless NEARCODE_PRIVACY_MODE says otherwise (nearcode/shared/privacy.py).
     privacy.install_from_environment("daemon")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s nearcode-daemon %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)

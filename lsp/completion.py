@@ -9,10 +9,10 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from lsp.daemon_client import DaemonClient
-from lsp.policy import CompletionPlan, plan_completion
-from lsp.postprocess import PostContext, postprocess
-from lsp.settings import Settings
+from nearcode.lsp.daemon_client import DaemonClient
+from nearcode.lsp.policy import CompletionPlan, plan_completion
+from nearcode.lsp.postprocess import PostContext, postprocess
+from nearcode.lsp.settings import Settings
 
 log = logging.getLogger("nearcode.lsp")
 

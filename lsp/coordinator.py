@@ -27,12 +27,19 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from lsp.completion import CompletionOutcome, CursorText, ask_model, log_outcome, plan_for, refusal
-from lsp.daemon_client import DaemonClient
-from lsp.policy import CompletionPlan
-from lsp.postprocess import PostContext, postprocess
-from lsp.settings import Settings
-from lsp.typing_cache import Place, TypingCache, place_of
+from nearcode.lsp.completion import (
+    CompletionOutcome,
+    CursorText,
+    ask_model,
+    log_outcome,
+    plan_for,
+    refusal,
+)
+from nearcode.lsp.daemon_client import DaemonClient
+from nearcode.lsp.policy import CompletionPlan
+from nearcode.lsp.postprocess import PostContext, postprocess
+from nearcode.lsp.settings import Settings
+from nearcode.lsp.typing_cache import Place, TypingCache, place_of
 
 JOIN_GRACE_S = 0.25  # how long a cancelled request's generation waits for a follow-up to join it
 MAX_DEBOUNCE_S = 0.15

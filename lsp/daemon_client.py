@@ -21,8 +21,8 @@ from typing import Any
 
 import httpx
 
-from daemon import paths
-from daemon.endpoint import Endpoint, pid_alive
+from nearcode.shared import paths
+from nearcode.shared.endpoint import Endpoint, pid_alive
 
 log = logging.getLogger("nearcode.lsp")
 
@@ -88,7 +88,7 @@ class DaemonClient:
     async def _start_daemon(self) -> Endpoint:
         log_path = paths.daemon_log_file()
         # -P: never import from the working directory (a user project may have its own `daemon/`).
-        command = [sys.executable, "-P", "-m", "daemon", "daemon", *self.daemon_args]
+        command = [sys.executable, "-P", "-m", "nearcode", "daemon", *self.daemon_args]
         log.info("starting the daemon: %s (log %s)", " ".join(command), log_path)
         fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         with os.fdopen(fd, "ab") as log_file:

@@ -7,8 +7,8 @@ from pygls.exceptions import JsonRpcInvalidParams
 from pygls.uris import to_fs_path
 from pygls.workspace import Workspace
 
-from lsp.completion import CursorText, cursor_text
-from lsp.languages import language_for_path
+from nearcode.lsp.completion import CursorText, cursor_text
+from nearcode.shared.languages import language_for_path
 
 MAX_DOCUMENT_CHARS = 20_000_000  # beyond this nothing is offered: nobody edits such a file by hand
 

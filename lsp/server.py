@@ -17,11 +17,10 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcParseError
 from pygls.lsp.server import LanguageServer
 
-from daemon import __version__
-from lsp import privacy
-from lsp.cloud.handoff import run_ask_cloud
-from lsp.code_actions.docstring_command import run_docstring
-from lsp.code_actions.handlers import (
+from nearcode import __version__
+from nearcode.lsp.cloud.handoff import run_ask_cloud
+from nearcode.lsp.code_actions.docstring_command import run_docstring
+from nearcode.lsp.code_actions.handlers import (
     ASK_CLOUD_COMMAND,
     CODE_ACTION_KINDS,
     DOCSTRING_COMMAND,
@@ -30,13 +29,14 @@ from lsp.code_actions.handlers import (
     code_actions,
     first_argument,
 )
-from lsp.code_actions.streaming import ActionContext
-from lsp.code_actions.tests_command import run_generate_tests
-from lsp.completion import CompletionOutcome, CursorText
-from lsp.coordinator import CompletionCoordinator
-from lsp.daemon_client import DaemonClient, DaemonUnavailable
-from lsp.documents import cursor_at
-from lsp.settings import Settings
+from nearcode.lsp.code_actions.streaming import ActionContext
+from nearcode.lsp.code_actions.tests_command import run_generate_tests
+from nearcode.lsp.completion import CompletionOutcome, CursorText
+from nearcode.lsp.coordinator import CompletionCoordinator
+from nearcode.lsp.daemon_client import DaemonClient, DaemonUnavailable
+from nearcode.lsp.documents import cursor_at
+from nearcode.lsp.settings import Settings
+from nearcode.shared import privacy
 
 log = logging.getLogger("nearcode.lsp")
 

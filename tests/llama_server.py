@@ -18,7 +18,7 @@ CHILD_SERVER = Path(__file__).resolve().parent / "llama_child_server.py"
 
 
 def model_file() -> str:
-    out = subprocess.run([sys.executable, "-m", "daemon", "model", "path"], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-m", "nearcode", "model", "path"], capture_output=True, text=True, check=True)
     return out.stdout.strip()
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 REPO = Path(__file__).resolve().parents[1]
-NEARCODE = [sys.executable, "-m", "daemon"]  # the `nearcode` command of this environment
+NEARCODE = [sys.executable, "-m", "nearcode"]  # the `nearcode` command of this environment
 FIB = "def fib(n):\n    a, b = 0, 1\n    for _ in range(n):\n        \n    return a\n"
 
 

@@ -26,9 +26,9 @@ import re
 
 import pytest
 
-from daemon.prompting.chat import ChatMessage, render_chat
-from daemon.prompting.fim import FimInput, PromptBudget, Snippet, build_fim_prompt
-from daemon.prompting.templates import choose_family, fim_templates, with_mode
+from nearcode.daemon.prompting.chat import ChatMessage, render_chat
+from nearcode.daemon.prompting.fim import FimInput, PromptBudget, Snippet, build_fim_prompt
+from nearcode.daemon.prompting.templates import choose_family, fim_templates, with_mode
 
 REAL_SPECIAL_TOKENS: dict[str, set[str]] = {
     "qwen2.5-coder": {

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from lsprotocol import types
 
-from lsp.cloud.audit import AuditEntry, AuditLog
-from lsp.cloud.deny import DenyList
-from lsp.cloud.payload import PayloadRefused, build_payload
-from lsp.cloud.redaction import env_values, redact
+from nearcode.lsp.cloud.audit import AuditEntry, AuditLog
+from nearcode.lsp.cloud.deny import DenyList
+from nearcode.lsp.cloud.payload import PayloadRefused, build_payload
+from nearcode.lsp.cloud.redaction import env_values, redact
 from tests.lsp_actions import code_actions, open_document, run_command, start_editor_client
 
 OPENAI_KEY = "sk-proj-" + "Ab3" * 12
@@ -142,7 +142,7 @@ while True:
 @pytest.fixture(scope="module")
 def cloud_stand_in() -> Iterator[tuple[str, str]]:
     """(base URL, API key) of llama.cpp's OpenAI-compatible server on 127.0.0.1."""
-    model = subprocess.run([sys.executable, "-m", "daemon", "model", "path"], capture_output=True, text=True, check=True).stdout.strip()
+    model = subprocess.run([sys.executable, "-m", "nearcode", "model", "path"], capture_output=True, text=True, check=True).stdout.strip()
     key = secrets.token_urlsafe(16)
     process = subprocess.Popen([sys.executable, "-c", SERVE, model, key], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
@@ -198,8 +198,8 @@ async def test_ask_cloud_sends_the_previewed_payload_and_audits_it(
 
 
 async def test_api_key_comes_from_the_environment_only(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from lsp.cloud import client
-    from lsp.settings import Settings
+    from nearcode.lsp.cloud import client
+    from nearcode.lsp.settings import Settings
 
     settings, problem = Settings().merged({"privacyMode": "cloud-allowed", "cloudEndpoint": "http://127.0.0.1:9/v1", "apiKey": "sk-x"})
     assert problem is None and "apiKey" not in json.dumps(settings.model_dump(by_alias=True)), "no key in settings"

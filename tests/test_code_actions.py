@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from lsprotocol import types
 
-from lsp.code_actions import docstring as ds
-from lsp.code_actions.symbols import symbol_at
-from lsp.code_actions.test_runner import run_python_tests
-from lsp.code_actions.unit_tests import clean_tests, compose, has_tests, plan_tests
+from nearcode.lsp.code_actions import docstring as ds
+from nearcode.lsp.code_actions.symbols import symbol_at
+from nearcode.lsp.code_actions.test_runner import run_python_tests
+from nearcode.lsp.code_actions.unit_tests import clean_tests, compose, has_tests, plan_tests
 from tests.lsp_actions import (
     code_actions,
     open_document,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from lsp.completion import CursorText
-from lsp.coordinator import MAX_DEBOUNCE_S, CompletionCoordinator, next_line_cursor
-from lsp.daemon_client import DaemonClient
+from nearcode.lsp.completion import CursorText
+from nearcode.lsp.coordinator import MAX_DEBOUNCE_S, CompletionCoordinator, next_line_cursor
+from nearcode.lsp.daemon_client import DaemonClient
 
 
 def cursor(prefix: str, suffix: str = "\n") -> CursorText:

@@ -169,7 +169,7 @@ def test_model_that_is_not_gguf(tmp_path: Path) -> None:
 
 def test_engine_not_installed(tmp_path: Path) -> None:
     # The real start-up path with the xllamacpp import made to fail, as on a machine without it.
-    code = "import sys; sys.modules['xllamacpp'] = None; from daemon.cli import main; sys.exit(main(sys.argv[1:]))"
+    code = "import sys; sys.modules['xllamacpp'] = None; from nearcode.cli.main import main; sys.exit(main(sys.argv[1:]))"
     env = env_for(new_runtime_dir())
     result = subprocess.run([sys.executable, "-c", code, "daemon"], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 5
@@ -177,7 +177,7 @@ def test_engine_not_installed(tmp_path: Path) -> None:
 
 
 def test_truncated_model_file_fails_cleanly(tmp_path: Path) -> None:
-    from daemon.model_store import PRESETS, model_path
+    from nearcode.daemon.model_store import PRESETS, model_path
 
     real = model_path(PRESETS["default"])
     broken = tmp_path / "truncated.gguf"

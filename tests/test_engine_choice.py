@@ -8,17 +8,17 @@ import sys
 
 import pytest
 
-from daemon.canary import EXPECTED, judge
-from daemon.engines.engine_choice import (
+from nearcode.daemon.canary import EXPECTED, judge
+from nearcode.daemon.engines.engine_choice import (
     GpuDevice,
     GpuInfo,
     InstalledEngines,
     choose_engine,
     detect_gpu,
 )
-from daemon.model_install import missing_packages, pip_install_command, preset_state
-from daemon.model_store import PRESETS, model_path
-from daemon.prompting.templates import fim_templates
+from nearcode.daemon.model_install import missing_packages, pip_install_command, preset_state
+from nearcode.daemon.model_store import PRESETS, model_path
+from nearcode.daemon.prompting.templates import fim_templates
 from tests.support import NEARCODE, env_for, new_runtime_dir
 
 RTX = GpuInfo((GpuDevice("NVIDIA GeForce RTX 4090", 24564, 23000),), ("nvidia-smi",))

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from daemon.gguf import GgufError, read_gguf_metadata
-from daemon.model_family import family_for_model
+from nearcode.daemon.gguf import GgufError, read_gguf_metadata
+from nearcode.daemon.model_family import family_for_model
 
 STRING, ARRAY, UINT32, INT32 = 8, 9, 4, 5
 
 
 def real_model() -> Path:
-    out = subprocess.run([sys.executable, "-m", "daemon", "model", "path"], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-m", "nearcode", "model", "path"], capture_output=True, text=True, check=True)
     return Path(out.stdout.strip())
 
 

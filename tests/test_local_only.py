@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 from lsprotocol import types
 
-from lsp import privacy
+from nearcode.shared import privacy
 from tests.lsp_actions import code_actions, open_document, run_command, start_editor_client
 from tests.support import FIB, daemon_status
 
 PROBE = """
 import json, socket, sys
 sys.path.insert(0, sys.argv[1])
-from lsp import privacy
+from nearcode.shared import privacy
 guard = privacy.install_network_guard("probe", sys.argv[2], tuple(sys.argv[3:]))
 results = {}
 for name, attempt in {

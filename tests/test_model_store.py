@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from daemon.model_store import ModelError, ModelPreset, check_user_model, ensure_model, locate_chunk
+from nearcode.daemon.model_store import (
+    ModelError,
+    ModelPreset,
+    check_user_model,
+    ensure_model,
+    locate_chunk,
+)
 
 
 def make_preset(tmp_path: Path, chunks: list[bytes]) -> tuple[ModelPreset, dict[str, Path]]:

@@ -7,7 +7,7 @@ import subprocess
 import time
 from typing import Any
 
-from daemon.canary import EXPECTED, PROBE_PREFIX, PROBE_SUFFIX
+from nearcode.daemon.canary import EXPECTED, PROBE_PREFIX, PROBE_SUFFIX
 from tests.support import NEARCODE, daemon_http, daemon_status
 
 

@@ -11,16 +11,16 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
-from daemon.canary import EXPECTED, PROBE_PREFIX, PROBE_SUFFIX
-from daemon.engines.base import EngineError, FinishReason, GenerationRequest
-from daemon.engines.openai_compat import (
+from nearcode.daemon.canary import EXPECTED, PROBE_PREFIX, PROBE_SUFFIX
+from nearcode.daemon.engines.base import EngineError, FinishReason, GenerationRequest
+from nearcode.daemon.engines.openai_compat import (
     OpenAICompatConfig,
     OpenAICompatEngine,
     _sse_events,
     estimate_tokens,
 )
-from daemon.prompting.fim import FimInput, PromptBudget, build_fim_prompt
-from daemon.prompting.templates import fim_templates
+from nearcode.daemon.prompting.fim import FimInput, PromptBudget, build_fim_prompt
+from nearcode.daemon.prompting.templates import fim_templates
 from tests.llama_server import CHILD_SERVER, RunningServer, free_port, llama_server, model_file
 from tests.support import daemon_http, env_for, new_runtime_dir, start_daemon, stop_daemon
 

@@ -1,4 +1,4 @@
-"""The wheel ships prompts/ and the installed package finds it (not only a checkout does)."""
+"""The wheel holds one import root, `nearcode`, ships prompts/, and the installed package finds them."""
 
 from __future__ import annotations
 
@@ -19,11 +19,14 @@ def test_wheel_ships_and_finds_the_templates(tmp_path: Path) -> None:
     wheel = next((tmp_path / "dist").glob("nearcode-*.whl"))
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
-        assert "daemon/prompts/families/qwen2.5-coder.toml" in names
+        assert "nearcode/prompts/families/qwen2.5-coder.toml" in names
+        assert "nearcode/daemon/scheduler.py" in names and "nearcode/lsp/server.py" in names
+        # Nothing at the top level but nearcode: `daemon` is python-daemon's name too.
+        assert {name.split("/")[0] for name in names if not name.startswith("nearcode-")} == {"nearcode"}
         archive.extractall(tmp_path / "site")
     # Import from the unpacked wheel only (-P: not from the working directory or the checkout).
     probe = (
-        "from daemon.prompting.templates import prompts_dir, fim_templates;"
+        "from nearcode.daemon.prompting.templates import prompts_dir, fim_templates;"
         "print(prompts_dir()); print(len(fim_templates()))"
     )
     run = subprocess.run(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from daemon.prompting.fim import (
+from nearcode.daemon.prompting.fim import (
     FimInput,
     PromptBudget,
     Snippet,
@@ -12,7 +12,7 @@ from daemon.prompting.fim import (
     fit_head,
     fit_tail,
 )
-from daemon.prompting.templates import detect_family, fim_templates, prompts_dir, render
+from nearcode.daemon.prompting.templates import detect_family, fim_templates, prompts_dir, render
 
 
 async def count_by_words(text: str) -> int:
@@ -20,7 +20,7 @@ async def count_by_words(text: str) -> int:
 
 
 def test_templates_load_from_checkout() -> None:
-    assert prompts_dir() == Path(__file__).resolve().parents[1] / "prompts"
+    assert prompts_dir().resolve() == Path(__file__).resolve().parents[1] / "prompts"
     qwen = fim_templates()["qwen2.5-coder"]
     assert "<|fim_middle|>" in qwen.template and "<|endoftext|>" in qwen.stop
     assert qwen.chat is not None and "<|im_start|>" in qwen.chat.generation_prompt

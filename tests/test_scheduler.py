@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from daemon.engines.base import Priority
-from daemon.scheduler import PriorityGate
+from nearcode.daemon.engines.base import Priority
+from nearcode.daemon.scheduler import PriorityGate
 
 
 async def test_interactive_waiters_go_before_background() -> None:

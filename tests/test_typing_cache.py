@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lsp.typing_cache import TypingCache
+from nearcode.lsp.typing_cache import TypingCache
 
 URI = "file:///t.py"
 BEFORE = "def fib(n):\n    a, b = 0, 1\n    for _ in range(n):\n"

@@ -15,12 +15,12 @@ import time
 
 import pytest
 
-from daemon.canary import EXPECTED, PROBE_PREFIX, PROBE_SUFFIX
-from daemon.endpoint import pid_alive
-from daemon.engines.base import EngineError, GenerationRequest
-from daemon.engines.vllm import VllmConfig, VllmEngine, diagnose_vllm, serve_argv
-from daemon.prompting.fim import FimInput, PromptBudget, build_fim_prompt
-from daemon.prompting.templates import fim_templates
+from nearcode.daemon.canary import EXPECTED, PROBE_PREFIX, PROBE_SUFFIX
+from nearcode.daemon.engines.base import EngineError, GenerationRequest
+from nearcode.daemon.engines.vllm import VllmConfig, VllmEngine, diagnose_vllm, serve_argv
+from nearcode.daemon.prompting.fim import FimInput, PromptBudget, build_fim_prompt
+from nearcode.daemon.prompting.templates import fim_templates
+from nearcode.shared.endpoint import pid_alive
 from tests.llama_server import CHILD_SERVER, model_file
 
 QWEN = fim_templates()["qwen2.5-coder"]

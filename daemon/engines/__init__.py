@@ -1,6 +1,6 @@
 """Engines behind one interface: requests in, an async stream of text out, cancellable."""
 
-from daemon.engines.base import (
+from nearcode.daemon.engines.base import (
     CancelCounters,
     Engine,
     EngineError,

@@ -8,8 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from daemon.engines.base import Engine, EngineError
-from daemon.engines.engine_choice import EngineChoice, choose_engine, detect_gpu, installed_engines
+from nearcode.daemon.engines.base import Engine, EngineError
+from nearcode.daemon.engines.engine_choice import (
+    EngineChoice,
+    choose_engine,
+    detect_gpu,
+    installed_engines,
+)
 
 
 @dataclass(frozen=True)
@@ -47,13 +52,13 @@ def build_engine(
     engine: str, model_path: Path | None, options: EngineOptions, parallel_slots: int, threads: int
 ) -> Engine:
     if engine == "llamacpp":
-        from daemon.engines.llamacpp import LlamaCppConfig, LlamaCppEngine
+        from nearcode.daemon.engines.llamacpp import LlamaCppConfig, LlamaCppEngine
 
         if model_path is None:
             raise EngineError("the llamacpp engine needs a model file (--model)")
         return LlamaCppEngine(LlamaCppConfig(model_path=model_path, parallel_slots=parallel_slots, threads=threads))
     if engine == "openai":
-        from daemon.engines.openai_compat import OpenAICompatConfig, OpenAICompatEngine
+        from nearcode.daemon.engines.openai_compat import OpenAICompatConfig, OpenAICompatEngine
 
         if not options.remote_url:
             raise EngineError("the openai engine needs --remote-url (e.g. https://llm.example.com/v1)")
@@ -67,7 +72,7 @@ def build_engine(
             )
         )
     if engine == "vllm":
-        from daemon.engines.vllm import VllmConfig, VllmEngine
+        from nearcode.daemon.engines.vllm import VllmConfig, VllmEngine
 
         model = options.vllm_model or (str(model_path) if model_path else "")
         if not model:
@@ -83,9 +88,9 @@ def build_engine(
 
 
 def _check_privacy(url: str) -> None:
-    """A remote server off this machine needs the daemon's explicit consent (lsp/privacy.py's guard
+    """A remote server off this machine needs the daemon's explicit consent (nearcode/shared/privacy.py's guard
     would block it anyway; this says how to allow it before anything is tried)."""
-    from lsp import privacy
+    from nearcode.shared import privacy
 
     host = urlsplit(url).hostname or ""
     if privacy.is_loopback(host):

@@ -36,7 +36,7 @@ from typing import Any
 
 import httpx
 
-from daemon.engines.base import (
+from nearcode.daemon.engines.base import (
     CancelCounters,
     EngineError,
     EngineInfo,

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from daemon.engines.base import EngineError
+from nearcode.daemon.engines.base import EngineError
 
 log = logging.getLogger("nearcode.engine.supervisor")
 

@@ -36,16 +36,16 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from daemon.engines.base import (
+from nearcode.daemon.engines.base import (
     CancelCounters,
     EngineError,
     EngineInfo,
     GenerationChunk,
     GenerationRequest,
 )
-from daemon.engines.engine_choice import detect_gpu, vllm_executable
-from daemon.engines.openai_compat import OpenAICompatConfig, OpenAICompatEngine
-from daemon.engines.supervisor import ChildServer, ChildSpec
+from nearcode.daemon.engines.engine_choice import detect_gpu, vllm_executable
+from nearcode.daemon.engines.openai_compat import OpenAICompatConfig, OpenAICompatEngine
+from nearcode.daemon.engines.supervisor import ChildServer, ChildSpec
 
 # How long a request waits for a restarting server before it fails (its own deadline may be less).
 _RESTART_WAIT_S = 30.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from daemon.prompting.templates import ChatTemplate, render
+from nearcode.daemon.prompting.templates import ChatTemplate, render
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from daemon.prompting.templates import FimTemplate, render
+from nearcode.daemon.prompting.templates import FimTemplate, render
 
 CountTokens = Callable[[str], Awaitable[int]]
 

@@ -64,13 +64,10 @@ class FamilyChoice:
 
 
 def prompts_dir() -> Path:
-    """prompts/ of a checkout when running from source, else the copy shipped in the wheel."""
-    checkout = Path(__file__).resolve().parents[2] / "prompts"
-    if (checkout / "families").is_dir():
-        return checkout
-    # Through the regular `daemon` package: files() of the data folder itself is a namespace
+    """nearcode/prompts: a link to prompts/ in a checkout, the shipped copy in a wheel."""
+    # Through the regular `nearcode` package: files() of the data folder itself is a namespace
     # package and gives a MultiplexedPath, whose str() is not a path.
-    return Path(str(resources.files("daemon") / "prompts"))
+    return Path(str(resources.files("nearcode") / "prompts"))
 
 
 def _chat(data: dict[str, Any] | None) -> ChatTemplate | None:

@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from lsp import privacy
-from lsp.cloud.payload import CloudPayload
+from nearcode.lsp.cloud.payload import CloudPayload
+from nearcode.shared import privacy
 
 API_KEY_ENV = "NEARCODE_CLOUD_API_KEY"
 MODEL_ENV = "NEARCODE_CLOUD_MODEL"

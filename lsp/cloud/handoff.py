@@ -15,14 +15,14 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.uris import to_fs_path
 
-from lsp import privacy
-from lsp.cloud import client
-from lsp.cloud.audit import AuditEntry, AuditLog
-from lsp.cloud.payload import PayloadRefused, build_payload
-from lsp.code_actions.streaming import ActionContext, WorkProgress
-from lsp.code_actions.unit_tests import project_root
-from lsp.languages import language_for_path
-from lsp.settings import Settings
+from nearcode.lsp.cloud import client
+from nearcode.lsp.cloud.audit import AuditEntry, AuditLog
+from nearcode.lsp.cloud.payload import PayloadRefused, build_payload
+from nearcode.lsp.code_actions.streaming import ActionContext, WorkProgress
+from nearcode.lsp.code_actions.unit_tests import project_root
+from nearcode.lsp.settings import Settings
+from nearcode.shared import privacy
+from nearcode.shared.languages import language_for_path
 
 REFUSED_CODE = -32600
 

@@ -11,8 +11,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lsp.cloud.deny import DenyList
-from lsp.cloud.redaction import env_values, redact
+from nearcode.lsp.cloud.deny import DenyList
+from nearcode.lsp.cloud.redaction import env_values, redact
 
 TASKS = {
     "complete": "Complete the following code. Reply with only the code that comes next.",

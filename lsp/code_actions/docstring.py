@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from lsp.code_actions.symbols import Symbol
+from nearcode.lsp.code_actions.symbols import Symbol
 
 PYTHON_STYLES = ("google", "numpy", "rest")
 STYLE_BY_LANGUAGE = {

@@ -10,10 +10,10 @@ from typing import Any
 from pygls.exceptions import JsonRpcInvalidParams
 from pygls.uris import to_fs_path
 
-from lsp.code_actions import docstring as ds
-from lsp.code_actions.streaming import ActionContext, LiveRegion, WorkProgress, generate
-from lsp.code_actions.symbols import Symbol, supported, symbol_at
-from lsp.languages import language_for_path
+from nearcode.lsp.code_actions import docstring as ds
+from nearcode.lsp.code_actions.streaming import ActionContext, LiveRegion, WorkProgress, generate
+from nearcode.lsp.code_actions.symbols import Symbol, supported, symbol_at
+from nearcode.shared.languages import language_for_path
 
 log = logging.getLogger("nearcode.lsp")
 

@@ -21,8 +21,8 @@ from typing import Any
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
-from lsp.daemon_client import DaemonClient
-from lsp.settings import Settings
+from nearcode.lsp.daemon_client import DaemonClient
+from nearcode.lsp.settings import Settings
 
 log = logging.getLogger("nearcode.lsp")
 

@@ -2,7 +2,7 @@
 
 The copy holds the project (without VCS, virtualenvs and caches) plus the editor's unsaved text of
 the file under test and the new test file, so nothing in the user's tree is touched. The subprocess
-loads lsp/privacy.py first, so the tests it runs cannot reach the network either (local-only).
+loads nearcode/shared/privacy.py first, so the tests it runs cannot reach the network either (local-only).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from lsp import privacy
+from nearcode.shared import privacy
 
 RUN_TIMEOUT_S = 60.0
 MAX_COPY_BYTES = 50_000_000

@@ -16,10 +16,10 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 from pygls.uris import from_fs_path, to_fs_path
 
-from lsp.code_actions import unit_tests as ut
-from lsp.code_actions.docstring_command import _current_task_cancelling, find_target
-from lsp.code_actions.streaming import ActionContext, WorkProgress, generate
-from lsp.code_actions.test_runner import TestRun, run_python_tests
+from nearcode.lsp.code_actions import unit_tests as ut
+from nearcode.lsp.code_actions.docstring_command import _current_task_cancelling, find_target
+from nearcode.lsp.code_actions.streaming import ActionContext, WorkProgress, generate
+from nearcode.lsp.code_actions.test_runner import TestRun, run_python_tests
 
 TESTS_MAX_TOKENS = 200
 

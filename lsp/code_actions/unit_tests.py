@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from lsp.code_actions.symbols import Symbol
+from nearcode.lsp.code_actions.symbols import Symbol
 
 ROOT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", "package.json", "go.mod", "Cargo.toml", "pom.xml", "build.gradle", "build.gradle.kts", ".git")  # fmt: skip
 COMMENT = {"python": "#", "go": "//", "rust": "//", "java": "//"}

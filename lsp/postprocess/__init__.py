@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from lsp.postprocess.base import Candidate, Filter, PostContext
-from lsp.postprocess.blank import drop_blank, trailing_whitespace
-from lsp.postprocess.block_scope import block_scope
-from lsp.postprocess.limit_lines import limit_lines
-from lsp.postprocess.repetition import repetition
-from lsp.postprocess.suffix_overlap import suffix_overlap
+from nearcode.lsp.postprocess.base import Candidate, Filter, PostContext
+from nearcode.lsp.postprocess.blank import drop_blank, trailing_whitespace
+from nearcode.lsp.postprocess.block_scope import block_scope
+from nearcode.lsp.postprocess.limit_lines import limit_lines
+from nearcode.lsp.postprocess.repetition import repetition
+from nearcode.lsp.postprocess.suffix_overlap import suffix_overlap
 
 FILTERS: dict[str, Filter] = {
     "limit_lines": limit_lines,

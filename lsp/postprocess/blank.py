@@ -1,6 +1,6 @@
 """Trailing whitespace goes; an empty or whitespace-only suggestion is never offered."""
 
-from lsp.postprocess.base import Candidate, PostContext
+from nearcode.lsp.postprocess.base import Candidate, PostContext
 
 
 def trailing_whitespace(candidate: Candidate, ctx: PostContext) -> Candidate:

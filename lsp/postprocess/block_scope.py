@@ -4,7 +4,7 @@ The model writes past the end of the function it was asked to fill (the 0.5B mod
 new functions): what comes after a dedent is not what the user asked for.
 """
 
-from lsp.postprocess.base import Candidate, PostContext, indentation
+from nearcode.lsp.postprocess.base import Candidate, PostContext, indentation
 
 
 def block_scope(candidate: Candidate, ctx: PostContext) -> Candidate:

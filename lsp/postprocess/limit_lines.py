@@ -1,6 +1,6 @@
 """Single-line mode keeps the first line; multi-line mode at most `max_lines` lines."""
 
-from lsp.postprocess.base import Candidate, PostContext
+from nearcode.lsp.postprocess.base import Candidate, PostContext
 
 
 def limit_lines(candidate: Candidate, ctx: PostContext) -> Candidate:

@@ -1,7 +1,7 @@
 """Small models loop: a line that repeats the line before it ends the suggestion there, and a
 suggestion whose first line repeats the line just above the cursor is dropped."""
 
-from lsp.postprocess.base import Candidate, PostContext
+from nearcode.lsp.postprocess.base import Candidate, PostContext
 
 _MIN_REPEAT_CHARS = 4  # shorter lines (`}`, `end`, `pass`) legitimately repeat
 

@@ -6,7 +6,7 @@ stays whole. Multi-line, trailing lines equal to the lines after the cursor are 
 suggestion that only repeats the next line is dropped.
 """
 
-from lsp.postprocess.base import Candidate, PostContext
+from nearcode.lsp.postprocess.base import Candidate, PostContext
 
 _PAIRS = {")": "(", "]": "[", "}": "{"}
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from lsp.code_actions.docstring import parse_doc
+from nearcode.lsp.code_actions.docstring import parse_doc
 
 HERE = Path(__file__).parent
 SHOP = "def add(a, b):\n    return a + b\n\n\ndef scale(values, factor):\n    return [v * factor for v in values]\n"

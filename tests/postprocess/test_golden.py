@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from lsp.postprocess import FILTERS, Candidate, PostContext, postprocess
+from nearcode.lsp.postprocess import FILTERS, Candidate, PostContext, postprocess
 
 GOLDEN = Path(__file__).parent / "golden"
 

@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from daemon import __version__
-from daemon.engine_cli import add_engine_arguments, engine_options_from
+from nearcode import __version__
+from nearcode.cli.engine_args import add_engine_arguments, engine_options_from
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     if args.command == "daemon":
-        from daemon.server import DaemonConfig, run_daemon
+        from nearcode.daemon.server import DaemonConfig, run_daemon
 
         config = DaemonConfig(
             model=args.model, engine=args.engine, family=args.family,
@@ -59,12 +59,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         return run_daemon(config)
     if args.command == "lsp":
-        from lsp.server import run_stdio
+        from nearcode.lsp.server import run_stdio
 
         run_stdio()
         return 0
     if args.command == "doctor":
-        from daemon.doctor import run_doctor
+        from nearcode.cli.doctor import run_doctor
 
         return run_doctor(args)
     if args.command == "models":
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _model(args: argparse.Namespace) -> int:
-    from daemon.model_store import (
+    from nearcode.daemon.model_store import (
         PRESETS,
         ModelError,
         installed_models,
@@ -84,7 +84,7 @@ def _model(args: argparse.Namespace) -> int:
 
     try:
         if args.action == "list":
-            from daemon.model_install import preset_state
+            from nearcode.daemon.model_install import preset_state
 
             for name, preset in PRESETS.items():
                 print(f"{name:10} {preset.file_name:48} {preset.description} [{preset_state(preset)}]")
@@ -95,7 +95,7 @@ def _model(args: argparse.Namespace) -> int:
         if args.action == "path":
             print(resolve_model(args.model or args.preset))
             return 0
-        from daemon.model_install import install_preset
+        from nearcode.daemon.model_install import install_preset
 
         print(install_preset(PRESETS[args.preset]))
         return 0
@@ -105,7 +105,7 @@ def _model(args: argparse.Namespace) -> int:
 
 
 async def _client_command(args: argparse.Namespace) -> int:
-    from lsp.daemon_client import DaemonClient, DaemonUnavailable
+    from nearcode.lsp.daemon_client import DaemonClient, DaemonUnavailable
 
     client = DaemonClient(spawn=args.command == "complete")
     try:
@@ -141,9 +141,9 @@ def _print_status(status: dict[str, Any]) -> None:
 
 
 async def _complete(client: Any, location: str) -> int:
-    from lsp.completion import complete, cursor_text
-    from lsp.languages import language_for_path
-    from lsp.settings import Settings
+    from nearcode.lsp.completion import complete, cursor_text
+    from nearcode.lsp.settings import Settings
+    from nearcode.shared.languages import language_for_path
 
     try:
         file_part, line_s, col_s = location.rsplit(":", 2)

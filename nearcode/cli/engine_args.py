@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from daemon.engines.engine_choice import ENGINES
-from daemon.engines.factory import EngineOptions
+from nearcode.daemon.engines.engine_choice import ENGINES
+from nearcode.daemon.engines.factory import EngineOptions
 
 
 def add_engine_arguments(p: argparse.ArgumentParser) -> None:

@@ -13,12 +13,13 @@ from typing import Any
 
 import httpx
 
-from daemon import __version__, paths
-from daemon.endpoint import Endpoint, pid_alive
-from daemon.engine_cli import engine_options_from
-from daemon.engines.engine_choice import choose_engine, detect_gpu, installed_engines
-from daemon.model_family import family_for_model, read_metadata
-from daemon.model_store import PRESETS, model_path
+from nearcode import __version__
+from nearcode.cli.engine_args import engine_options_from
+from nearcode.daemon.engines.engine_choice import choose_engine, detect_gpu, installed_engines
+from nearcode.daemon.model_family import family_for_model, read_metadata
+from nearcode.daemon.model_store import PRESETS, model_path
+from nearcode.shared import paths
+from nearcode.shared.endpoint import Endpoint, pid_alive
 
 
 def run_doctor(args: argparse.Namespace) -> int:

@@ -1,0 +1,3 @@
+from nearcode.cli.main import main
+
+raise SystemExit(main())
