@@ -401,6 +401,7 @@ async def server_counters(eds: list[Editor]) -> Counts:
         with contextlib.suppress(Exception):
             st = await ed.lsp.call("workspace/executeCommand", {"command": "nearcode.status", "arguments": []}, 10)
             total.update({k: v for k, v in st.items() if isinstance(v, int) and not isinstance(v, bool)})
+            total.update({f"served_{k}": v for k, v in (st.get("served") or {}).items()})
     return total
 
 

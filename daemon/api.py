@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict
 from typing import Any
 
 from pydantic import ValidationError
@@ -20,7 +18,7 @@ from nearcode import __version__
 from nearcode.daemon.asgi import read_body, until_disconnect
 from nearcode.daemon.fim_service import FimError, FimService
 from nearcode.daemon.openai_api import openai_routes
-from nearcode.shared.protocol import FimRequest, GenerateRequest
+from nearcode.shared.protocol.daemon_api import ErrorEvent, FimRequest, GenerateRequest, event_line
 
 log = logging.getLogger("nearcode.daemon")
 
@@ -75,20 +73,12 @@ class StreamEndpoint:
                 self.service.stream(request) if isinstance(request, FimRequest) else self.service.generate(request)
             )
             async for event in events:
-                if event.done:
-                    payload = {"type": "done", **asdict(event)}
-                    del payload["text"], payload["done"]
-                else:
-                    payload = {"type": "delta", "text": event.text}
-                await send({"type": "http.response.body", "body": _line(payload), "more_body": True})
+                await send({"type": "http.response.body", "body": event_line(event), "more_body": True})
         except FimError as exc:
             log.warning("generation failed: %s", exc)
-            await send({"type": "http.response.body", "body": _line({"type": "error", "message": str(exc)}), "more_body": True})
+            error = ErrorEvent(message=str(exc))
+            await send({"type": "http.response.body", "body": event_line(error), "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-
-def _line(payload: dict[str, Any]) -> bytes:
-    return (json.dumps(payload) + "\n").encode()
 
 
 def build_app(

@@ -6,7 +6,6 @@ import dataclasses
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 from nearcode.daemon.engines.base import (
     FinishReason,
@@ -26,7 +25,7 @@ from nearcode.daemon.prompting.fim import (
 from nearcode.daemon.prompting.templates import FimTemplate
 from nearcode.daemon.scheduler import GenerationHandle, Scheduler
 from nearcode.daemon.stats import DaemonStats
-from nearcode.shared.protocol import FimRequest, GenerateRequest
+from nearcode.shared.protocol.daemon_api import DeltaEvent, DoneEvent, FimRequest, GenerateRequest
 
 COLD_READ_TARGET_S = 5.0  # longest cold prompt read an interactive request is budgeted for
 MIN_PROMPT_TOKENS = 192
@@ -44,17 +43,8 @@ _PRIORITY = {
 }
 
 
-@dataclass
-class FimEvent:
-    """A piece of text, or the end with its reason and counters."""
-
-    text: str = ""
-    done: bool = False
-    finish_reason: str = ""
-    prompt_tokens: int = 0
-    cached_tokens: int = 0
-    generated_tokens: int = 0
-    elapsed_ms: float = 0.0
+# What a stream yields: text pieces, then one DoneEvent (errors raise FimError).
+ServiceEvent = DeltaEvent | DoneEvent
 
 
 class FimService:
@@ -112,7 +102,7 @@ class FimService:
         old = self.prompt_tokens_per_s
         self.prompt_tokens_per_s = sample if old is None else 0.7 * old + 0.3 * sample
 
-    async def stream(self, req: FimRequest) -> AsyncIterator[FimEvent]:
+    async def stream(self, req: FimRequest) -> AsyncIterator[ServiceEvent]:
         started = time.monotonic()
         deadline = started + req.deadline_ms / 1000 if req.deadline_ms else None
         anchor_key = f"{req.client}\x00{req.affinity or req.document}" if (req.affinity or req.document) else None
@@ -152,7 +142,7 @@ class FimService:
                 if isinstance(event, GenerationStats):
                     live = event
                     continue
-                if event.done:
+                if isinstance(event, DoneEvent):
                     finished = True
                 yield event
         finally:
@@ -167,7 +157,7 @@ class FimService:
 
     async def _fim_events(
         self, req: FimRequest, handle: GenerationHandle, started: float
-    ) -> AsyncIterator[FimEvent | GenerationStats]:
+    ) -> AsyncIterator[ServiceEvent | GenerationStats]:
         """The stream's events, with the engine's live counters interleaved for the caller."""
         lines = 0
         text_so_far = ""
@@ -187,7 +177,7 @@ class FimService:
                 cut = _block_end(text_so_far, text, req.block_indent)
                 if cut is not None:
                     if text[:cut]:
-                        yield FimEvent(text=text[:cut])
+                        yield DeltaEvent(text=text[:cut])
                     final = GenerationChunk("", FinishReason.STOP)
                     break
             text_so_far += text
@@ -198,10 +188,10 @@ class FimService:
                     excess = lines - req.max_lines + 1
                     text = text[: _nth_newline_from_end(text, excess)]
                     if text:
-                        yield FimEvent(text=text)
+                        yield DeltaEvent(text=text)
                     final = GenerationChunk("", FinishReason.LENGTH)
                     break
-            yield FimEvent(text=text)
+            yield DeltaEvent(text=text)
         reason = final.finish_reason if final and final.finish_reason else FinishReason.CANCELLED
         if reason == FinishReason.STOP and req.mode == "single":
             reason = FinishReason.NEWLINE  # the newline stop or end of text: the line is complete
@@ -210,7 +200,7 @@ class FimService:
         self._learn_speed(final.stats if final is not None else live)
         yield self._done(final, reason, started)
 
-    async def generate(self, req: GenerateRequest) -> AsyncIterator[FimEvent]:
+    async def generate(self, req: GenerateRequest) -> AsyncIterator[ServiceEvent]:
         """An instruction task: chat messages through the family's chat template, streamed."""
         chat = self.template.chat
         if chat is None:
@@ -240,15 +230,14 @@ class FimService:
                     raise FimError(chunk.text)
                 final = chunk
                 break
-            yield FimEvent(text=chunk.text)
+            yield DeltaEvent(text=chunk.text)
         reason = final.finish_reason if final and final.finish_reason else FinishReason.CANCELLED
         yield self._done(final, reason, started)
 
-    def _done(self, final: GenerationChunk | None, reason: FinishReason, started: float) -> FimEvent:
+    def _done(self, final: GenerationChunk | None, reason: FinishReason, started: float) -> DoneEvent:
         stats = final.stats if final and final.stats else None
         elapsed = (time.monotonic() - started) * 1000
-        event = FimEvent(
-            done=True,
+        event = DoneEvent(
             finish_reason=str(reason),
             prompt_tokens=stats.prompt_tokens if stats else 0,
             cached_tokens=stats.cached_tokens if stats else 0,

@@ -26,8 +26,14 @@ from starlette.types import Receive, Scope, Send
 
 from nearcode.daemon.asgi import read_body, until_disconnect
 from nearcode.daemon.engines.base import FinishReason, GenerationRequest, Priority
-from nearcode.daemon.fim_service import FimError, FimEvent, FimService
-from nearcode.shared.protocol import ChatMessageIn, FimRequest, GenerateRequest
+from nearcode.daemon.fim_service import FimError, FimService, ServiceEvent
+from nearcode.shared.protocol.daemon_api import (
+    ChatMessageIn,
+    DeltaEvent,
+    DoneEvent,
+    FimRequest,
+    GenerateRequest,
+)
 
 _FINISH = {"length": "length", "deadline": "length"}  # everything else ends as "stop"
 
@@ -103,7 +109,7 @@ class OpenAIEndpoint:
             return
         await until_disconnect(self._respond(request, send), receive)
 
-    def _events(self, request: CompletionRequestIn | ChatRequestIn) -> AsyncGenerator[FimEvent, None]:
+    def _events(self, request: CompletionRequestIn | ChatRequestIn) -> AsyncGenerator[ServiceEvent, None]:
         if isinstance(request, ChatRequestIn):
             return _closing(self.service.generate(
                 GenerateRequest(
@@ -135,14 +141,14 @@ class OpenAIEndpoint:
             await self._send(request, events, chat, base, send)
 
     async def _send(
-        self, request: CompletionRequestIn | ChatRequestIn, events: AsyncIterator[FimEvent], chat: bool,
+        self, request: CompletionRequestIn | ChatRequestIn, events: AsyncIterator[ServiceEvent], chat: bool,
         base: dict[str, Any], send: Send,
     ) -> None:
         if not request.stream:
-            text, final = "", FimEvent(done=True, finish_reason="stop")
+            text, final = "", DoneEvent(finish_reason="stop")
             try:
                 async for event in events:
-                    if event.done:
+                    if isinstance(event, DoneEvent):
                         final = event
                     else:
                         text += event.text
@@ -176,7 +182,7 @@ class OpenAIEndpoint:
             if chat:
                 await _sse(send, chunk("", None, first=True))
             async for event in events:
-                if event.done:
+                if isinstance(event, DoneEvent):
                     await _sse(send, chunk(None if chat else "", _FINISH.get(event.finish_reason, "stop")))
                     if request.stream_options and request.stream_options.include_usage:
                         await _sse(send, {**base, "object": obj, "choices": [], "usage": _usage(event)})
@@ -189,7 +195,7 @@ class OpenAIEndpoint:
 
 async def _raw_completion(
     service: FimService, prompt: str, req: CompletionRequestIn
-) -> AsyncGenerator[FimEvent, None]:
+) -> AsyncGenerator[ServiceEvent, None]:
     """A prompt sent as is (the caller wrote any template): straight to the scheduler."""
     started = time.monotonic()
     handle = service.scheduler.submit(
@@ -201,15 +207,15 @@ async def _raw_completion(
     async with contextlib.aclosing(handle.events()) as chunks:  # type: ignore[type-var]
         async for chunk in chunks:
             if chunk.finish_reason is None:
-                yield FimEvent(text=chunk.text)
+                yield DeltaEvent(text=chunk.text)
                 continue
             if chunk.finish_reason == FinishReason.ERROR:
                 raise FimError(chunk.text)
             reason, stats = chunk.finish_reason, chunk.stats
             break
     elapsed = (time.monotonic() - started) * 1000
-    event = FimEvent(
-        done=True, finish_reason=str(reason), elapsed_ms=round(elapsed, 1),
+    event = DoneEvent(
+        finish_reason=str(reason), elapsed_ms=round(elapsed, 1),
         prompt_tokens=stats.prompt_tokens if stats else 0,
         cached_tokens=stats.cached_tokens if stats else 0,
         generated_tokens=stats.generated_tokens if stats else 0,
@@ -218,7 +224,7 @@ async def _raw_completion(
     yield event
 
 
-async def _closing(events: AsyncIterator[FimEvent]) -> AsyncGenerator[FimEvent, None]:
+async def _closing(events: AsyncIterator[ServiceEvent]) -> AsyncGenerator[ServiceEvent, None]:
     """Pass `events` through, and close them the moment this generator is closed (which cancels)."""
     try:
         async for event in events:
@@ -229,7 +235,7 @@ async def _closing(events: AsyncIterator[FimEvent]) -> AsyncGenerator[FimEvent, 
             await aclose()
 
 
-def _usage(event: FimEvent) -> dict[str, int]:
+def _usage(event: DoneEvent) -> dict[str, int]:
     return {"prompt_tokens": event.prompt_tokens, "completion_tokens": event.generated_tokens,
             "total_tokens": event.prompt_tokens + event.generated_tokens}
 

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from nearcode.lsp.daemon_client import DaemonClient
 from nearcode.lsp.policy import CompletionPlan, plan_completion
 from nearcode.lsp.postprocess import PostContext, postprocess
-from nearcode.lsp.settings import Settings
+from nearcode.shared.protocol.daemon_api import DeltaEvent, DoneEvent, FimRequest, Priority
+from nearcode.shared.protocol.settings import Settings
 
 log = logging.getLogger("nearcode.lsp")
 
@@ -94,7 +95,7 @@ async def ask_model(
     settings: Settings,
     client_id: str,
     on_delta: Callable[[str], None] | None = None,
-    priority: str = "interactive",
+    priority: Priority = "interactive",
     document: str | None = None,
 ) -> CompletionOutcome:
     """Stream one FIM request from the daemon and post-process the answer.
@@ -105,35 +106,34 @@ async def ask_model(
     started = time.monotonic()
     outcome = CompletionOutcome()
     line_prefix = cursor.prefix[cursor.prefix.rfind("\n") + 1 :]
-    request = {
-        "prefix": cursor.prefix,
-        "suffix": cursor.suffix,
-        "language": cursor.language,
-        "path": cursor.path,
-        "mode": plan.mode,
-        "max_tokens": plan.max_tokens,
-        "max_lines": plan.max_lines + 1,  # one spare line lets the block filter see the dedent
-        "block_indent": len(line_prefix) if plan.mode == "multi" and line_prefix.strip() == "" else None,
-        "deadline_ms": plan.deadline_ms,
-        "max_generation_ms": plan.max_generation_ms,
-        "document": document or cursor.uri,
-        "affinity": cursor.uri,  # speculation shares the document's engine slot and its KV cache
-        "client": client_id,
-        "priority": priority,
-    }
+    request = FimRequest(
+        prefix=cursor.prefix,
+        suffix=cursor.suffix,
+        language=cursor.language,
+        path=cursor.path,
+        mode=plan.mode,
+        max_tokens=plan.max_tokens,
+        max_lines=plan.max_lines + 1,  # one spare line lets the block filter see the dedent
+        block_indent=len(line_prefix) if plan.mode == "multi" and line_prefix.strip() == "" else None,
+        deadline_ms=plan.deadline_ms,
+        max_generation_ms=plan.max_generation_ms,
+        document=document or cursor.uri,
+        affinity=cursor.uri,  # speculation shares the document's engine slot and its KV cache
+        client=client_id,
+        priority=priority,
+    )
     pieces: list[str] = []
     async for event in client.stream_fim(request):
-        kind = event.get("type")
-        if kind == "delta":
-            pieces.append(event["text"])
+        if isinstance(event, DeltaEvent):
+            pieces.append(event.text)
             if on_delta is not None:
-                on_delta(event["text"])
-        elif kind == "done":
-            outcome.finish_reason = event.get("finish_reason", "")
-            outcome.prompt_tokens = event.get("prompt_tokens", 0)
-            outcome.cached_tokens = event.get("cached_tokens", 0)
-        elif kind == "error":
-            outcome.reason = f"engine error: {event.get('message', '')}"
+                on_delta(event.text)
+        elif isinstance(event, DoneEvent):
+            outcome.finish_reason = event.finish_reason
+            outcome.prompt_tokens = event.prompt_tokens
+            outcome.cached_tokens = event.cached_tokens
+        else:
+            outcome.reason = f"engine error: {event.message}"
     raw = "".join(pieces)
     candidate = postprocess(
         raw, PostContext(prefix=cursor.prefix, suffix=cursor.suffix, mode=plan.mode, max_lines=plan.max_lines)

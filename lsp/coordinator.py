@@ -38,8 +38,8 @@ from nearcode.lsp.completion import (
 from nearcode.lsp.daemon_client import DaemonClient
 from nearcode.lsp.policy import CompletionPlan
 from nearcode.lsp.postprocess import PostContext, postprocess
-from nearcode.lsp.settings import Settings
 from nearcode.lsp.typing_cache import Place, TypingCache, place_of
+from nearcode.shared.protocol.settings import Settings
 
 JOIN_GRACE_S = 0.25  # how long a cancelled request's generation waits for a follow-up to join it
 MAX_DEBOUNCE_S = 0.15

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import subprocess
@@ -23,6 +22,12 @@ import httpx
 
 from nearcode.shared import paths
 from nearcode.shared.endpoint import Endpoint, pid_alive
+from nearcode.shared.protocol.daemon_api import (
+    FimRequest,
+    GenerateRequest,
+    StreamEvent,
+    parse_event,
+)
 
 log = logging.getLogger("nearcode.lsp")
 
@@ -142,7 +147,7 @@ class DaemonClient:
         self._forget()
         return True
 
-    async def stream_fim(self, request: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    async def stream_fim(self, request: FimRequest) -> AsyncIterator[StreamEvent]:
         """Events of one FIM request. Retried once on a fresh daemon if the old one is gone."""
         # aclosing: a consumer that stops early closes the HTTP stream now, which cancels the
         # generation in the daemon (not whenever the inner generator is garbage-collected).
@@ -150,26 +155,31 @@ class DaemonClient:
             async for event in events:
                 yield event
 
-    async def stream_generate(self, request: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]:
+    async def stream_generate(self, request: GenerateRequest) -> AsyncGenerator[StreamEvent, None]:
         """Events of one instruction task (`/api/generate`: docstrings, tests), same retry as FIM."""
         async with contextlib.aclosing(self._stream("/api/generate", request)) as events:
             async for event in events:
                 yield event
 
-    async def _stream(self, path: str, request: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]:
+    async def _stream(
+        self, path: str, request: FimRequest | GenerateRequest
+    ) -> AsyncGenerator[StreamEvent, None]:
+        body = request.model_dump_json(exclude_defaults=True)
         for attempt in (0, 1):
             await self.connect()
             assert self._http is not None
             received = False
             try:
-                async with self._http.stream("POST", path, json=request, timeout=_STREAM_TIMEOUT) as response:
+                async with self._http.stream(
+                    "POST", path, content=body, headers=_JSON, timeout=_STREAM_TIMEOUT
+                ) as response:
                     if response.status_code != 200:
-                        body = (await response.aread()).decode(errors="replace")
-                        raise DaemonUnavailable(f"daemon refused the request ({response.status_code}): {body[:300]}")
+                        text = (await response.aread()).decode(errors="replace")
+                        raise DaemonUnavailable(f"daemon refused the request ({response.status_code}): {text[:300]}")
                     async for line in response.aiter_lines():
                         if line:
                             received = True
-                            yield json.loads(line)
+                            yield parse_event(line)
                 return
             except _CONNECT_ERRORS as exc:
                 self._forget()
@@ -178,6 +188,7 @@ class DaemonClient:
                 log.warning("daemon unreachable (%r); restarting it", exc)
 
 
+_JSON = {"content-type": "application/json"}
 _STREAM_TIMEOUT = httpx.Timeout(connect=5.0, read=120.0, write=10.0, pool=10.0)
 
 

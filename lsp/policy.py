@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from nearcode.lsp.settings import Settings
+from nearcode.shared.protocol.settings import Settings
 
 MAX_AUTO_LINE_SUFFIX = 8  # characters after the cursor that still allow an automatic request
 _CLOSERS = set(")]}>\"'`;:, ")

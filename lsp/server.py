@@ -20,28 +20,30 @@ from pygls.lsp.server import LanguageServer
 from nearcode import __version__
 from nearcode.lsp.cloud.handoff import run_ask_cloud
 from nearcode.lsp.code_actions.docstring_command import run_docstring
-from nearcode.lsp.code_actions.handlers import (
-    ASK_CLOUD_COMMAND,
-    CODE_ACTION_KINDS,
-    DOCSTRING_COMMAND,
-    PREVIEW_CLOUD_COMMAND,
-    TESTS_COMMAND,
-    code_actions,
-    first_argument,
-)
+from nearcode.lsp.code_actions.handlers import CODE_ACTION_KINDS, code_actions, first_argument
 from nearcode.lsp.code_actions.streaming import ActionContext
 from nearcode.lsp.code_actions.tests_command import run_generate_tests
 from nearcode.lsp.completion import CompletionOutcome, CursorText
 from nearcode.lsp.coordinator import CompletionCoordinator
 from nearcode.lsp.daemon_client import DaemonClient, DaemonUnavailable
 from nearcode.lsp.documents import cursor_at
-from nearcode.lsp.settings import Settings
 from nearcode.shared import privacy
+from nearcode.shared.protocol.editor import (
+    ACCEPT_COMMAND,
+    ASK_CLOUD_COMMAND,
+    DOCSTRING_COMMAND,
+    PREVIEW_CLOUD_COMMAND,
+    STATUS_COMMAND,
+    STATUS_NOTIFICATION,
+    TESTS_COMMAND,
+    ServerState,
+    StatusParams,
+    StatusResult,
+)
+from nearcode.shared.protocol.settings import Settings
 
 log = logging.getLogger("nearcode.lsp")
 
-STATUS_NOTIFICATION = "nearcode/status"
-ACCEPT_COMMAND = "nearcode.didAcceptCompletion"
 
 
 class NearcodeServer(LanguageServer):
@@ -51,8 +53,10 @@ class NearcodeServer(LanguageServer):
         self.daemon = DaemonClient()
         self.client_id = uuid.uuid4().hex[:12]
         self.coordinator = CompletionCoordinator(self.daemon, self.client_id)
-        self.state = "loading"
+        self.state: ServerState = "loading"
         self.message = ""
+        self.model_name = ""
+        self.engine_name = ""
         self.last_latency_ms: float | None = None
         self.counters: Counter[str] = Counter()
         self.offered: OrderedDict[str, str] = OrderedDict()  # completion id -> text, most recent last
@@ -70,22 +74,21 @@ class NearcodeServer(LanguageServer):
             return
         super().report_server_error(error, source)
 
-    def send_status(self, state: str | None = None, message: str = "") -> None:
+    def send_status(self, state: ServerState | None = None, message: str = "") -> None:
         if state is not None:
             self.state = state
             self.message = message
-        self.protocol.notify(STATUS_NOTIFICATION, self.status())
+        self.protocol.notify(STATUS_NOTIFICATION, self.status().wire())
 
-    def status(self) -> dict[str, Any]:
-        endpoint = self.daemon.endpoint
-        return {
-            "state": "off" if not self.settings.enable else self.state,
-            "engine": "llamacpp" if endpoint else "",
-            "model": getattr(self, "model_name", ""),
-            "lastLatencyMs": self.last_latency_ms,
-            "localOnly": self.settings.privacy_mode == "local-only",
-            "message": self.message,
-        }
+    def status(self) -> StatusParams:
+        return StatusParams(
+            state="off" if not self.settings.enable else self.state,
+            engine=self.engine_name,
+            model=self.model_name,
+            last_latency_ms=self.last_latency_ms,
+            local_only=self.settings.privacy_mode == "local-only",
+            message=self.message,
+        )
 
     async def run_completion(self, cursor: CursorText, invoked: bool) -> CompletionOutcome:
         if self.settings.debounce_ms and not invoked:
@@ -113,6 +116,7 @@ class NearcodeServer(LanguageServer):
         try:
             info = await self.daemon.get_json("/api/model")
             self.model_name = str(info.get("model", ""))
+            self.engine_name = str(info.get("engine", ""))
         except Exception:  # status is cosmetic: never fail a completion over it
             log.debug("could not read model info", exc_info=True)
 
@@ -233,11 +237,15 @@ def did_accept(ls: NearcodeServer, *args: Any) -> None:
     ls.counters["accepted"] += 1
 
 
-@server.command("nearcode.status")
+@server.command(STATUS_COMMAND)
 async def status_command(ls: NearcodeServer, *args: Any) -> dict[str, Any]:
-    keys = ("requested", "offered", "shown", "accepted", "partiallyAccepted")
-    served = {f"served_{key}": n for key, n in ls.coordinator.counters.items()}
-    return {**ls.status(), **{key: ls.counters[key] for key in keys}, **served, "network": privacy.network_status()}
+    counts = ls.counters
+    return StatusResult(
+        **ls.status().model_dump(),
+        requested=counts["requested"], offered=counts["offered"], shown=counts["shown"],
+        accepted=counts["accepted"], partially_accepted=counts["partiallyAccepted"],
+        served=dict(ls.coordinator.counters), network=privacy.network_status(),
+    ).wire()
 
 
 def _actions(ls: NearcodeServer) -> ActionContext:
@@ -251,22 +259,22 @@ def code_action(ls: NearcodeServer, params: types.CodeActionParams) -> list[type
 
 @server.command(DOCSTRING_COMMAND)
 async def generate_docstring(ls: NearcodeServer, *args: Any) -> dict[str, Any]:
-    return await run_docstring(_actions(ls), first_argument(args))
+    return (await run_docstring(_actions(ls), first_argument(args))).wire()
 
 
 @server.command(TESTS_COMMAND)
 async def generate_tests(ls: NearcodeServer, *args: Any) -> dict[str, Any]:
-    return await run_generate_tests(_actions(ls), first_argument(args))
+    return (await run_generate_tests(_actions(ls), first_argument(args))).wire()
 
 
 @server.command(ASK_CLOUD_COMMAND)
 async def ask_cloud(ls: NearcodeServer, *args: Any) -> dict[str, Any]:
-    return await run_ask_cloud(_actions(ls), first_argument(args))
+    return (await run_ask_cloud(_actions(ls), first_argument(args))).wire()
 
 
 @server.command(PREVIEW_CLOUD_COMMAND)
 async def preview_cloud_payload(ls: NearcodeServer, *args: Any) -> dict[str, Any]:
-    return await run_ask_cloud(_actions(ls), first_argument(args), preview_only=True)
+    return (await run_ask_cloud(_actions(ls), first_argument(args), preview_only=True)).wire()
 
 
 def _trailing_word(text: str) -> str:

@@ -102,7 +102,7 @@ def test_payload_is_redacted_exact_and_refuses_denied_files(tmp_path: Path) -> N
     assert "src/" not in payload.body.decode(), "only the file's name, not the folder layout"
     preview = payload.preview()
     assert preview["body"] == payload.body.decode() and preview["bytes"] == len(payload.body)
-    assert preview["redactions"] == {"openai-key": 1} and preview["redactedLines"] == [1]
+    assert preview["redactions"] == {"openai-key": 1} and preview["redacted_lines"] == [1]
     with pytest.raises(PayloadRefused, match="never sent"):
         build_payload(task="explain", selection="A=1", relative_path=".env", language="", root=tmp_path, endpoint="x", model="m")
     with pytest.raises(PayloadRefused, match="nothing selected"):
@@ -199,7 +199,7 @@ async def test_ask_cloud_sends_the_previewed_payload_and_audits_it(
 
 async def test_api_key_comes_from_the_environment_only(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from nearcode.lsp.cloud import client
-    from nearcode.lsp.settings import Settings
+    from nearcode.shared.protocol.settings import Settings
 
     settings, problem = Settings().merged({"privacyMode": "cloud-allowed", "cloudEndpoint": "http://127.0.0.1:9/v1", "apiKey": "sk-x"})
     assert problem is None and "apiKey" not in json.dumps(settings.model_dump(by_alias=True)), "no key in settings"

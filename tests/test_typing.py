@@ -26,7 +26,9 @@ def type_text(client: LanguageClient, uri: str, version: int, line: int, charact
 
 
 async def status(client: LanguageClient) -> dict[str, int]:
-    return dict(await client.workspace_execute_command_async(types.ExecuteCommandParams(command="nearcode.status")))
+    """How the server answered so far (nearcode.status `served`), keys prefixed served_."""
+    result = await client.workspace_execute_command_async(types.ExecuteCommandParams(command="nearcode.status"))
+    return {f"served_{key}": count for key, count in result["served"].items()}
 
 
 async def test_typing_through_and_deleting_back(lsp: LanguageClient, daemon_env: dict[str, str]) -> None:

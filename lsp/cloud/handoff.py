@@ -20,9 +20,10 @@ from nearcode.lsp.cloud.audit import AuditEntry, AuditLog
 from nearcode.lsp.cloud.payload import PayloadRefused, build_payload
 from nearcode.lsp.code_actions.streaming import ActionContext, WorkProgress
 from nearcode.lsp.code_actions.unit_tests import project_root
-from nearcode.lsp.settings import Settings
 from nearcode.shared import privacy
 from nearcode.shared.languages import language_for_path
+from nearcode.shared.protocol.editor import CloudResult
+from nearcode.shared.protocol.settings import Settings
 
 REFUSED_CODE = -32600
 
@@ -41,7 +42,7 @@ def cloud_refusal(settings: Settings) -> str | None:
     return None
 
 
-async def run_ask_cloud(context: ActionContext, args: dict[str, Any], preview_only: bool = False) -> dict[str, Any]:
+async def run_ask_cloud(context: ActionContext, args: dict[str, Any], preview_only: bool = False) -> CloudResult:
     refusal = cloud_refusal(context.settings)
     if refusal is not None:
         raise JsonRpcException(refusal, code=REFUSED_CODE)
@@ -70,7 +71,7 @@ async def run_ask_cloud(context: ActionContext, args: dict[str, Any], preview_on
         audit.record(AuditEntry(endpoint, model, task, 0, {}, [relative], f"refused: {exc}"))
         raise JsonRpcException(str(exc), code=REFUSED_CODE) from exc
     if preview_only or args.get("preview"):
-        return {"sent": False, **payload.preview()}
+        return CloudResult(sent=False, **payload.preview())
     progress = WorkProgress(context, "nearcode: asking the cloud model")
     await progress.begin(f"sending {len(payload.body)} bytes to {payload.destination}")
     entry = AuditEntry(payload.destination, model, task, len(payload.body), payload.redactions,
@@ -98,7 +99,7 @@ async def run_ask_cloud(context: ActionContext, args: dict[str, Any], preview_on
         applied = bool(result.applied)
     preview = payload.preview()
     del preview["body"]
-    return {"sent": True, "applied": applied, "text": answer.text, **preview, "auditLog": str(audit.path)}
+    return CloudResult(sent=True, applied=applied, text=answer.text, audit_log=str(audit.path), **preview)
 
 
 def _code_of(text: str) -> str:

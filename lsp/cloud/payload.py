@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from nearcode.lsp.cloud.deny import DenyList
 from nearcode.lsp.cloud.redaction import env_values, redact
@@ -37,15 +38,16 @@ class CloudPayload:
     redacted_lines: tuple[int, ...] = ()
     withheld_files: tuple[str, ...] = ()
 
-    def preview(self) -> dict[str, object]:
+    def preview(self) -> dict[str, Any]:
+        """The CloudResult fields that describe this payload (the body is exactly what is sent)."""
         return {
             "destination": self.destination,
             "model": self.model,
             "task": self.task,
             "bytes": len(self.body),
             "redactions": self.redactions,
-            "redactedLines": list(self.redacted_lines),
-            "withheldFiles": list(self.withheld_files),
+            "redacted_lines": list(self.redacted_lines),
+            "withheld_files": list(self.withheld_files),
             "body": self.body.decode(),
         }
 

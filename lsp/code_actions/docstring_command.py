@@ -14,6 +14,7 @@ from nearcode.lsp.code_actions import docstring as ds
 from nearcode.lsp.code_actions.streaming import ActionContext, LiveRegion, WorkProgress, generate
 from nearcode.lsp.code_actions.symbols import Symbol, supported, symbol_at
 from nearcode.shared.languages import language_for_path
+from nearcode.shared.protocol.editor import DocstringResult, SignatureCheck
 
 log = logging.getLogger("nearcode.lsp")
 
@@ -52,7 +53,7 @@ def edit_json(uri: str, start_line: int, end_line: int, text: str) -> dict[str, 
     return {"changes": {uri: [{"range": span, "newText": text}]}}
 
 
-async def run_docstring(context: ActionContext, args: dict[str, Any]) -> dict[str, Any]:
+async def run_docstring(context: ActionContext, args: dict[str, Any]) -> DocstringResult:
     target = find_target(context, args)
     symbol = target.symbol
     replace = bool(args.get("replace", False))
@@ -76,29 +77,30 @@ async def run_docstring(context: ActionContext, args: dict[str, Any]) -> dict[st
             await asyncio.shield(region.restore())
         progress.end("cancelled")
         if work.cancelled() and not _current_task_cancelling():
-            return {"offered": False, "applied": False, "reason": "cancelled"}
+            return DocstringResult(offered=False, reason="cancelled")
         raise
-    base = {"style": style, "symbol": symbol.name, "params": list(symbol.params), "finishReason": finish,
-            "signatureCheck": {"unknownDropped": list(check.unknown), "missingAtFirst": list(check.missing)}}  # fmt: skip
+    result = DocstringResult(
+        offered=False, style=style, symbol=symbol.name, params=list(symbol.params), finish_reason=finish,
+        signature_check=SignatureCheck(unknown_dropped=list(check.unknown), missing_at_first=list(check.missing)),
+    )
     final_check = ds.check_signature(parts, symbol)
     if not parts.summary or not final_check.ok:
         if region is not None:
             await region.restore()
         reason = "the model gave no summary" if not parts.summary else f"undocumented parameters: {', '.join(final_check.missing)}"
         progress.end(f"not offered: {reason}")
-        return {**base, "offered": False, "applied": False, "reason": reason}
+        return result.model_copy(update={"reason": reason})
     text = ds.render_doc(parts, style, symbol)
     applied = region is not None and await region.show(text, final=True)
     progress.end("docstring inserted" if applied else "docstring ready")
-    return {
-        **base,
+    return result.model_copy(update={
         "offered": True,
         "applied": applied,
         "docstring": text,
         "line": place.start_line,
-        "streamedEdits": region.edits_applied if region else 0,
+        "streamed_edits": region.edits_applied if region else 0,
         "edit": None if applied else edit_json(target.uri, place.start_line, place.end_line, text),
-    }
+    })
 
 
 async def _generate_checked(

@@ -19,11 +19,12 @@ from nearcode.lsp.code_actions.symbols import supported, symbol_at
 from nearcode.lsp.code_actions.unit_tests import project_root
 from nearcode.shared import privacy
 from nearcode.shared.languages import language_for_path
-
-DOCSTRING_COMMAND = "nearcode.generateDocstring"
-TESTS_COMMAND = "nearcode.generateTests"
-ASK_CLOUD_COMMAND = "nearcode.askCloud"
-PREVIEW_CLOUD_COMMAND = "nearcode.previewCloudPayload"
+from nearcode.shared.protocol.editor import (
+    ASK_CLOUD_COMMAND,
+    DOCSTRING_COMMAND,
+    PREVIEW_CLOUD_COMMAND,
+    TESTS_COMMAND,
+)
 
 DOCSTRING_KIND = "refactor.rewrite.nearcode.docstring"
 TESTS_KIND = "refactor.nearcode.tests"

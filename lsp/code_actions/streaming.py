@@ -14,7 +14,6 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +21,13 @@ from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
 from nearcode.lsp.daemon_client import DaemonClient
-from nearcode.lsp.settings import Settings
+from nearcode.shared.protocol.daemon_api import (
+    ChatMessageIn,
+    DeltaEvent,
+    DoneEvent,
+    GenerateRequest,
+)
+from nearcode.shared.protocol.settings import Settings
 
 log = logging.getLogger("nearcode.lsp")
 
@@ -99,29 +104,28 @@ async def generate(
     stop: tuple[str, ...] = (),
 ) -> GenerationResult:
     """One background-priority instruction task; `on_text(text_so_far)` is awaited as text arrives."""
-    request = {
-        "messages": messages,
-        "max_tokens": max_tokens,
-        "temperature": 0.0,
-        "stop": list(stop),
-        "deadline_ms": 300_000,
-        "document": document,
-        "client": context.client_id,
-        "priority": "background",  # never ahead of a keystroke's completion (daemon/scheduler.py)
-    }
+    request = GenerateRequest(
+        messages=[ChatMessageIn.model_validate(message) for message in messages],
+        max_tokens=max_tokens,
+        temperature=0.0,
+        stop=list(stop),
+        deadline_ms=300_000,
+        document=document,
+        client=context.client_id,
+        priority="background",  # never ahead of a keystroke's completion (daemon/scheduler.py)
+    )
     started = time.monotonic()
     text, reason = "", "cancelled"
-    events: AsyncGenerator[dict[str, Any], None] = context.daemon.stream_generate(request)
-    async with contextlib.aclosing(events):
+    async with contextlib.aclosing(context.daemon.stream_generate(request)) as events:
         async for event in events:
-            if event.get("type") == "delta":
-                text += str(event.get("text", ""))
+            if isinstance(event, DeltaEvent):
+                text += event.text
                 if on_text is not None:
                     await on_text(text)
-            elif event.get("type") == "done":
-                reason = str(event.get("finish_reason", "stop"))
-            elif event.get("type") == "error":
-                raise RuntimeError(f"nearcode: the daemon failed: {event.get('message')}")
+            elif isinstance(event, DoneEvent):
+                reason = event.finish_reason
+            else:
+                raise RuntimeError(f"nearcode: the daemon failed: {event.message}")
     return GenerationResult(text, reason, (time.monotonic() - started) * 1000)
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nearcode.shared import privacy
+from nearcode.shared.protocol.editor import TestOutcome
 
 RUN_TIMEOUT_S = 60.0
 MAX_COPY_BYTES = 50_000_000
@@ -41,7 +42,7 @@ unittest.main(module=None, argv=["unittest", "-v", target])
 
 @dataclass(frozen=True)
 class TestRun:
-    outcome: str  # "passed", "failed", "error" (could not run, or timed out)
+    outcome: TestOutcome  # "passed", "failed", "error" (could not run, or timed out)
     summary: str  # pytest's last line, or what went wrong
     output: str  # the tail of the output
     elapsed_s: float
@@ -114,9 +115,11 @@ async def run_python_tests(
     return TestRun(_outcome(framework, code, output), _summary(output, code), "\n".join(output.splitlines()[-25:]), elapsed)
 
 
-def _outcome(framework: str, code: int | None, output: str) -> str:
+def _outcome(framework: str, code: int | None, output: str) -> TestOutcome:
     if framework == "pytest":
-        return {0: "passed", 1: "failed"}.get(code or 0, "error") if code is not None else "error"
+        if code is None or code not in (0, 1):
+            return "error"
+        return "passed" if code == 0 else "failed"
     if code == 0:
         return "passed"
     return "failed" if re.search(r"^FAILED \(.*failures=", output, re.M) else "error"

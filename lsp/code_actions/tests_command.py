@@ -20,11 +20,12 @@ from nearcode.lsp.code_actions import unit_tests as ut
 from nearcode.lsp.code_actions.docstring_command import _current_task_cancelling, find_target
 from nearcode.lsp.code_actions.streaming import ActionContext, WorkProgress, generate
 from nearcode.lsp.code_actions.test_runner import TestRun, run_python_tests
+from nearcode.shared.protocol.editor import TestOutcome, TestRunResult, TestsResult
 
 TESTS_MAX_TOKENS = 200
 
 
-async def run_generate_tests(context: ActionContext, args: dict[str, Any]) -> dict[str, Any]:
+async def run_generate_tests(context: ActionContext, args: dict[str, Any]) -> TestsResult:
     target = find_target(context, args)
     symbol = target.symbol
     path = Path(to_fs_path(target.uri) or "")
@@ -46,13 +47,16 @@ async def run_generate_tests(context: ActionContext, args: dict[str, Any]) -> di
     except asyncio.CancelledError:
         progress.end("cancelled")
         if work.cancelled() and not _current_task_cancelling():
-            return {"offered": False, "reason": "cancelled"}
+            return TestsResult(offered=False, reason="cancelled")
         raise
     tests = ut.clean_tests(generation.text, symbol, plan)
-    base = {"framework": plan.framework, "testFile": from_fs_path(str(plan.test_path)), "createFile": not plan.exists}
+    answer = TestsResult(
+        offered=False, framework=plan.framework, test_file=from_fs_path(str(plan.test_path)) or "",
+        create_file=not plan.exists,
+    )
     if not ut.has_tests(tests, plan.framework):
         progress.end("not offered: the model wrote no test")
-        return {**base, "offered": False, "reason": "the model wrote no test", "raw": generation.text}
+        return answer.model_copy(update={"reason": "the model wrote no test", "raw": generation.text})
     existing = _document_text(context, plan.test_path)
     run: TestRun | None = None
     if plan.framework in ("pytest", "unittest"):
@@ -72,7 +76,7 @@ async def run_generate_tests(context: ActionContext, args: dict[str, Any]) -> di
             types.ApplyWorkspaceEditParams(edit=edit, label=f"nearcode: tests for {symbol.name}")
         )
         applied = bool(result.applied)
-    outcome = run.outcome if run else "not run"
+    outcome: TestOutcome = run.outcome if run else "not run"
     progress.end(f"tests {outcome}")
     context.ls.window_show_message(
         types.ShowMessageParams(
@@ -80,20 +84,19 @@ async def run_generate_tests(context: ActionContext, args: dict[str, Any]) -> di
             f"nearcode: tests for {symbol.name}: {outcome}" + (f" ({run.summary})" if run else ""),
         )
     )
-    return {
-        **base,
+    return answer.model_copy(update={
         "offered": True,
         "applied": applied,
-        "notified": True,  # the outcome went out as window/showMessage: clients need not repeat it
+        "notified": True,  # the outcome went out as window/showMessage
         "tests": addition,
-        "run": {
-            "outcome": outcome,
-            "summary": run.summary if run else "",
-            "output": run.output if run else "",
-            "seconds": round(run.elapsed_s, 2) if run else 0.0,
-        },
+        "run": TestRunResult(
+            outcome=outcome,
+            summary=run.summary if run else "",
+            output=run.output if run else "",
+            seconds=round(run.elapsed_s, 2) if run else 0.0,
+        ),
         "edit": None if applied else context.ls.protocol._converter.unstructure(edit),
-    }
+    })
 
 
 def _document_text(context: ActionContext, path: Path) -> str:

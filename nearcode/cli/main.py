@@ -142,8 +142,8 @@ def _print_status(status: dict[str, Any]) -> None:
 
 async def _complete(client: Any, location: str) -> int:
     from nearcode.lsp.completion import complete, cursor_text
-    from nearcode.lsp.settings import Settings
     from nearcode.shared.languages import language_for_path
+    from nearcode.shared.protocol.settings import Settings
 
     try:
         file_part, line_s, col_s = location.rsplit(":", 2)

@@ -18,6 +18,7 @@ import {
 } from 'vscode-languageclient/node';
 
 import { findServer, notFoundMessage } from './discovery';
+import { SERVER_COMMANDS, STATUS_NOTIFICATION, type StatusResult } from './protocol.generated';
 import { RestartPolicy } from './restart';
 import { describeCommandResult } from './results';
 import {
@@ -34,7 +35,7 @@ import { ClientPhase, mergeStatus, StatusNotification, statusView } from './stat
 import { ACCEPT_COMMAND, SuggestionTracker, WireInlineItem } from './tracker';
 
 const SECTION = 'nearcode';
-const StatusNotificationType = new NotificationType<StatusNotification>('nearcode/status');
+const StatusNotificationType = new NotificationType<StatusNotification>(STATUS_NOTIFICATION);
 const DidShowCompletion = new NotificationType<{ item: WireInlineItem }>('textDocument/didShowCompletion');
 const DidPartiallyAcceptCompletion = new NotificationType<{ item: WireInlineItem; acceptedLength: number }>(
   'textDocument/didPartiallyAcceptCompletion',
@@ -42,13 +43,13 @@ const DidPartiallyAcceptCompletion = new NotificationType<{ item: WireInlineItem
 
 /** Server commands run from the palette: [server command, human name]. */
 const SERVER_ACTIONS = {
-  generateDocstring: ['nearcode.generateDocstring', 'generate docstring'],
-  generateTests: ['nearcode.generateTests', 'generate unit tests'],
-  askCloud: ['nearcode.askCloud', 'ask the cloud model'],
+  generateDocstring: [SERVER_COMMANDS.generateDocstring, 'generate docstring'],
+  generateTests: [SERVER_COMMANDS.generateTests, 'generate unit tests'],
+  askCloud: [SERVER_COMMANDS.askCloud, 'ask the cloud model'],
 } as const;
 const SERVER_ACTION_COMMANDS = new Set<string>([
   ...Object.values(SERVER_ACTIONS).map(([command]) => command),
-  'nearcode.previewCloudPayload',
+  SERVER_COMMANDS.previewCloudPayload,
 ]);
 
 class Nearcode implements vscode.Disposable {
@@ -430,9 +431,10 @@ class Nearcode implements vscode.Disposable {
     const client = this.requireClient();
     if (!client) return;
     try {
-      const s = (await client.sendRequest(ExecuteCommandRequest.type, { command: 'nearcode.status', arguments: [] })) as
-        | (StatusNotification & { shown?: number; accepted?: number; partiallyAccepted?: number })
-        | null;
+      const s = (await client.sendRequest(ExecuteCommandRequest.type, {
+        command: SERVER_COMMANDS.status,
+        arguments: [],
+      })) as Partial<StatusResult> | null;
       const parts = [
         `state ${s?.state ?? '?'}`,
         `engine ${s?.engine ?? '?'}`,

@@ -2,11 +2,10 @@
 // (nearcode.generateDocstring, nearcode.generateTests, nearcode.askCloud,
 // nearcode.previewCloudPayload), and how loudly to show it. Plain module (unit-tested).
 //
-// Result shapes (lsp/code_actions/docstring_command.py, tests_command.py, lsp/cloud/handoff.py):
-//   docstring: { offered, applied, reason?, symbol, style, docstring?, … }
-//   tests:     { offered, applied?, reason?, framework, testFile, run?: { outcome, summary }, … }
-//   cloud:     { sent, applied?, text?, task, destination, bytes, redactions, withheldFiles, body?, … }
-// Anything else with status / outcome / summary / message / reason fields gets a generic line.
+// Result shapes: DocstringResult, TestsResult and CloudResult in protocol.generated.ts (generated
+// from nearcode/shared/protocol/editor.py). Results arrive as JSON from any server version, so
+// fields are still read defensively; anything else with status / outcome / summary / message /
+// reason fields gets a generic line.
 
 export type ResultLevel = 'info' | 'warning' | 'error';
 

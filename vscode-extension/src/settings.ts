@@ -1,21 +1,11 @@
 // `nearcode.*` settings of VS Code mapped to the language server's settings (docs/protocol.md,
 // "Settings"). Plain module: no `vscode` import, unit-tested with Node's test runner.
 
-export type Engine = 'auto' | 'llamacpp' | 'vllm' | 'openai';
-export type PrivacyMode = 'local-only' | 'cloud-allowed';
+import { SERVER_SETTING_DEFAULTS, SERVER_SETTING_SPECS, type ServerSettings } from './protocol.generated';
 
-/** What the server understands (initializationOptions and didChangeConfiguration). */
-export interface ServerSettings {
-  enable: boolean;
-  disabledLanguages: string[];
-  debounceMs: number;
-  maxLines: number;
-  model: string;
-  engine: Engine;
-  privacyMode: PrivacyMode;
-  cloudEndpoint: string;
-  logDocumentText: boolean;
-}
+export type { ServerSettings } from './protocol.generated';
+export type Engine = ServerSettings['engine'];
+export type PrivacyMode = ServerSettings['privacyMode'];
 
 /** The extension's own view of its settings (server settings plus client-only ones). */
 export interface ExtensionSettings {
@@ -27,20 +17,13 @@ export interface ExtensionSettings {
 /** Reads one key of the `nearcode` section (like `WorkspaceConfiguration.get`). */
 export type SettingReader = (key: string) => unknown;
 
-export const DEFAULTS: ServerSettings = {
-  enable: true,
-  disabledLanguages: [],
-  debounceMs: 0,
-  maxLines: 6,
-  model: '',
-  engine: 'auto',
-  privacyMode: 'local-only',
-  cloudEndpoint: '',
-  logDocumentText: false,
-};
+/** The server's defaults, generated from its settings model (nearcode/shared/protocol/settings.py). */
+export const DEFAULTS: ServerSettings = SERVER_SETTING_DEFAULTS;
 
-const ENGINES: readonly Engine[] = ['auto', 'llamacpp', 'vllm', 'openai'];
-const PRIVACY: readonly PrivacyMode[] = ['local-only', 'cloud-allowed'];
+const ENGINES = SERVER_SETTING_SPECS.engine.enum;
+const PRIVACY = SERVER_SETTING_SPECS.privacyMode.enum;
+const DEBOUNCE = SERVER_SETTING_SPECS.debounceMs;
+const MAX_LINES = SERVER_SETTING_SPECS.maxLines;
 
 function asBool(v: unknown, dflt: boolean): boolean {
   return typeof v === 'boolean' ? v : dflt;
@@ -75,13 +58,14 @@ export function readSettings(get: SettingReader): ExtensionSettings {
   const server: ServerSettings = {
     enable: asBool(get('enable'), DEFAULTS.enable),
     disabledLanguages: asLanguageList(get('disabledLanguages')),
-    debounceMs: asInt(get('debounceMs'), DEFAULTS.debounceMs, 0, 5000),
-    maxLines: asInt(get('maxLines'), DEFAULTS.maxLines, 1, 50),
+    debounceMs: asInt(get('debounceMs'), DEFAULTS.debounceMs, DEBOUNCE.minimum, DEBOUNCE.maximum),
+    maxLines: asInt(get('maxLines'), DEFAULTS.maxLines, MAX_LINES.minimum, MAX_LINES.maximum),
     model: asString(get('model'), DEFAULTS.model),
     engine: asEnum(get('engine'), ENGINES, DEFAULTS.engine),
     privacyMode: asEnum(get('privacyMode'), PRIVACY, DEFAULTS.privacyMode),
     cloudEndpoint: asString(get('cloudEndpoint'), DEFAULTS.cloudEndpoint),
     logDocumentText: asBool(get('logDocumentText'), DEFAULTS.logDocumentText),
+    speculate: asBool(get('speculate'), DEFAULTS.speculate),
   };
   return {
     serverPath: asString(get('serverPath'), ''),

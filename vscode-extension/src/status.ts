@@ -1,18 +1,16 @@
 // The status bar item's content from the server's `nearcode/status` notifications and the
 // client's own state. Plain module: no `vscode` import, unit-tested with Node's test runner.
 
-export type ServerState = 'ready' | 'loading' | 'working' | 'error' | 'off';
+import type { StatusParams } from './protocol.generated';
+
+export type ServerState = StatusParams['state'];
 export const SERVER_STATES: readonly ServerState[] = ['ready', 'loading', 'working', 'error', 'off'];
 
-/** `nearcode/status` (docs/protocol.md). */
-export interface StatusNotification {
+/** `nearcode/status` (generated StatusParams), as merged from partial or older servers' messages. */
+export type StatusNotification = Partial<Omit<StatusParams, 'state' | 'lastLatencyMs'>> & {
   state?: string;
-  engine?: string;
-  model?: string;
   lastLatencyMs?: number | null;
-  localOnly?: boolean;
-  message?: string;
-}
+};
 
 /** What the client knows besides the server's word. */
 export type ClientPhase = 'starting' | 'running' | 'stopped' | 'not-found' | 'failed';

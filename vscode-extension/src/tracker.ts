@@ -15,7 +15,9 @@ export interface WireInlineItem {
   command?: { title: string; command: string; arguments?: unknown[] };
 }
 
-export const ACCEPT_COMMAND = 'nearcode.didAcceptCompletion';
+import { SERVER_COMMANDS } from './protocol.generated';
+
+export const ACCEPT_COMMAND = SERVER_COMMANDS.accept;
 
 export function insertTextOf(item: WireInlineItem): string {
   return typeof item.insertText === 'string' ? item.insertText : item.insertText.value;

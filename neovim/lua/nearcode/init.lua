@@ -2,6 +2,7 @@
 --
 --   require("nearcode").setup({ ... })   -- see README.md for the options
 local util = require("nearcode.util")
+local protocol = require("nearcode.protocol") -- generated from the server's models
 
 local M = {}
 
@@ -29,8 +30,8 @@ local defaults = {
   virt_text_pos = "inline", -- "inline" (pushes the rest of the line) or "overlay"
   -- On Neovim 0.12+ use the built-in vim.lsp.inline_completion instead of our own drawing.
   native = true,
-  -- Server settings (docs/protocol.md): enable, disabledLanguages, debounceMs, maxLines,
-  -- model, engine, privacyMode, cloudEndpoint. Sent at start and on :NearcodeToggle.
+  -- Server settings (docs/protocol.md; keys and defaults in nearcode/protocol.lua, generated from
+  -- the server's model). Sent at start and on :NearcodeToggle. Unknown keys are reported.
   settings = {},
   enabled = true,
 }
@@ -52,7 +53,13 @@ function M.client(bufnr)
 end
 
 local function server_settings()
-  return vim.tbl_extend("force", M.config.settings or {}, { enable = enabled })
+  local settings = vim.tbl_extend("force", M.config.settings or {}, { enable = enabled })
+  for key in pairs(settings) do
+    if protocol.server_settings[key] == nil then
+      vim.notify_once(("nearcode: unknown server setting %q (see lua/nearcode/protocol.lua)"):format(key), vim.log.levels.WARN)
+    end
+  end
+  return settings
 end
 
 local function wanted(bufnr)
@@ -112,7 +119,7 @@ function M.attach(bufnr)
       textDocument = { inlineCompletion = { dynamicRegistration = false } },
     }),
     settings = { nearcode = settings },
-    handlers = { ["nearcode/status"] = on_status },
+    handlers = { [protocol.status_notification] = on_status },
     on_attach = function(_, buf)
       if use_native() then
         vim.lsp.inline_completion.enable(enabled, { bufnr = buf }) -- off by default per buffer

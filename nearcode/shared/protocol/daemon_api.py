@@ -1,0 +1,99 @@
+"""The daemon's HTTP API: request bodies and the NDJSON events it streams back (docs/protocol.md).
+
+Both halves import these models: the daemon validates requests and writes events with them, the
+language server builds requests and reads events with them, so a field cannot drift between the two.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, TypeAdapter
+
+Priority = Literal["interactive", "speculative", "background"]
+
+
+class ContextSnippet(BaseModel):
+    path: str = Field(max_length=4096)
+    text: str = Field(max_length=200_000)
+
+
+class FimRequest(BaseModel):
+    """`POST /api/fim`: one fill-in-the-middle completion, streamed."""
+
+    prefix: str
+    suffix: str = ""
+    language: str = ""
+    path: str = ""
+    context: list[ContextSnippet] = Field(default_factory=list, max_length=64)
+    mode: Literal["single", "multi"] = "single"
+    max_tokens: int = Field(default=64, ge=1, le=2048)
+    max_lines: int | None = Field(default=None, ge=1, le=200)
+    # Multi-line: stop once a finished line is indented less than this (the block has ended).
+    block_indent: int | None = Field(default=None, ge=0, le=400)
+    deadline_ms: int | None = Field(default=None, ge=1, le=600_000)
+    max_generation_ms: int | None = Field(default=None, ge=1, le=600_000)
+    document: str = ""  # with `client`: the stream a newer request supersedes
+    client: str = ""
+    priority: Priority = "interactive"
+    # Requests with the same affinity run in the same engine slot, reusing its cached prompt
+    # (default: `document`).
+    affinity: str = ""
+
+
+class ChatMessageIn(BaseModel):
+    role: Literal["system", "user", "assistant"]
+    content: str = Field(max_length=400_000)
+
+
+class GenerateRequest(BaseModel):
+    """`POST /api/generate`: an instruction task (docstring, tests, chat), rendered with the model
+    family's chat template and streamed."""
+
+    messages: list[ChatMessageIn] = Field(min_length=1, max_length=200)
+    max_tokens: int = Field(default=512, ge=1, le=8192)
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    stop: list[str] = Field(default_factory=list, max_length=16)
+    deadline_ms: int | None = Field(default=None, ge=1, le=3_600_000)
+    document: str = ""
+    client: str = ""
+    priority: Priority = "background"
+
+
+class DeltaEvent(BaseModel):
+    """A piece of generated text."""
+
+    type: Literal["delta"] = "delta"
+    text: str
+
+
+class DoneEvent(BaseModel):
+    """The end of a stream: why it ended, and what the engine did."""
+
+    type: Literal["done"] = "done"
+    # stop, newline, length, deadline, cancelled, superseded (daemon/engines/base.py FinishReason)
+    finish_reason: str
+    prompt_tokens: int = 0
+    cached_tokens: int = 0  # prompt tokens reused from the engine's KV cache
+    generated_tokens: int = 0
+    elapsed_ms: float = 0.0
+
+
+class ErrorEvent(BaseModel):
+    """The stream failed; `message` says why and what to do."""
+
+    type: Literal["error"] = "error"
+    message: str
+
+
+StreamEvent = Annotated[DeltaEvent | DoneEvent | ErrorEvent, Field(discriminator="type")]
+_EVENT = TypeAdapter(StreamEvent)
+
+
+def parse_event(line: str | bytes) -> DeltaEvent | DoneEvent | ErrorEvent:
+    """One NDJSON line of a stream; raises pydantic.ValidationError on anything else."""
+    return _EVENT.validate_json(line)
+
+
+def event_line(event: DeltaEvent | DoneEvent | ErrorEvent) -> bytes:
+    return event.model_dump_json().encode() + b"\n"

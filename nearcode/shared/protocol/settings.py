@@ -1,0 +1,77 @@
+"""The language server's settings: the one definition (docs/protocol.md, "Settings").
+
+Editors send them as `initializationOptions` and `workspace/didChangeConfiguration`. The VS Code
+extension's types and defaults and the Neovim plugin's defaults are generated from this model
+(nearcode/shared/protocol/export.py), and the extension's package.json is checked against it, so a
+setting cannot exist in one place only.
+
+Each field's `json_schema_extra` says where it may be set:
+- `scope`: "machine" for settings that decide what leaves the machine. A workspace (a repository's
+  own .vscode/settings.json) must never widen them; VS Code's `machine` scope enforces that there,
+  the other clients document the same rule.
+- `description`: the one-line text every client shows.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+Engine = Literal["auto", "llamacpp", "vllm", "openai"]
+PrivacyMode = Literal["local-only", "cloud-allowed"]
+
+
+def _meta(description: str, scope: str = "resource") -> dict[str, Any]:
+    return {"description": description, "scope": scope}
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+
+    enable: bool = Field(default=True, json_schema_extra=_meta("Show inline completions (ghost text) from nearcode."))
+    disabled_languages: list[str] = Field(
+        default_factory=list, alias="disabledLanguages",
+        json_schema_extra=_meta("Language ids for which no completion is offered (for example markdown, plaintext)."),
+    )
+    debounce_ms: int = Field(
+        default=0, ge=0, le=5000, alias="debounceMs",
+        json_schema_extra=_meta("Extra server-side wait (ms) before asking the model; editors already wait for a typing pause."),
+    )
+    max_lines: int = Field(default=6, ge=1, le=50, alias="maxLines", json_schema_extra=_meta("Most lines in a multi-line suggestion."))
+    model: str = Field(
+        default="",
+        json_schema_extra=_meta("Model preset or GGUF path for a daemon the server starts (empty: the embedded default).", "machine"),
+    )
+    engine: Engine = Field(
+        default="auto", json_schema_extra=_meta("Inference engine of a daemon the server starts.", "machine")
+    )
+    privacy_mode: PrivacyMode = Field(
+        default="local-only", alias="privacyMode",
+        json_schema_extra=_meta("Whether any request may leave this machine (local-only: none does).", "machine"),
+    )
+    cloud_endpoint: str = Field(
+        default="", alias="cloudEndpoint",
+        json_schema_extra=_meta("OpenAI-compatible base URL for the cloud hand-off (used only when privacyMode is cloud-allowed).", "machine"),
+    )
+    log_document_text: bool = Field(
+        default=False, alias="logDocumentText",
+        json_schema_extra=_meta("Allow document text in the server's logs (off by default).", "machine"),
+    )
+    speculate: bool = Field(
+        default=True,
+        json_schema_extra=_meta("Compute the suggestion that follows accepting the shown one, at low priority."),
+    )
+
+    def merged(self, raw: Any) -> tuple[Settings, str | None]:
+        """These settings updated from a client's object; bad values are reported, not applied."""
+        if isinstance(raw, dict) and isinstance(raw.get("nearcode"), dict):
+            raw = raw["nearcode"]
+        if not isinstance(raw, dict):
+            return self, None
+        data = self.model_dump(by_alias=True)
+        data.update(raw)
+        try:
+            return Settings.model_validate(data), None
+        except ValidationError as exc:
+            return self, f"ignored invalid nearcode settings: {exc.errors(include_input=False)}"
