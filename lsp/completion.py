@@ -105,7 +105,6 @@ async def ask_model(
     """
     started = time.monotonic()
     outcome = CompletionOutcome()
-    line_prefix = cursor.prefix[cursor.prefix.rfind("\n") + 1 :]
     request = FimRequest(
         prefix=cursor.prefix,
         suffix=cursor.suffix,
@@ -113,8 +112,8 @@ async def ask_model(
         path=cursor.path,
         mode=plan.mode,
         max_tokens=plan.max_tokens,
-        max_lines=plan.max_lines + 1,  # one spare line lets the block filter see the dedent
-        block_indent=len(line_prefix) if plan.mode == "multi" and line_prefix.strip() == "" else None,
+        max_lines=plan.max_lines,
+        stop_at_block_end=plan.mode == "multi",
         deadline_ms=plan.deadline_ms,
         max_generation_ms=plan.max_generation_ms,
         document=document or cursor.uri,
