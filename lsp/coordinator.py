@@ -125,7 +125,7 @@ class CompletionCoordinator:
             current.cancel()
         self.cancel_speculation()  # the user's request gets the CPU, wherever it is
         if not invoked:
-            delay = self.debounce_s()
+            delay = self.debounce_s(settings)
             if delay:
                 await asyncio.sleep(delay)  # a cancel meanwhile means no work was started at all
         self.counters["model"] += 1
@@ -206,12 +206,15 @@ class CompletionCoordinator:
 
         return sink
 
-    def debounce_s(self) -> float:
-        """Wait before a model call only when keystrokes come faster than answers."""
+    def debounce_s(self, settings: Settings) -> float:
+        """The one debounce: before a model call for an automatic request, wait a fraction of the
+        typing interval when keystrokes come faster than answers (a keystroke that follows at once
+        replaces the request before any work starts), and at least the `debounceMs` setting."""
+        floor = settings.debounce_ms / 1000
         typing, latency = self.typing_interval_s, self.model_latency_s
         if typing is None or latency is None or typing >= latency:
-            return 0.0
-        return min(MAX_DEBOUNCE_S, 0.75 * typing)
+            return floor
+        return max(floor, min(MAX_DEBOUNCE_S, 0.75 * typing))
 
     def _note_keystroke(self, uri: str, now: float) -> None:
         previous = self.last_request_at.get(uri)
