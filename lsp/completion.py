@@ -17,6 +17,8 @@ from nearcode.shared.protocol.settings import Settings
 
 log = logging.getLogger("nearcode.lsp")
 
+# Finish reasons of a stream nobody should see the end of: what it produced is not an answer.
+ABANDONED = ("superseded", "cancelled")
 PREFIX_WINDOW_CHARS = 24_000  # more than any prompt budget uses; the daemon fits tokens exactly
 SUFFIX_WINDOW_CHARS = 6_000
 
@@ -96,13 +98,9 @@ async def ask_model(
     client_id: str,
     on_delta: Callable[[str], None] | None = None,
     priority: Priority = "interactive",
-    document: str | None = None,
 ) -> CompletionOutcome:
-    """Stream one FIM request from the daemon and post-process the answer.
-
-    `document` is the daemon's supersede key (default: the uri): a speculative request uses its own
-    so that it and the user's requests do not cancel each other there.
-    """
+    """Stream one FIM request from the daemon and post-process the answer. The document is the
+    daemon's supersede key: a newer request of this editor for it stops this one."""
     started = time.monotonic()
     outcome = CompletionOutcome()
     request = FimRequest(
@@ -116,7 +114,7 @@ async def ask_model(
         stop_at_block_end=plan.mode == "multi",
         deadline_ms=plan.deadline_ms,
         max_generation_ms=plan.max_generation_ms,
-        document=document or cursor.uri,
+        document=cursor.uri,
         affinity=cursor.uri,  # speculation shares the document's engine slot and its KV cache
         client=client_id,
         priority=priority,
@@ -139,7 +137,9 @@ async def ask_model(
     )
     outcome.latency_ms = round((time.monotonic() - started) * 1000, 1)
     outcome.source = "model"
-    if candidate.dropped:
+    if outcome.finish_reason in ABANDONED:
+        outcome.reason = outcome.finish_reason  # a newer request took over: its text is stale
+    elif candidate.dropped:
         outcome.reason = candidate.dropped
     else:
         outcome.text = candidate.text

@@ -68,8 +68,8 @@ async def test_a_keystroke_that_diverges_cancels_the_stale_request() -> None:
     await asyncio.sleep(0.05)
     second = await coord.complete(cursor("x"), settings, invoked=True)
     assert second.text == " = n" and coord.counters["cancelled_stale"] == 1
-    (stale,) = await asyncio.gather(first, return_exceptions=True)
-    assert isinstance(stale, asyncio.CancelledError), "the stale request's waiter is cancelled with it"
+    stale = await first
+    assert stale.finish_reason == "superseded" and not stale.offered, "the daemon superseded it"
     assert len(daemon.requests) == 2 and engine.cancel_counters.cancelled == 1
 
 
@@ -95,7 +95,7 @@ async def test_an_offered_line_end_speculates_the_next_line_and_a_keystroke_canc
     await coord.complete(cursor(), settings, invoked=True)
     await asyncio.sleep(0.2)
     speculative = [r for r in daemon.requests if r.priority == "speculative"]
-    assert len(speculative) == 1 and speculative[0].document == f"{URI}#speculative"
+    assert len(speculative) == 1 and speculative[0].document == URI
     # Accepting the line and pressing Enter finds the speculated answer in the cache.
     after = await coord.complete(cursor("a, b = b, a + b\n        "), settings, invoked=False)
     assert (after.text, after.source) == ("n -= 1", "cache")
@@ -127,3 +127,16 @@ async def test_accepting_a_line_of_a_multi_line_suggestion_shows_the_next_withou
     following = await coord.complete(cursor("total = 0\n    ", prefix=prefix, suffix="\n"), settings, invoked=False)
     assert (following.text, following.source) == ("for x in xs:\n        total += x", "cache")
     assert len(daemon.requests) == 1
+
+
+async def test_the_next_model_request_supersedes_a_running_speculation() -> None:
+    engine = ScriptedEngine(
+        script=answers({"        ": "a, b = b, a + b", "a + b\n        ": " ".join(["n"] * 200), "zz": "1"}),
+        token_delay_s=0.01,
+    )
+    coord, _, settings = coordinator(engine, speculate=True)
+    await coord.complete(cursor(), settings, invoked=True)
+    await asyncio.sleep(0.1)  # the speculation is streaming its long answer
+    assert engine.running == 1
+    answer = await coord.complete(cursor("zz"), settings, invoked=True)
+    assert answer.text == "1" and engine.cancel_counters.cancelled == 1, "the speculation was superseded"
