@@ -32,7 +32,7 @@ from tests.vllm_support import (
     vllm_socket,
 )
 
-pytestmark = pytest.mark.vllm
+pytestmark = [pytest.mark.real, pytest.mark.vllm]
 
 FIB_REQUEST = {"prefix": "def fib(n):\n    a, b = 0, 1\n    for _ in range(n):\n        ",
                "suffix": "\n    return a\n", "mode": "single", "max_tokens": 16}

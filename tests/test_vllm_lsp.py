@@ -30,7 +30,7 @@ from tests.vllm_support import (
     vllm_metrics,
 )
 
-pytestmark = [pytest.mark.vllm, pytest.mark.asyncio(loop_scope="module")]
+pytestmark = [pytest.mark.real, pytest.mark.vllm, pytest.mark.asyncio(loop_scope="module")]
 
 
 class Editor:
