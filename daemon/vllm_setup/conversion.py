@@ -15,8 +15,10 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -140,15 +142,14 @@ def _run_worker(gguf: Path, out: Path, environment: VllmEnvironment, tokens: lis
     argv = [str(environment.python), str(WORKER), "--gguf", str(gguf), "--out", str(out), "--tokens", json.dumps(tokens)]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "DO_NOT_TRACK": "1",
            "HF_HUB_DISABLE_PROGRESS_BARS": "1", "TQDM_DISABLE": "1"}
-    bar = _bar(progress, total=5, desc=f"converting {gguf.name} to bf16", unit="step")
+    bar = _Bar(progress, total=5, desc=f"converting {gguf.name} to bf16", unit="step")
     stderr_tail: deque[str] = deque(maxlen=12)
     result: dict[str, Any] | None = None
     error = ""
     with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as process:
         assert process.stdout is not None and process.stderr is not None
         stderr = process.stderr
-        import threading
-
+        # stderr drained beside stdout (transformers' own bars and warnings): a full pipe would stall it.
         reader = threading.Thread(target=lambda: stderr_tail.extend(line.rstrip() for line in stderr), daemon=True)
         reader.start()
         for line in process.stdout:
@@ -172,7 +173,7 @@ def _run_worker(gguf: Path, out: Path, environment: VllmEnvironment, tokens: lis
 
 
 def _hash_files(paths: list[Path], progress: bool) -> list[tuple[Path, str]]:
-    bar = _bar(progress, total=sum(p.stat().st_size for p in paths), desc="hashing the converted files", unit="B")
+    bar = _Bar(progress, total=sum(p.stat().st_size for p in paths), desc="hashing the converted files", unit="B")
     hashed = []
     for path in paths:
         hashed.append((path, _sha256(path, bar.add)))
@@ -180,7 +181,7 @@ def _hash_files(paths: list[Path], progress: bool) -> list[tuple[Path, str]]:
     return hashed
 
 
-def _sha256(path: Path, advance: Any = None) -> str:
+def _sha256(path: Path, advance: Callable[[int], None] | None = None) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:
         while block := f.read(_HASH_BLOCK):
@@ -212,7 +213,3 @@ class _Bar:
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
-
-
-def _bar(enabled: bool, **options: Any) -> _Bar:
-    return _Bar(enabled, **options)

@@ -23,6 +23,7 @@ What the install does (../shared/ENVIRONMENT.md, "vLLM on the CPU"):
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -198,8 +199,6 @@ def _imported_versions(python: Path) -> dict[str, str]:
 
 
 def _quiet_env() -> dict[str, str]:
-    import os
-
     return {**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"}
 
 

@@ -43,8 +43,8 @@ def run_doctor(args: argparse.Namespace) -> int:
     available = _available_bytes()
     choice = choose_engine(args.engine, gpu, engines, options.vllm_model, options.remote_url, available)
     _row("engine", f"{args.engine} -> {choice.engine}: {choice.reason}")
-    if not gpu.available:
-        # The measurement auto follows without a GPU, whatever it decided this time.
+    if not gpu.available and CPU_BENCHMARK.measured not in choice.reason:
+        # The measurement auto follows without a GPU, also when something else decided this time.
         _row("benchmark", CPU_BENCHMARK.vllm_is_better()[1])
     uses_gguf = choice.engine == "llamacpp" or (choice.engine == "vllm" and not options.vllm_model)
     path = _model_file(args.model) if uses_gguf or args.model else None
