@@ -445,7 +445,7 @@ def run_sides(args: argparse.Namespace, header: list[str], stamp: str) -> tuple[
             runs.append((f"anchor ({args.anchor_label})", json.loads(out.read_text())))
     if args.only != "anchor":
         check_idle("nearcode", header, args.wait_idle)
-        out = Path(out_base.format("lsp-nearcode"))
+        out = Path(out_base.format(f"lsp-nearcode-{args.engine}" if args.engine else "lsp-nearcode"))
         ok = run_ours(args, shared, cases, nearcode, out, env, header) and ok and out.exists()
         if out.exists():
             runs.append(("nearcode", json.loads(out.read_text())))

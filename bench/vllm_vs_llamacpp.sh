@@ -33,11 +33,13 @@ for mode in $MODES; do
   for engine in $ENGINES; do
     before=$(cat /proc/loadavg)
     $PY bench/compare.py --only ours --engine "$engine" --mode "$mode" --limit "$LIMIT" \
-      | tee "$HOME_DIR/results/engines-$STAMP-$mode-$engine.log"
+      | tee "$HOME_DIR/results/engines-$STAMP-$mode-$engine.log" \
+      || echo "- $mode / $engine: compare.py reported a failure (see its log)" >> "$SUMMARY.load"
     after=$(cat /proc/loadavg)
     echo "- $mode / $engine: loadavg before \`$before\`, after \`$after\`" >> "$SUMMARY.load"
-    suffix=$([ "$mode" = single ] && echo "" || echo "-$mode")
-    results+=("$(ls -t "$HOME_DIR"/results/lsp-nearcode-"$engine"-*"$suffix".json | head -1)")
+    if [ "$mode" = single ]; then pattern="lsp-nearcode-$engine-????????-??????.json"
+    else pattern="lsp-nearcode-$engine-*-$mode.json"; fi
+    results+=("$(ls -t "$HOME_DIR"/results/$pattern | head -1)")
   done
   echo "## $mode" >> "$SUMMARY"
   $PY bench/compare.py --results "${results[@]}" | sed -n '/^| metric/,/^$/p' >> "$SUMMARY"
