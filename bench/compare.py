@@ -265,9 +265,11 @@ def start_daemon_first(nearcode: Path, env: dict[str, str], runtime: str, timeou
     log(f"$ {line}")
     COMMANDS.append(line)
     with open(Path(runtime) / "daemon.log", "ab") as logf:
-        subprocess.Popen([str(nearcode), "daemon"], env=env, stdout=logf, stderr=subprocess.STDOUT,
-                         start_new_session=True)
+        daemon = subprocess.Popen([str(nearcode), "daemon"], env=env, stdout=logf, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
     while time.monotonic() - t0 < timeout_s:
+        if daemon.poll() is not None:
+            raise BenchError(f"the daemon exited with {daemon.returncode} (log: {runtime}/daemon.log)")
         status = subprocess.run([str(nearcode), "status"], env=env, capture_output=True, text=True, check=False)
         if re.search(r"^state:\s+ready", status.stdout, re.M):
             ready = time.monotonic() - t0
