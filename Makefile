@@ -44,7 +44,7 @@ test-fast: dev
 install-vllm: install
 	$(BIN)/nearcode engine install vllm
 
-# The tests that run the real vLLM engine (marker `vllm`, not in `make test`): ~6 min on 2 cores.
+# The tests that run the real vLLM engine (marker `vllm`, not in `make test`): 5-12 min on 2 cores.
 test-vllm: dev install-vllm
 	$(BIN)/pytest -q -m vllm tests/test_vllm_engine.py tests/test_vllm_lsp.py
 
