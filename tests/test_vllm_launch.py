@@ -210,13 +210,13 @@ def figures(p50: float, exact: float, typing: float = 500) -> EngineFigures:
 
 
 def test_auto_on_a_cpu_follows_the_benchmark() -> None:
-    vllm_wins = CpuBenchmark("test", "m", llamacpp=figures(4500, 0.24, 900), vllm=figures(2500, 0.23, 400))
+    vllm_wins = CpuBenchmark("test", "m", False, llamacpp=figures(4500, 0.24, 900), vllm=figures(2500, 0.23, 400))
     choice = choose_engine("auto", NO_GPU, VLLM_CPU, available_memory_bytes=20 * GIB, benchmark=vllm_wins)
     assert choice.engine == "vllm" and "p50 2500 ms vLLM-CPU vs 4500 ms llama.cpp" in choice.reason
-    worse = CpuBenchmark("test", "m", llamacpp=figures(4500, 0.30, 900), vllm=figures(2500, 0.25, 400))
+    worse = CpuBenchmark("test", "m", False, llamacpp=figures(4500, 0.30, 900), vllm=figures(2500, 0.25, 400))
     choice = choose_engine("auto", NO_GPU, VLLM_CPU, available_memory_bytes=20 * GIB, benchmark=worse)
     assert choice.engine == "llamacpp" and "less often right" in choice.reason
-    slower = CpuBenchmark("test", "m", llamacpp=figures(2000, 0.24, 300), vllm=figures(2500, 0.24, 400))
+    slower = CpuBenchmark("test", "m", False, llamacpp=figures(2000, 0.24, 300), vllm=figures(2500, 0.24, 400))
     assert "slower" in choose_engine("auto", NO_GPU, VLLM_CPU, benchmark=slower).reason
     short = choose_engine("auto", NO_GPU, VLLM_CPU, available_memory_bytes=6 * GIB, benchmark=vllm_wins)
     assert short.engine == "llamacpp" and "memory" in short.reason
@@ -227,3 +227,7 @@ def test_auto_on_a_cpu_follows_the_benchmark() -> None:
     assert choose_engine("auto", RTX, VLLM_CPU).engine == "llamacpp"
     # The figures in force are the measured ones, and doctor quotes them.
     assert CPU_BENCHMARK.vllm_is_better()[1].count("ms") >= 4
+    # Figures taken on a loaded machine are reported, never followed.
+    loaded = CpuBenchmark("test", "m", True, llamacpp=figures(4500, 0.24, 900), vllm=figures(2500, 0.23, 400))
+    choice = choose_engine("auto", NO_GPU, VLLM_CPU, available_memory_bytes=20 * GIB, benchmark=loaded)
+    assert choice.engine == "llamacpp" and "loaded machine" in choice.reason
