@@ -108,6 +108,7 @@ class Editor:
 
     @classmethod
     async def start(cls, opts: Options, env: dict[str, str], root: Path, stderr: Path) -> Editor:
+        root.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
         client = await LspClient.spawn(opts.server, env, stderr, settings=opts.settings)
         client.workspace_folders = [{"uri": root.as_uri(), "name": root.name}]
