@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run install dev test test-fast lint test-vscode test-slow bench clean install-vllm test-vllm bench-vllm
+.PHONY: run install dev test test-fast lint test-vscode test-slow bench bench-public bench-lint clean install-vllm test-vllm bench-vllm
 
 run: install
 	$(BIN)/nearcode daemon
@@ -56,8 +56,20 @@ bench-vllm: install-vllm
 test-vscode: dev
 	$(MAKE) -C vscode-extension e2e
 
-bench: install
+# The project bench (bench/README.md), from this clone alone: held-out validation cases drawn from
+# packages `make dev` installs, nearcode then the llama.cpp anchor (never both at once), one table.
+bench: dev
+	$(BIN)/python bench/side_by_side.py
+
+# The shared harness's public cases (../shared/bench) against both sides.
+bench-public: install
 	$(BIN)/python bench/compare.py
+
+# The bench scripts typed and tested (they are not part of the package `make lint` checks).
+bench-lint: dev
+	$(BIN)/ruff check bench tests/test_bench_harness.py
+	cd bench && ../$(BIN)/mypy --strict --ignore-missing-imports --cache-dir ../.mypy_cache/bench *.py
+	$(BIN)/pytest -q tests/test_bench_harness.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -111,7 +111,7 @@ def background_loop(client: httpx.Client, stop: threading.Event, tokens: list[in
 def run(label: str, text: str, positions: list[int], daemon_args: tuple[str, ...], busy: bool) -> dict[str, Any]:
     with daemon(*daemon_args) as client:
         time_keystrokes(client, text, positions[:2])  # warm the document's slot
-        stop, tokens = threading.Event(), []
+        stop, tokens = threading.Event(), list[int]()
         worker = threading.Thread(target=background_loop, args=(client, stop, tokens)) if busy else None
         if worker:
             worker.start()

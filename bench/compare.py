@@ -28,6 +28,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from daemonctl import alive
+from hostload import busy_seconds, cpu_busy, proc_seconds
+
 REPO = Path(__file__).resolve().parent.parent
 CASES_NAME = "cases-public.jsonl"
 OURS_MODES = {"single": [], "typing": ["--typing"], "typing-warm": ["--typing", "--typing-warm"],
@@ -102,28 +105,6 @@ def model_path(args: argparse.Namespace, nearcode: Path) -> Path:
     if not path.is_file():
         raise BenchError(f"model file {path} does not exist")
     return path.resolve()
-
-
-def busy_seconds() -> float:
-    """CPU seconds spent busy by all processes since boot (/proc/stat)."""
-    with open("/proc/stat", encoding="ascii") as f:
-        v = [int(x) for x in f.readline().split()[1:]]
-    return (sum(v) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")  # minus idle and iowait
-
-
-def proc_seconds(pid: int | None) -> float:
-    """CPU seconds used so far by one process (0 when it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return 0.0
-
-
-def cpu_busy(seconds: float = 2.0) -> float:
-    b0 = busy_seconds()
-    time.sleep(seconds)
-    return (busy_seconds() - b0) / (seconds * (os.cpu_count() or 1))
 
 
 class OthersMeter:
@@ -306,28 +287,18 @@ def tree_pss_kb(pid: int) -> int:
     return total
 
 
-def alive(pid: int, runtime: str) -> bool:
-    """Whether `pid` is a live process whose environment names our runtime dir (one we started)."""
-    try:
-        if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
-            return False
-        return f"NEARCODE_RUNTIME_DIR={runtime}".encode() in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    except (OSError, IndexError):
-        return False
-
-
 def ensure_gone(pid: int | None, runtime: str) -> str:
     """Wait for our daemon to exit after `nearcode stop`, terminate it if it does not; what happened."""
     if pid is None:
         return "no daemon pid in its address file"
     t0 = time.monotonic()
     for sig in (None, signal.SIGTERM, signal.SIGKILL):
-        if sig is not None and alive(pid, runtime):
+        if sig is not None and alive(pid, Path(runtime)):
             log(f"WARNING: the daemon (pid {pid}) still runs after `nearcode stop`: sending {sig.name}")
             with contextlib.suppress(OSError):
                 os.kill(pid, sig)
         for _ in range(40):
-            if not alive(pid, runtime):
+            if not alive(pid, Path(runtime)):
                 how = f" (after {sig.name})" if sig else ""
                 return f"daemon pid {pid} exited {time.monotonic() - t0:.1f} s after `nearcode stop`{how}"
             time.sleep(0.5)

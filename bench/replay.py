@@ -24,18 +24,16 @@ import os
 import random
 import re
 import shlex
-import shutil
-import signal
-import socket
 import string
-import subprocess
 import sys
 import sysconfig
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from daemonctl import OwnDaemon
+from lspclient import LspClient, Pending, ServerDied
 
 REPO = Path(__file__).resolve().parent.parent
 SKIP_DIRS = {"test", "tests", "idlelib", "site-packages", "lib2to3", "turtledemo", "encodings"}
@@ -90,109 +88,16 @@ def pick_functions(k: int, seed: int) -> list[Func]:
     return out
 
 
-class ServerDied(Exception):
-    pass
-
-
-@dataclass
-class Req:
-    id: int
-    fut: asyncio.Future[dict[str, Any]]
-    t_send: float = 0.0
-    t_recv: float | None = None
-
-
-@dataclass
-class Lsp:
-    """JSON-RPC over the server's stdio: a reader task resolves one future per request."""
-
-    proc: asyncio.subprocess.Process
-    pending: dict[int, Req] = field(default_factory=dict)
-    next_id: int = 0
-    reader: asyncio.Task[None] | None = None
-
-    @classmethod
-    async def spawn(cls, argv: list[str], env: dict[str, str], stderr: Path) -> Lsp:
-        with stderr.open("ab") as err:
-            proc = await asyncio.create_subprocess_exec(*argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                                        stderr=err, env=env, limit=1 << 24)
-        lsp = cls(proc)
-        lsp.reader = asyncio.create_task(lsp._read())
-        return lsp
-
-    async def _read(self) -> None:
-        assert self.proc.stdout is not None
-        try:
-            while True:
-                length, line = 0, b"-"
-                while line.strip():  # headers up to the empty line
-                    line = await self.proc.stdout.readline()
-                    key, _, value = line.partition(b":")
-                    length = int(value) if key.strip().lower() == b"content-length" else length
-                if not line:
-                    break
-                msg = json.loads(await self.proc.stdout.readexactly(length))
-                if "method" in msg and "id" in msg:  # the server asks (configuration, registrations)
-                    items = (msg.get("params") or {}).get("items", [])
-                    result = [None] * len(items) if msg["method"] == "workspace/configuration" else None
-                    await self._send({"jsonrpc": "2.0", "id": msg["id"], "result": result})
-                elif "id" in msg and (req := self.pending.pop(msg["id"], None)) and not req.fut.done():
-                    req.t_recv = time.perf_counter()
-                    req.fut.set_result(msg)
-        except (asyncio.IncompleteReadError, ConnectionError, ValueError):
-            pass
-        finally:
-            for req in self.pending.values():
-                if not req.fut.done():
-                    req.fut.set_exception(ServerDied("the language server closed its output"))
-
-    async def _send(self, obj: dict[str, Any]) -> float:
-        if self.proc.stdin is None or self.proc.stdin.is_closing() or self.proc.returncode is not None:
-            raise ServerDied("the language server is not running")
-        body = json.dumps(obj).encode()
-        self.proc.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
-        t = time.perf_counter()
-        await self.proc.stdin.drain()
-        return t
-
-    async def request(self, method: str, params: Any) -> Req:
-        self.next_id += 1
-        req = self.pending[self.next_id] = Req(self.next_id, asyncio.get_running_loop().create_future())
-        req.t_send = await self._send({"jsonrpc": "2.0", "id": req.id, "method": method, "params": params})
-        return req
-
-    async def call(self, method: str, params: Any, wait_s: float) -> Any:
-        msg = await asyncio.wait_for((await self.request(method, params)).fut, wait_s)
-        if "error" in msg:
-            raise RuntimeError(f"{method}: {msg['error']}")
-        return msg.get("result")
-
-    async def notify(self, method: str, params: Any) -> None:
-        await self._send({"jsonrpc": "2.0", "method": method, "params": params})
-
-    async def close(self) -> None:
-        with contextlib.suppress(Exception):
-            await self.call("shutdown", None, 5)
-            await self.notify("exit", None)
-        try:
-            await asyncio.wait_for(self.proc.wait(), 5)
-        except TimeoutError:
-            self.proc.terminate()  # our own child, by its handle
-            await self.proc.wait()
-        if self.reader is not None:
-            self.reader.cancel()
-
-
 @dataclass
 class Editor:
     """One open document in one editor: edits, automatic requests, what is on screen."""
 
-    lsp: Lsp
+    lsp: LspClient
     uri: str = ""
     doc: str = ""
     cursor: int = 0
     version: int = 0
-    last: Req | None = None
+    last: Pending | None = None
     counts: Counts = field(default_factory=collections.Counter)
 
     def pos(self, off: int) -> dict[str, int]:  # ASCII documents: UTF-16 units = characters
@@ -205,10 +110,10 @@ class Editor:
         await self.lsp.notify("textDocument/didOpen", {"textDocument": {
             "uri": self.uri, "languageId": "python", "version": 1, "text": text}})
 
-    async def key(self, text: str, delete: int = 0) -> Req:
+    async def key(self, text: str, delete: int = 0) -> Pending:
         """Replace `delete` characters before the cursor by `text`, then ask, as an editor does."""
         if self.last is not None and not self.last.fut.done():
-            await self.lsp.notify("$/cancelRequest", {"id": self.last.id})
+            await self.lsp.cancel(self.last)
             self.counts["cancel_sent"] += 1
         start, end = self.pos(self.cursor - delete), self.pos(self.cursor)
         self.doc = self.doc[: self.cursor - delete] + text + self.doc[self.cursor :]
@@ -219,7 +124,7 @@ class Editor:
             "contentChanges": [{"range": {"start": start, "end": end}, "text": text}]})
         return await self.ask()
 
-    async def ask(self) -> Req:
+    async def ask(self) -> Pending:
         self.counts["requests"] += 1
         self.last = await self.lsp.request("textDocument/inlineCompletion", {
             "textDocument": {"uri": self.uri}, "position": self.pos(self.cursor), "context": {"triggerKind": 2}})
@@ -330,57 +235,9 @@ async def replay(ed: Editor, func: Func, sid: int, args: argparse.Namespace, pat
     return samples
 
 
-def daemon_status(runtime: Path) -> dict[str, Any]:
-    """The daemon's GET /api/status (HTTP/1.0), with the token from its address file; {} if unreachable."""
-    try:
-        info = json.loads((runtime / "daemon.json").read_text())
-        unix = info["transport"] == "unix"
-        with socket.socket(socket.AF_UNIX if unix else socket.AF_INET) as sock:
-            sock.settimeout(10)
-            sock.connect(info["path"] if unix else (info["host"], info["port"]))
-            sock.sendall(f"GET /api/status HTTP/1.0\r\nAuthorization: Bearer {info['token']}\r\n\r\n".encode())
-            data = b"".join(iter(lambda: sock.recv(65536), b""))
-        head, _, body = data.partition(b"\r\n\r\n")
-        return dict(json.loads(body)) if head.split(b" ")[1:2] == [b"200"] else {}
-    except (OSError, ValueError, KeyError):
-        return {}
-
-
-def alive(pid: int, runtime: Path) -> bool:
-    """Whether `pid` runs (not a zombie) with our runtime dir in its environment: our daemon."""
-    try:
-        if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
-            return False
-        return f"NEARCODE_RUNTIME_DIR={runtime}".encode() in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    except (OSError, IndexError):
-        return False
-
-
-def stop_daemon(nearcode: str, env: dict[str, str], runtime: Path) -> str:
-    """`nearcode stop` in our environment, then wait for that daemon to exit (signals if it does not)."""
-    try:
-        pid = int(json.loads((runtime / "daemon.json").read_text())["pid"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return "no daemon address file"
-    subprocess.run([nearcode, "stop"], env=env, capture_output=True, check=False, timeout=60)
-    t0 = time.monotonic()
-    for sig in (None, signal.SIGTERM, signal.SIGKILL):
-        if sig is not None and alive(pid, runtime):
-            log(f"WARNING: daemon pid {pid} still runs after `nearcode stop`: sending {sig.name}")
-            with contextlib.suppress(OSError):
-                os.kill(pid, sig)
-        deadline = time.monotonic() + 20
-        while alive(pid, runtime) and time.monotonic() < deadline:
-            time.sleep(0.25)
-        if not alive(pid, runtime):
-            how = f" (after {sig.name})" if sig else ""
-            return f"daemon pid {pid} exited {time.monotonic() - t0:.1f} s after `nearcode stop`{how}"
-    return f"daemon pid {pid} survived SIGKILL"
-
-
 async def start_editor(idx: int, args: argparse.Namespace, env: dict[str, str], logs: Path, ws: Path,
-                       spawned: list[Lsp]) -> Editor:
-    lsp = await Lsp.spawn(shlex.split(args.server), env, logs / f"lsp{idx}.stderr.log")
+                       spawned: list[LspClient]) -> Editor:
+    lsp = await LspClient.spawn(shlex.split(args.server), env, logs / f"lsp{idx}.stderr.log")
     spawned.append(lsp)
     caps = {"textDocument": {"inlineCompletion": {}, "synchronization": {}}, "workspace": {"configuration": True}}
     await lsp.call("initialize", {"processId": os.getpid(), "rootUri": ws.as_uri(), "capabilities": caps,
@@ -405,21 +262,21 @@ async def server_counters(eds: list[Editor]) -> Counts:
     return total
 
 
-async def run_phase(n: int, funcs: list[Func], args: argparse.Namespace, env: dict[str, str], logs: Path,
+async def run_phase(n: int, funcs: list[Func], args: argparse.Namespace, daemon: OwnDaemon, logs: Path,
                     ws: Path) -> dict[str, Any]:
     """N editors take the sessions from one queue; all talk to one daemon."""
-    runtime, spawned = Path(env["NEARCODE_RUNTIME_DIR"]), list[Lsp]()
+    spawned = list[LspClient]()
     try:
-        eds = list(await asyncio.gather(*(start_editor(i, args, env, logs, ws, spawned) for i in range(n))))
-        return await run_sessions(eds, funcs, args, runtime, ws)
+        eds = list(await asyncio.gather(*(start_editor(i, args, daemon.env, logs, ws, spawned) for i in range(n))))
+        return await run_sessions(eds, funcs, args, daemon, ws)
     finally:
         await asyncio.gather(*(lsp.close() for lsp in spawned))
 
 
-async def run_sessions(eds: list[Editor], funcs: list[Func], args: argparse.Namespace, runtime: Path,
+async def run_sessions(eds: list[Editor], funcs: list[Func], args: argparse.Namespace, daemon: OwnDaemon,
                        ws: Path) -> dict[str, Any]:
     n = len(eds)
-    srv0, d0 = await server_counters(eds), await asyncio.to_thread(daemon_status, runtime)
+    srv0, d0 = await server_counters(eds), await asyncio.to_thread(daemon.api_status)
     queue, samples, t0 = collections.deque(enumerate(funcs)), list[dict[str, Any]](), time.perf_counter()
 
     async def work(i: int, ed: Editor) -> None:
@@ -437,7 +294,7 @@ async def run_sessions(eds: list[Editor], funcs: list[Func], args: argparse.Name
 
     await asyncio.gather(*(work(i, ed) for i, ed in enumerate(eds)))
     wall = time.perf_counter() - t0
-    srv, d1 = await server_counters(eds), await asyncio.to_thread(daemon_status, runtime)
+    srv, d1 = await server_counters(eds), await asyncio.to_thread(daemon.api_status)
     counts = sum((ed.counts for ed in eds), collections.Counter())
     return summarize(n, samples, counts, srv - srv0, d0, d1, wall)
 
@@ -540,21 +397,16 @@ def main(argv: list[str] | None = None) -> int:
     results, stamp = Path(args.bench_home).resolve() / "results", time.strftime("%Y%m%d-%H%M%S")
     phases, counts = [], [int(x) for x in args.editors.split(",")]
     for n in counts:
-        base = Path(tempfile.mkdtemp(prefix="ncreplay-", dir="/tmp"))  # short: it holds a unix socket
-        (runtime := base / "rt").mkdir(mode=0o700)
-        env = {**os.environ, "NEARCODE_RUNTIME_DIR": str(runtime)}
+        daemon = OwnDaemon.fresh(Path(args.nearcode))
         (logs := results / f"replay-{stamp}-logs" / f"editors{n}").mkdir(parents=True, exist_ok=True)
         phase = None
         try:
-            phase = asyncio.run(run_phase(n, funcs, args, env, logs, base / "ws"))
+            phase = asyncio.run(run_phase(n, funcs, args, daemon, logs, daemon.base / "ws"))
         except (OSError, RuntimeError, TimeoutError, ServerDied) as e:
             log(f"error with {n} editor(s): {e!r}")
         finally:
-            note = stop_daemon(args.nearcode, env, runtime)
+            note = daemon.stop(keep_log=logs / "daemon.log")
             log(note)
-            if (runtime / "daemon.log").exists():
-                shutil.copy(runtime / "daemon.log", logs / "daemon.log")
-            shutil.rmtree(base, ignore_errors=True)
         if phase is not None:
             phases.append({**phase, "daemon_stop": note})
     if not phases:
