@@ -55,6 +55,7 @@ _RETRYABLE = (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolErro
 @dataclass(frozen=True)
 class OpenAICompatConfig:
     base_url: str  # "https://llm.example.com" or ".../v1"; /v1 is added where needed
+    uds: str = ""  # reach the server through this unix socket (a child in its own network namespace)
     model: str = ""  # served model id; empty: the first one /v1/models lists
     api_key_env: str = ""  # NAME of the environment variable holding the key ("" = no key)
     verify_tls: bool = True
@@ -115,6 +116,7 @@ class OpenAICompatEngine:
                 )
             headers["Authorization"] = f"Bearer {key}"
         self._http = httpx.AsyncClient(
+            transport=httpx.AsyncHTTPTransport(uds=cfg.uds, verify=_tls(cfg)) if cfg.uds else None,
             headers=headers,
             verify=_tls(cfg),
             timeout=httpx.Timeout(cfg.read_timeout_s, connect=cfg.connect_timeout_s),

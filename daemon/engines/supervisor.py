@@ -4,6 +4,9 @@ Used for `vllm serve`, and by the tests for a llama.cpp server script standing i
 code path: nothing here knows which server it runs). The child gets its own session, so stopping
 it also stops the worker processes it forked (vLLM's engine core and GPU workers). Its output is
 kept in a ring buffer: when it dies, the last lines are what explains why.
+
+A server reached through a unix socket (`uds`: the vLLM child in its network namespace, see
+nearcode/shared/isolation.py) is health-checked through it.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ class ChildSpec:
     argv: tuple[str, ...]
     health_url: str  # answers 200 once the server can take requests
     env: dict[str, str] = field(default_factory=dict)  # added to the daemon's environment
+    inherit_env: bool = True  # False: `env` is the child's whole environment (scrubbed by the caller)
+    uds: str = ""  # the unix socket the server is reached through (health checks go through it)
     ready_timeout_s: float = 900.0  # vLLM: model download/load + CUDA graph capture
     restart_backoff_s: tuple[float, ...] = (1.0, 2.0, 5.0, 10.0, 30.0)
     max_failed_restarts: int = 8  # restarts in a row that never became ready: give up
@@ -91,7 +96,7 @@ class ChildServer:
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
-                env={**os.environ, **self.spec.env},
+                env={**os.environ, **self.spec.env} if self.spec.inherit_env else dict(self.spec.env),
                 start_new_session=True,  # its own process group: stopping it stops its workers
             )
         except OSError as exc:
@@ -108,7 +113,8 @@ class ChildServer:
         process = self._process
         assert process is not None
         give_up = time.monotonic() + self.spec.ready_timeout_s
-        async with httpx.AsyncClient(timeout=2.0, trust_env=False) as http:
+        transport = httpx.AsyncHTTPTransport(uds=self.spec.uds) if self.spec.uds else None
+        async with httpx.AsyncClient(timeout=2.0, trust_env=False, transport=transport) as http:
             while time.monotonic() < give_up:
                 if process.returncode is not None:
                     break
@@ -151,6 +157,9 @@ class ChildServer:
             if self._closing:
                 return
             self.ready.clear()
+            # What it started (its workers, a namespace's bridge) goes with it, or the next start
+            # would run beside them.
+            _signal_group(process.pid, signal.SIGKILL)
             await self._drain_output()
             log.warning("%s (pid %d) died with code %s%s", self.spec.name, process.pid, process.returncode, self._explain())
             while not self._closing:

@@ -21,7 +21,11 @@ client disconnects, which is what closing the stream does); prefix caching (`--e
 16-token blocks). The cost is one loopback HTTP hop per request and per tokenize call (~1 ms).
 
 The child listens on 127.0.0.1 only, with a random API key passed through its environment
-(`VLLM_API_KEY`, so it does not show in `ps`).
+(`VLLM_API_KEY`, so it does not show in `ps`). That environment is scrubbed (no cloud keys or
+tokens: nearcode/shared/isolation.py), and in local-only mode it also says offline
+(HF_HUB_OFFLINE, VLLM_NO_USAGE_STATS, DO_NOT_TRACK) and the child runs in a network namespace with
+only loopback, reached through a unix socket; where no namespace can be made, it runs with the
+offline environment alone and its engine metadata says so (`network`).
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
+import os
 import re
 import secrets
 import socket
@@ -46,6 +52,14 @@ from nearcode.daemon.engines.base import (
 from nearcode.daemon.engines.engine_choice import detect_gpu, vllm_executable
 from nearcode.daemon.engines.openai_compat import OpenAICompatConfig, OpenAICompatEngine
 from nearcode.daemon.engines.supervisor import ChildServer, ChildSpec
+from nearcode.shared import paths, privacy
+from nearcode.shared.isolation import (
+    OFFLINE_ENVIRONMENT,
+    network_isolated_argv,
+    scrubbed_environment,
+)
+
+log = logging.getLogger("nearcode.engine.vllm")
 
 # How long a request waits for a restarting server before it fails (its own deadline may be less).
 _RESTART_WAIT_S = 30.0
@@ -141,6 +155,7 @@ class VllmEngine:
         self._config = config
         self._api_key = secrets.token_urlsafe(24)
         self._port = config.port or free_port()
+        self._network = "not started"  # how the child is kept off the network (engine metadata)
         self._supervisor = ChildServer(
             ChildSpec(
                 argv=(),  # set in start(): building it may raise a clear EngineError
@@ -152,17 +167,16 @@ class VllmEngine:
             ),
             diagnose_vllm,
         )
-        self._client = OpenAICompatEngine(
-            OpenAICompatConfig(
-                base_url=f"http://127.0.0.1:{self._port}",
-                model=config.served_model_name,
-                api_key_env="",
-                send_priority=config.priority_scheduling,
-                parallel_slots=config.max_num_seqs,
-                retries=1,
-                engine_name="vllm",
-            )
+        self._client_config = OpenAICompatConfig(
+            base_url=f"http://127.0.0.1:{self._port}",
+            model=config.served_model_name,
+            api_key_env="",
+            send_priority=config.priority_scheduling,
+            parallel_slots=config.max_num_seqs,
+            retries=1,
+            engine_name="vllm",
         )
+        self._client = OpenAICompatEngine(self._client_config)
 
     @property
     def info(self) -> EngineInfo:
@@ -179,6 +193,7 @@ class VllmEngine:
                 "restarts": str(self._supervisor.restarts),
                 "ready": str(self._supervisor.ready.is_set()).lower(),
                 "last_error": self._supervisor.last_error,
+                "network": self._network,
             },
         )
 
@@ -196,12 +211,34 @@ class VllmEngine:
             if not gpu.available:
                 raise EngineError(f"vLLM needs a CUDA GPU and this machine has {gpu.describe()}. "
                                   "Fix: --engine llamacpp, or --engine openai with a GPU server's URL")
-        argv = serve_argv(self._config, self._port)
-        self._supervisor.spec = dataclasses.replace(self._supervisor.spec, argv=argv)
+        # The namespace tools are probed once, by running them: not on the event loop.
+        argv, env, socket_path = await asyncio.to_thread(self._child_launch, serve_argv(self._config, self._port))
+        self._supervisor.spec = dataclasses.replace(self._supervisor.spec, argv=argv, env=env, inherit_env=False,
+                                                    uds=socket_path)  # fmt: skip
+        if socket_path:
+            self._client = OpenAICompatEngine(dataclasses.replace(self._client_config, uds=socket_path))
         await self._supervisor.start()
         # The client authenticates with the child's key: handed over in-process, never via env.
         self._client.set_api_key(self._api_key)
         await self._client.start()
+
+    def _child_launch(self, argv: tuple[str, ...]) -> tuple[tuple[str, ...], dict[str, str], str]:
+        """The child's argv, environment and socket: no secrets in its environment ever; in
+        local-only mode also the offline switches and a network namespace with only loopback."""
+        local_only = os.environ.get(privacy.PRIVACY_MODE_ENV, privacy.LOCAL_ONLY) != privacy.CLOUD_ALLOWED
+        extra = {"VLLM_API_KEY": self._api_key, **(OFFLINE_ENVIRONMENT if local_only else {})}
+        env = scrubbed_environment(os.environ, extra)
+        if not local_only:
+            self._network = "host network (cloud-allowed mode)"
+            return argv, env, ""
+        socket_path = str(paths.runtime_dir() / f"vllm-{self._port}.sock")
+        isolated = network_isolated_argv(argv, socket_path, self._port)
+        if isolated is None:
+            self._network = "offline environment only: no network namespace could be created here"
+            log.warning("the vLLM child runs without a network namespace: %s", self._network)
+            return argv, env, ""
+        self._network = "network namespace with only loopback"
+        return isolated, env, socket_path
 
     async def close(self) -> None:
         await self._client.close()
