@@ -109,7 +109,7 @@ class NearcodeServer(LanguageServer):
             log.error("daemon unavailable: %s", exc)
             self.send_status("error", str(exc))
             return CompletionOutcome(reason=f"daemon unavailable: {exc}")
-        if self.state != "ready":
+        if self.state != "ready" or self.destination is None:  # where prompts go is never left unknown
             await self.refresh_model_name()
             self.state, self.message = "ready", ""
         if outcome.offered:
@@ -275,6 +275,8 @@ def did_accept(ls: NearcodeServer, *args: Any) -> None:
 
 @server.command(STATUS_COMMAND)
 async def status_command(ls: NearcodeServer, *args: Any) -> dict[str, Any]:
+    if ls.destination is None and ls.daemon.endpoint is not None:
+        await ls.refresh_model_name()  # the daemon did not answer at start: ask again
     counts = ls.counters
     return StatusResult(
         **ls.status().model_dump(),

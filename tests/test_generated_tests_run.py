@@ -23,6 +23,9 @@ from tests.lsp_actions import (
 )
 from tests.standin import StandIn, standin_daemon
 
+# The real daemon and language server (the model's answers are a stand-in's): the real tier.
+pytestmark = pytest.mark.real
+
 SHOP = "def add(a, b):\n    return a + b\n"
 PLAIN = "```python\ndef test_add():\n    assert add(1, 2) == 3\n```"
 

@@ -33,6 +33,9 @@ from tests.netns import in_namespace
 from tests.standin import ENGINE, free_port
 from tests.support import NEARCODE, daemon_http, env_for, new_runtime_dir, start_daemon, stop_daemon
 
+# The real daemon and language server (the model's answers are a stand-in's): the real tier.
+pytestmark = pytest.mark.real
+
 TRACE = ["strace", "-f", "-qq", "-e", "trace=connect,sendto,sendmsg", "-o"]
 UNREACHABLE = "192.0.2.1"  # TEST-NET-1: never routed; in these namespaces not even a route exists
 TESTS = f'''```python

@@ -25,6 +25,9 @@ from tests.netns import REMOTE_ADDRESS, in_namespace
 from tests.standin import ENGINE, free_port, standin_daemon
 from tests.support import NEARCODE, env_for, new_runtime_dir, start_daemon, stop_daemon
 
+# The real daemon and language server (the model's answers are a stand-in's): the real tier.
+pytestmark = pytest.mark.real
+
 
 @pytest.fixture
 def remote_daemon_env(tmp_path: Path) -> Iterator[dict[str, str]]:

@@ -30,6 +30,9 @@ from tests.lsp_actions import (
 )
 from tests.standin import StandIn, standin_daemon
 
+# The real daemon and language server (the model's answers are a stand-in's): the real tier.
+pytestmark = pytest.mark.real
+
 SOURCE = """import math
 
 
