@@ -85,16 +85,18 @@ async def run_docstring(context: ActionContext, args: dict[str, Any]) -> Docstri
     try:
         work = asyncio.create_task(_generate_checked(context, target, style, region, progress))
         await progress.begin("asking the local model", on_cancel=work)
-        return await _finish(context, target, style, place, region, progress, work)
+        return await _finish(target, style, place, region, progress, work)
     finally:
         if region is not None:
             region.close()
 
 
 async def _finish(
-    context: ActionContext, target: Target, style: str, place: ds.DocPlacement, region: LiveRegion | None,
-    progress: WorkProgress, work: asyncio.Task[tuple[ds.DocParts, ds.SignatureCheck, str]],
+    target: Target, style: str, place: ds.DocPlacement, region: LiveRegion | None, progress: WorkProgress,
+    work: asyncio.Task[tuple[ds.DocParts, ds.SignatureCheck, str]],
 ) -> DocstringResult:
+    """The result, however the generation ended; the region's lines put back unless a docstring
+    worth offering is in place."""
     symbol = target.symbol
     try:
         parts, check, finish = await work
