@@ -53,7 +53,7 @@ def daemon(*args: str) -> Iterator[httpx.Client]:
         for _ in range(1200):
             if address.exists():
                 info = json.loads(address.read_text())
-                client = httpx.Client(base_url="http://nearcode", transport=httpx.HTTPTransport(uds=info["path"]),
+                client = httpx.Client(base_url="http://localhost", transport=httpx.HTTPTransport(uds=info["path"]),
                                       headers={"Authorization": f"Bearer {info['token']}"}, timeout=300)
                 with contextlib.suppress(httpx.HTTPError):
                     if client.get("/api/health").status_code == 200:

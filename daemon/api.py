@@ -1,4 +1,10 @@
-"""The daemon's HTTP API (docs/protocol.md): streaming FIM, health, model, status, shutdown."""
+"""The daemon's HTTP API (docs/protocol.md): streaming FIM, health, model, status, shutdown.
+
+Before any route: the Host header must name this machine (a loopback name or address, on the unix
+socket too): a web page the user visits cannot talk to the daemon through DNS rebinding or a
+browser's own requests. Request bodies are capped (413 with the limit): a client cannot make the
+daemon buffer without end. Then the bearer token.
+"""
 
 from __future__ import annotations
 
@@ -18,9 +24,70 @@ from nearcode import __version__
 from nearcode.daemon.asgi import read_body, until_disconnect
 from nearcode.daemon.fim_service import FimError, FimService
 from nearcode.daemon.openai_api import openai_routes
+from nearcode.shared.privacy import is_loopback
 from nearcode.shared.protocol.daemon_api import ErrorEvent, FimRequest, GenerateRequest, event_line
 
 log = logging.getLogger("nearcode.daemon")
+
+MAX_BODY_BYTES = 8 * 1024 * 1024  # prompts are at most a few hundred kB; context snippets are capped too
+
+
+def host_of(header: bytes) -> str:
+    """The host name of a Host header value: `localhost:8080` -> `localhost`, `[::1]:80` -> `::1`."""
+    value = header.decode("latin-1").strip().lower()
+    if value.startswith("["):
+        return value[1 : value.find("]")] if "]" in value else value
+    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+
+
+class LocalRequestsOnly:
+    """Host must be loopback; the body at most `max_body` bytes (Content-Length, or as it streams)."""
+
+    def __init__(self, app: ASGIApp, max_body: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        host = host_of(headers.get(b"host", b""))
+        if not host or not is_loopback(host):
+            refusal = "the Host header must name this machine (localhost, 127.0.0.1 or ::1)"
+            await JSONResponse({"error": refusal}, 421)(scope, receive, send)
+            return
+        length = headers.get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_body):
+            await self._too_large(scope, receive, send)
+            return
+        # The whole body is read here, up to the cap (every route reads it whole anyway), so a
+        # chunked body that grows past the cap is refused before any route sees it.
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            if len(body) > self.max_body:
+                await self._too_large(scope, receive, send)
+                return
+            if not message.get("more_body"):
+                break
+        replayed = False
+
+        async def replay() -> Any:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": bytes(body), "more_body": False}
+            return await receive()  # afterwards: the client's disconnect, for streaming routes
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        refusal = f"request body over the limit of {self.max_body} bytes"
+        await JSONResponse({"error": refusal, "limit_bytes": self.max_body}, 413)(scope, receive, send)
 
 
 class BearerAuth:
@@ -113,4 +180,4 @@ def build_app(
             *openai_routes(service, lambda: str(describe().get("model", ""))),
         ]
     )
-    return BearerAuth(app, token)
+    return LocalRequestsOnly(BearerAuth(app, token))

@@ -18,9 +18,11 @@ from pygls.exceptions import JsonRpcException, JsonRpcParseError
 from pygls.lsp.server import LanguageServer
 
 from nearcode import __version__
+from nearcode.lsp.client_settings import pull_settings
 from nearcode.lsp.cloud.handoff import run_ask_cloud
 from nearcode.lsp.code_actions.docstring_command import run_docstring
 from nearcode.lsp.code_actions.handlers import CODE_ACTION_KINDS, code_actions, first_argument
+from nearcode.lsp.code_actions.live_region import DocumentWatchers
 from nearcode.lsp.code_actions.streaming import ActionContext
 from nearcode.lsp.code_actions.tests_command import run_generate_tests
 from nearcode.lsp.completion import CompletionOutcome, CursorText
@@ -45,7 +47,6 @@ from nearcode.shared.protocol.settings import Settings
 log = logging.getLogger("nearcode.lsp")
 
 
-
 class NearcodeServer(LanguageServer):
     def __init__(self) -> None:
         super().__init__("nearcode", __version__)
@@ -57,6 +58,11 @@ class NearcodeServer(LanguageServer):
         self.message = ""
         self.model_name = ""
         self.engine_name = ""
+        # Where the daemon sends prompts, from its /api/model; None until it answers (neither local
+        # nor remote: nothing is assumed).
+        self.destination: privacy.PromptDestination | None = None
+        self.warned_remote = False
+        self.watchers = DocumentWatchers()  # streamed edits follow the user's typing
         self.last_latency_ms: float | None = None
         self.counters: Counter[str] = Counter()
         self.offered: OrderedDict[str, str] = OrderedDict()  # completion id -> text, most recent last
@@ -81,12 +87,18 @@ class NearcodeServer(LanguageServer):
         self.protocol.notify(STATUS_NOTIFICATION, self.status().wire())
 
     def status(self) -> StatusParams:
+        destination = self.destination
         return StatusParams(
             state="off" if not self.settings.enable else self.state,
             engine=self.engine_name,
             model=self.model_name,
             last_latency_ms=self.last_latency_ms,
-            local_only=self.settings.privacy_mode == "local-only",
+            # True only when nothing leaves the machine: the settings say local-only AND the daemon
+            # runs its model here (a daemon on a remote engine sends every keystroke away).
+            local_only=self.settings.privacy_mode == privacy.LOCAL_ONLY and bool(destination and destination.local),
+            cloud_allowed=self.settings.privacy_mode == privacy.CLOUD_ALLOWED,
+            code_leaves_machine=bool(destination and not destination.local),
+            prompt_destination=destination.where if destination else "",
             message=self.message,
         )
 
@@ -98,7 +110,7 @@ class NearcodeServer(LanguageServer):
             log.error("daemon unavailable: %s", exc)
             self.send_status("error", str(exc))
             return CompletionOutcome(reason=f"daemon unavailable: {exc}")
-        if self.state != "ready":
+        if self.state != "ready" or self.destination is None:  # where prompts go is never left unknown
             await self.refresh_model_name()
             self.state, self.message = "ready", ""
         if outcome.offered:
@@ -115,8 +127,17 @@ class NearcodeServer(LanguageServer):
             info = await self.daemon.get_json("/api/model")
             self.model_name = str(info.get("model", ""))
             self.engine_name = str(info.get("engine", ""))
-        except Exception:  # status is cosmetic: never fail a completion over it
+            self.destination = privacy.prompt_destination(info)
+        except Exception:  # never fail a completion over the status
             log.debug("could not read model info", exc_info=True)
+            return
+        if not self.destination.local and not self.warned_remote:  # once per server
+            self.warned_remote = True
+            self.window_show_message(types.ShowMessageParams(
+                types.MessageType.Warning,
+                f"nearcode: the daemon sends your code to {self.destination.where} (engine {self.engine_name}): "
+                "it leaves this machine with every completion",
+            ))
 
 
 server = NearcodeServer()
@@ -147,6 +168,7 @@ def on_initialize(ls: NearcodeServer, params: types.InitializeParams) -> None:
 
 @server.feature(types.INITIALIZED)
 async def on_initialized(ls: NearcodeServer, params: types.InitializedParams) -> None:
+    await _pull_settings(ls)
     ls.send_status("loading", "starting the nearcode daemon")
     try:
         await ls.daemon.connect()
@@ -177,13 +199,30 @@ async def wait_while_engine_loads(ls: NearcodeServer, poll_s: float = 1.0) -> No
         await asyncio.sleep(poll_s)
 
 
+async def _pull_settings(ls: NearcodeServer) -> None:
+    """Settings the client answers for (workspace/configuration), machine keys from its user level only."""
+    ls.settings, ignored = await pull_settings(ls, ls.settings)
+    privacy.apply_settings(ls.settings.privacy_mode, ls.settings.cloud_endpoint)
+    if ignored:
+        ls.window_show_message(types.ShowMessageParams(
+            types.MessageType.Warning,
+            f"nearcode: ignored {', '.join(ignored)} from this workspace's settings: only your user settings may set them",
+        ))
+
+
 @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
-def on_configuration(ls: NearcodeServer, params: types.DidChangeConfigurationParams) -> None:
+async def on_configuration(ls: NearcodeServer, params: types.DidChangeConfigurationParams) -> None:
     ls.settings, problem = ls.settings.merged(params.settings)
     privacy.apply_settings(ls.settings.privacy_mode, ls.settings.cloud_endpoint)
     if problem:
         ls.window_show_message(types.ShowMessageParams(types.MessageType.Warning, f"nearcode: {problem}"))
+    await _pull_settings(ls)
     ls.send_status()
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+def did_change(ls: NearcodeServer, params: types.DidChangeTextDocumentParams) -> None:
+    ls.watchers.changed(params)  # streamed docstrings move with the user's edits
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
@@ -257,6 +296,8 @@ def did_accept(ls: NearcodeServer, *args: Any) -> None:
 
 @server.command(STATUS_COMMAND)
 async def status_command(ls: NearcodeServer, *args: Any) -> dict[str, Any]:
+    if ls.destination is None and ls.daemon.endpoint is not None:
+        await ls.refresh_model_name()  # the daemon did not answer at start: ask again
     counts = ls.counters
     return StatusResult(
         **ls.status().model_dump(),
@@ -267,7 +308,7 @@ async def status_command(ls: NearcodeServer, *args: Any) -> dict[str, Any]:
 
 
 def _actions(ls: NearcodeServer) -> ActionContext:
-    return ActionContext(ls, ls.daemon, ls.settings, ls.client_id)
+    return ActionContext(ls, ls.daemon, ls.settings, ls.client_id, ls.watchers)
 
 
 @server.feature(types.TEXT_DOCUMENT_CODE_ACTION, types.CodeActionOptions(code_action_kinds=CODE_ACTION_KINDS))

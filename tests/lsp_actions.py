@@ -1,6 +1,11 @@
 """A pytest-lsp client that behaves like an editor for code actions: it advertises work-done
 progress and workspace/applyEdit, applies the server's edits to its own copy of each document (and
-sends didChange back, as editors do), and records every edit and progress report."""
+sends didChange back, as editors do), and records every edit and progress report.
+
+Like VS Code, it refuses a versioned edit made for an older version of the document (the user typed
+since), and sends incremental didChange notifications. It answers window/showMessageRequest with
+`EditorState.answer` (the title of the action the "user" picks, None to dismiss), and records the
+question. `type_text` is the user typing."""
 
 from __future__ import annotations
 
@@ -19,7 +24,11 @@ class EditorState:
     texts: dict[str, str] = field(default_factory=dict)
     versions: dict[str, int] = field(default_factory=dict)
     applied: list[tuple[float, str, str]] = field(default_factory=list)  # (time, uri, new text of the edit)
+    refused: list[tuple[float, str, int | None]] = field(default_factory=list)  # (time, uri, stale version)
     created: list[str] = field(default_factory=list)
+    answer: str | None = "Run"  # what the user picks when the server asks
+    # (time, the question, every progress message received by then)
+    asked: list[tuple[float, types.ShowMessageRequestParams, list[str]]] = field(default_factory=list)
 
 
 def _offset(text: str, position: types.Position) -> int:
@@ -51,8 +60,10 @@ def _structure_actions(converter: Any) -> None:
     converter.register_structure_hook(union, structure)
 
 
-async def start_editor_client(env: dict[str, str], options: dict[str, object] | None = None) -> tuple[LanguageClient, EditorState]:
-    config = ClientServerConfig(server_command=[*NEARCODE, "lsp", "--stdio"], server_env=env)
+async def start_editor_client(
+    env: dict[str, str], options: dict[str, object] | None = None, config: ClientServerConfig | None = None
+) -> tuple[LanguageClient, EditorState]:
+    config = config or ClientServerConfig(server_command=[*NEARCODE, "lsp", "--stdio"], server_env=env)
     client = await config.start()
     assert isinstance(client, LanguageClient)
     state = EditorState()
@@ -61,6 +72,12 @@ async def start_editor_client(env: dict[str, str], options: dict[str, object] | 
     @client.feature(types.WORKSPACE_APPLY_EDIT)
     def apply_edit(params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:
         edit = params.edit
+        for change in edit.document_changes or []:  # all or nothing, as VS Code
+            if isinstance(change, types.TextDocumentEdit):
+                uri, version = change.text_document.uri, change.text_document.version
+                if version is not None and uri in state.versions and version != state.versions[uri]:
+                    state.refused.append((time.monotonic(), uri, version))
+                    return types.ApplyWorkspaceEditResult(applied=False, failure_reason="the document changed")
         for uri, edits in (edit.changes or {}).items():
             _apply(client, state, uri, list(edits))
         for change in edit.document_changes or []:
@@ -71,6 +88,12 @@ async def start_editor_client(env: dict[str, str], options: dict[str, object] | 
                 edits = [e for e in change.edits if isinstance(e, types.TextEdit)]
                 _apply(client, state, change.text_document.uri, edits)
         return types.ApplyWorkspaceEditResult(applied=True)
+
+    @client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)
+    def ask(params: types.ShowMessageRequestParams) -> types.MessageActionItem | None:
+        seen = [v.message or "" for values in client.progress_reports.values() for v in values]
+        state.asked.append((time.monotonic(), params, seen))
+        return types.MessageActionItem(title=state.answer) if state.answer is not None else None
 
     capabilities = types.ClientCapabilities(
         text_document=types.TextDocumentClientCapabilities(
@@ -87,18 +110,27 @@ async def start_editor_client(env: dict[str, str], options: dict[str, object] | 
     return client, state
 
 
-def _apply(client: LanguageClient, state: EditorState, uri: str, edits: list[types.TextEdit]) -> None:
+def _apply(client: LanguageClient, state: EditorState, uri: str, edits: list[types.TextEdit], by_server: bool = True) -> None:
+    # Last edit first: each one's range is still right in the text the ones before it leave.
+    ordered = sorted(edits, key=lambda e: (e.range.start.line, e.range.start.character), reverse=True)
     state.texts[uri] = apply_text_edits(state.texts.get(uri, ""), edits)
-    for edit in edits:
+    for edit in edits if by_server else ():
         state.applied.append((time.monotonic(), uri, edit.new_text))
     if uri in state.versions:  # open in the "editor": tell the server, as editors do
         state.versions[uri] += 1
+        changes = [types.TextDocumentContentChangePartial(range=e.range, text=e.new_text) for e in ordered]
         client.text_document_did_change(
             types.DidChangeTextDocumentParams(
                 text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=state.versions[uri]),
-                content_changes=[types.TextDocumentContentChangeWholeDocument(text=state.texts[uri])],
+                content_changes=list(changes),
             )
         )
+
+
+def type_text(client: LanguageClient, state: EditorState, uri: str, line: int, character: int, text: str) -> None:
+    """The user types `text` at (line, character): the editor's copy changes, the server is told."""
+    here = types.Position(line=line, character=character)
+    _apply(client, state, uri, [types.TextEdit(range=types.Range(start=here, end=here), new_text=text)], by_server=False)
 
 
 def open_document(client: LanguageClient, state: EditorState, uri: str, text: str, language: str = "python") -> None:

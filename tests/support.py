@@ -36,7 +36,7 @@ def endpoint(env: dict[str, str]) -> dict[str, Any]:
 def daemon_http(env: dict[str, str], token: str | None = None) -> httpx.Client:
     info = endpoint(env)
     return httpx.Client(
-        base_url="http://nearcode",
+        base_url="http://localhost",
         transport=httpx.HTTPTransport(uds=info["path"]),
         headers={"Authorization": f"Bearer {token if token is not None else info['token']}"},
         timeout=60,
@@ -48,15 +48,22 @@ def daemon_status(env: dict[str, str]) -> dict[str, Any]:
         return dict(client.get("/api/status").json())
 
 
-def start_daemon(env: dict[str, str], *args: str, timeout_s: float = 120) -> subprocess.Popen[bytes]:
-    log = open(Path(env["NEARCODE_RUNTIME_DIR"]) / "test-daemon.log", "ab")  # noqa: SIM115
-    process = subprocess.Popen([*NEARCODE, "daemon", *args], env=env, stdout=log, stderr=log)
+def start_daemon(
+    env: dict[str, str], *args: str, timeout_s: float = 120, command: list[str] | None = None, log: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """`nearcode daemon ARGS`, or `command` (a daemon wrapped in a namespace or strace, in a
+    session of its own: stop it with os.killpg), once it answers /api/health."""
+    output = open(log or Path(env["NEARCODE_RUNTIME_DIR"]) / "test-daemon.log", "ab")  # noqa: SIM115
+    argv = command or [*NEARCODE, "daemon", *args]
+    process = subprocess.Popen(argv, env=env, stdout=output, stderr=output, start_new_session=command is not None)
     give_up = time.monotonic() + timeout_s
     while time.monotonic() < give_up:
         if process.poll() is not None:
-            raise RuntimeError(f"daemon exited with {process.returncode}")
+            tail = Path(output.name).read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"daemon exited with {process.returncode}: {tail}")
         try:
-            if endpoint(env)["pid"] == process.pid:
+            # A wrapped daemon has another pid than the wrapper: only its health counts then.
+            if command is not None or endpoint(env)["pid"] == process.pid:
                 with daemon_http(env) as client:
                     if client.get("/api/health").status_code == 200:
                         return process

@@ -1,6 +1,12 @@
 """Local-only mode is provably local: the guard blocks and counts every non-loopback attempt, and a
 whole session (completions, code actions, a refused cloud request) makes none, in the language
-server and in the daemon alike."""
+server and in the daemon alike; at the system-call level (strace) across every process of a
+session, child processes and the vLLM stand-in included, nothing but loopback and unix sockets is
+ever tried, except by the sandboxed generated tests, whose attempt dies in their empty namespace.
+
+The guard's own probes run in a network namespace with only loopback (tests/netns.py): should the
+guard regress, an attempt reaches the socket call and fails there ("reached the socket call"),
+and no packet ever leaves the machine."""
 
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ from lsprotocol import types
 
 from nearcode.shared import privacy
 from tests.lsp_actions import code_actions, open_document, run_command, start_editor_client
+from tests.netns import in_namespace
 from tests.support import FIB, daemon_status
 
 PROBE = """
@@ -39,14 +46,35 @@ for name, attempt in {
         results[name] = "blocked"
     except OSError as exc:
         results[name] = type(exc).__name__  # reached the OS: refused, unreachable...
-print(json.dumps({"results": results, "guard": guard.snapshot()}))
+with open("/proc/net/dev") as dev, open("/proc/net/route") as route:
+    interfaces = sorted(line.split(":")[0].strip() for line in dev.readlines()[2:])
+    routes = len(route.readlines()) - 1
+print(json.dumps({"results": results, "guard": guard.snapshot(), "interfaces": interfaces, "routes": routes}))
 """
 
 
 def _probe(mode: str, *hosts: str) -> dict[str, object]:
     repo = str(Path(__file__).resolve().parents[1])
-    out = subprocess.run([sys.executable, "-c", PROBE, repo, mode, *hosts], capture_output=True, text=True, timeout=60, check=True)
-    return dict(json.loads(out.stdout))
+    argv = in_namespace([sys.executable, "-c", PROBE, repo, mode, *hosts])
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=True)
+    report = dict(json.loads(out.stdout))
+    # Where the probe ran: a namespace with loopback alone and no route anywhere else.
+    assert report["interfaces"] == ["lo"] and report["routes"] == 0, report
+    return report
+
+
+def test_the_probes_cannot_leave_the_machine() -> None:
+    """The same attempts without the guard: they reach the socket call and fail there."""
+    repo = str(Path(__file__).resolve().parents[1])
+    unguarded = PROBE.replace('guard = privacy.install_network_guard("probe", sys.argv[2], tuple(sys.argv[3:]))',
+                              "guard = privacy.NetworkGuard('unguarded')")  # fmt: skip
+    out = subprocess.run(in_namespace([sys.executable, "-c", unguarded, repo, "local-only"]), capture_output=True,
+                         text=True, timeout=60, check=True)  # fmt: skip
+    results = json.loads(out.stdout)["results"]
+    assert results["tcp_documentation_net"] == "OSError" or results["tcp_documentation_net"].endswith("Error"), results
+    assert results["tcp_documentation_net"] != "ok" and results["udp_sendto"] != "ok", results
+    assert results["dns_lookup"] != "ok", results
+    assert results["loopback"] == "ConnectionRefusedError", "loopback exists in the namespace"
 
 
 def test_guard_blocks_and_counts_everything_but_loopback() -> None:

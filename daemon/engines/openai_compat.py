@@ -71,6 +71,7 @@ _RETRYABLE = (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolErro
 @dataclass(frozen=True)
 class OpenAICompatConfig:
     base_url: str  # "https://llm.example.com" or ".../v1"; /v1 is added where needed
+    uds: str = ""  # reach the server through this unix socket (a child in its own network namespace)
     model: str = ""  # served model id; empty: the first one /v1/models lists
     api_key_env: str = ""  # NAME of the environment variable holding the key ("" = no key)
     verify_tls: bool = True
@@ -84,7 +85,6 @@ class OpenAICompatConfig:
     parallel_slots: int = 8  # how many requests the daemon lets run at once against the server
     engine_name: str = "openai"
     extra_body: dict[str, Any] = field(default_factory=dict)  # sent with every completion
-    uds: str = ""  # a unix socket to connect through (base_url then only names the host header)
     # Special tokens of the served model -> their ids: those stops go as vLLM's `stop_token_ids`.
     special_token_ids: dict[str, int] = field(default_factory=dict)
     max_stop_strings: int | None = 4  # OpenAI's and vLLM's limit; None: send them all
@@ -136,7 +136,7 @@ class OpenAICompatEngine:
             headers["Authorization"] = f"Bearer {key}"
         self._http = httpx.AsyncClient(
             headers=headers,
-            transport=httpx.AsyncHTTPTransport(uds=cfg.uds, retries=0) if cfg.uds else None,
+            transport=httpx.AsyncHTTPTransport(uds=cfg.uds, verify=_tls(cfg), retries=0) if cfg.uds else None,
             verify=_tls(cfg),
             timeout=httpx.Timeout(cfg.read_timeout_s, connect=cfg.connect_timeout_s),
             limits=httpx.Limits(max_connections=max(4, cfg.parallel_slots * 2)),

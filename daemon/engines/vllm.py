@@ -24,7 +24,8 @@ The child listens only on a unix socket in the daemon's 0700 runtime directory (
 listener), runs in a network namespace of its own (torch's gloo backend opens TCP listeners on
 127.0.0.1 inside vLLM; there they are out of everyone's reach, daemon/engines/netns.py), keeps its
 IPC sockets and temporary files in a 0700 folder, and gets a scrubbed environment (no cloud keys)
-with a random API key for /v1 (VLLM_API_KEY, never argv).
+with a random API key for /v1 (VLLM_API_KEY, never argv). The tests' stand-in child (a TCP-only
+llama.cpp server) gets the same namespace through nearcode/shared/isolation.py's socket bridge.
 """
 
 from __future__ import annotations
@@ -70,9 +71,17 @@ from nearcode.daemon.engines.vllm_launch import (
     startup_phase,
 )
 from nearcode.daemon.engines.vllm_metrics import vllm_load
-from nearcode.shared import paths
+from nearcode.shared import paths, privacy
+from nearcode.shared.isolation import (
+    OFFLINE_ENVIRONMENT,
+    network_isolated_argv,
+    scrubbed_environment,
+)
 
 log = logging.getLogger("nearcode.engine.vllm")
+# What engine metadata's `network` says (status, and the local-only system test).
+NETWORK_ISOLATED = "network namespace with only loopback"
+NETWORK_SHARED = "shared with the machine"
 
 # How long a request waits for a restarting server before it fails (its own deadline may be less).
 _RESTART_WAIT_S = 30.0
@@ -80,8 +89,12 @@ _RESTART_WAIT_S = 30.0
 
 @dataclass(frozen=True)
 class VllmConfig:
-    model: str  # a local model folder (by default the converted GGUF), or on a GPU a Hugging Face id
-    python: str = ""  # the vLLM environment's interpreter; "": the one `nearcode engine install vllm` made
+    model: (
+        str  # a local model folder (by default the converted GGUF), or on a GPU a Hugging Face id
+    )
+    python: str = (
+        ""  # the vLLM environment's interpreter; "": the one `nearcode engine install vllm` made
+    )
     device: Device | None = None  # None: CUDA when a GPU is seen, else the CPU
     served_model_name: str = ""  # "": the model folder's name (the prompt family is matched on it)
     runtime_dir: str = ""  # private folder for the socket and vLLM's IPC files; "": the daemon's
@@ -94,7 +107,9 @@ class VllmConfig:
     # Run vLLM in a network namespace of its own (daemon/engines/netns.py): its internal gloo
     # listeners on 127.0.0.1 out of reach, and no network for it at all.
     isolate_network: bool = True
-    special_token_ids: dict[str, int] = field(default_factory=dict)  # {}: read from the model folder
+    special_token_ids: dict[str, int] = field(
+        default_factory=dict
+    )  # {}: read from the model folder
     extra_args: tuple[str, ...] = ()  # passed to vLLM as they are
     # A stand-in server for tests: argv with {model}, {port}, {host}, {served_model_name}, which
     # listens on loopback TCP (llama.cpp's server cannot use a unix socket).
@@ -108,27 +123,38 @@ class VllmConfig:
 # what was seen here), mapped to what the user should do.
 _DIAGNOSES: tuple[tuple[re.Pattern[str], str], ...] = (
     (
-        re.compile(r"No CUDA GPUs are available|Found no NVIDIA driver|CUDA driver initialization failed"
-                   r"|libcuda\.so.*cannot open|no CUDA-capable device", re.I),
+        re.compile(
+            r"No CUDA GPUs are available|Found no NVIDIA driver|CUDA driver initialization failed"
+            r"|libcuda\.so.*cannot open|no CUDA-capable device",
+            re.I,
+        ),
         "no usable CUDA GPU for this CUDA build of vLLM. Fix: `nearcode engine install vllm --flavor cpu` "
         "(vLLM on the CPU), --engine llamacpp, or --engine openai pointing at a GPU server",
     ),
     (
-        re.compile(r"CUDA out of memory|OutOfMemoryError|No available memory for the cache blocks"
-                   r"|larger than the maximum number of tokens that can be stored in KV cache"
-                   r"|less than desired GPU memory utilization|Insufficient memory|Cannot allocate memory", re.I),
+        re.compile(
+            r"CUDA out of memory|OutOfMemoryError|No available memory for the cache blocks"
+            r"|larger than the maximum number of tokens that can be stored in KV cache"
+            r"|less than desired GPU memory utilization|Insufficient memory|Cannot allocate memory",
+            re.I,
+        ),
         "too little memory for this model and KV cache. Fix: lower --vllm-max-model-len or --vllm-max-num-seqs, "
         "(GPU) raise --vllm-gpu-memory, close other programs, or pick a smaller model",
     ),
     (
-        re.compile(r"are not supported for now|Cannot find model module|is not a valid model identifier"
-                   r"|does not appear to have a file named config\.json|Unrecognized model|No supported config format"
-                   r"|Repository Not Found|not a local folder", re.I),
+        re.compile(
+            r"are not supported for now|Cannot find model module|is not a valid model identifier"
+            r"|does not appear to have a file named config\.json|Unrecognized model|No supported config format"
+            r"|Repository Not Found|not a local folder",
+            re.I,
+        ),
         "vLLM cannot load this model (unknown id, missing files, or an architecture it does not support). "
         "Fix: check --vllm-model (a local model folder, or a Hugging Face id) and vLLM's supported-models list",
     ),
-    (re.compile(r"PackageNotFoundError|No module named 'vllm'", re.I),
-     "the vLLM environment is broken. Fix: remove it and run `nearcode engine install vllm` again"),
+    (
+        re.compile(r"PackageNotFoundError|No module named 'vllm'", re.I),
+        "the vLLM environment is broken. Fix: remove it and run `nearcode engine install vllm` again",
+    ),
     (re.compile(r"Address already in use", re.I), "the socket or port is already in use"),
 )
 
@@ -166,12 +192,16 @@ def installed_vllm_python(device: Device) -> str:
 
     found = find_installed_vllm(prefer=device)
     if found is None:
-        raise EngineError("vLLM is not installed. Fix: `make install-vllm` (or `nearcode engine install vllm`): "
-                          "its own environment in the cache, and the model converted for it")
+        raise EngineError(
+            "vLLM is not installed. Fix: `make install-vllm` (or `nearcode engine install vllm`): "
+            "its own environment in the cache, and the model converted for it"
+        )
     environment, record = found
     if record.flavor == "cuda" and device == "cpu":
-        raise EngineError(f"the installed vLLM ({record.describe()}) needs a CUDA GPU and this machine has none. "
-                          "Fix: `nearcode engine install vllm --flavor cpu`")
+        raise EngineError(
+            f"the installed vLLM ({record.describe()}) needs a CUDA GPU and this machine has none. "
+            "Fix: `nearcode engine install vllm --flavor cpu`"
+        )
     return str(environment.python)
 
 
@@ -182,8 +212,13 @@ class VllmEngine:
         self._device: Device = config.device or "cpu"
         self._launch: VllmLaunch | None = None
         self._supervisor = ChildServer(
-            ChildSpec(argv=(), health_url="", ready_timeout_s=config.ready_timeout_s,
-                      restart_backoff_s=config.restart_backoff_s, name="vLLM server"),
+            ChildSpec(
+                argv=(),
+                health_url="",
+                ready_timeout_s=config.ready_timeout_s,
+                restart_backoff_s=config.restart_backoff_s,
+                name="vLLM server",
+            ),
             diagnose_vllm,
             self._phase,
         )
@@ -208,7 +243,9 @@ class VllmEngine:
                 "restarts": str(self._supervisor.restarts),
                 "ready": str(self._supervisor.ready.is_set()).lower(),
                 "startup_phase": self._startup_phase(),
-                "kv_cache_bytes": str(launch.kv_cache_bytes) if launch and launch.device == "cpu" else "",
+                "kv_cache_bytes": str(launch.kv_cache_bytes)
+                if launch and launch.device == "cpu"
+                else "",
                 "network": self._network,
                 "last_error": self._supervisor.last_error,
             },
@@ -223,17 +260,23 @@ class VllmEngine:
         return self._supervisor
 
     def _served_name(self) -> str:
-        return self._config.served_model_name or Path(self._config.model.rstrip("/")).name or "nearcode"
+        return (
+            self._config.served_model_name
+            or Path(self._config.model.rstrip("/")).name
+            or "nearcode"
+        )
 
     def _max_num_seqs(self) -> int:
         return self._config.max_num_seqs or (8 if self._device == "cpu" else 16)
 
     def _phase(self, line: str) -> str | None:
         if line.startswith(NOT_ISOLATED):
-            self._network = "shared with the machine (" + line.removeprefix(NOT_ISOLATED).strip(": ") + ")"
+            self._network = (
+                NETWORK_SHARED + " (" + line.removeprefix(NOT_ISOLATED).strip(": ") + ")"
+            )
             log.warning("vLLM runs without a network namespace: %s", line)
         elif line.startswith(ISOLATED):
-            self._network = "own namespace: loopback only, unreachable from the machine"
+            self._network = NETWORK_ISOLATED
         return startup_phase(line)
 
     def _startup_phase(self) -> str:
@@ -263,23 +306,40 @@ class VllmEngine:
         kv_bytes = cfg.kv_cache_bytes
         if self._device == "cpu" and not kv_bytes:
             if not (folder / "config.json").is_file():
-                raise EngineError(f"{folder} is not a model folder (no config.json). Fix: `nearcode engine install "
-                                  "vllm` converts the installed GGUF, or give --vllm-model a Hugging Face model folder")
+                raise EngineError(
+                    f"{folder} is not a model folder (no config.json). Fix: `nearcode engine install "
+                    "vllm` converts the installed GGUF, or give --vllm-model a Hugging Face model folder"
+                )
             try:
-                kv_bytes = cpu_kv_cache_bytes(read_model_shape(folder), available_memory_bytes(),
-                                              cfg.max_model_len, self._max_num_seqs())
+                kv_bytes = cpu_kv_cache_bytes(
+                    read_model_shape(folder),
+                    available_memory_bytes(),
+                    cfg.max_model_len,
+                    self._max_num_seqs(),
+                )
             except NotEnoughMemory as exc:
-                raise EngineError(f"{exc}. Fix: close other programs, lower --vllm-max-model-len, or use "
-                                  "--engine llamacpp (0.9 GB)") from exc
+                raise EngineError(
+                    f"{exc}. Fix: close other programs, lower --vllm-max-model-len, or use "
+                    "--engine llamacpp (0.9 GB)"
+                ) from exc
         private = paths.ensure_private_dir(Path(cfg.runtime_dir or paths.runtime_dir()) / "vllm")
-        _clear(private)  # a previous run's IPC sockets and files (the daemon's lock says it is ours)
+        _clear(
+            private
+        )  # a previous run's IPC sockets and files (the daemon's lock says it is ours)
         socket_path = str(private / "api.sock")
         self._launch = VllmLaunch(
-            python=python, model=cfg.model, socket_path=socket_path, device=self._device,
-            served_model_name=self._served_name(), max_model_len=cfg.max_model_len,
-            max_num_seqs=self._max_num_seqs(), max_num_batched_tokens=cfg.max_num_batched_tokens,
-            priority_scheduling=cfg.priority_scheduling, gpu_memory_utilization=cfg.gpu_memory_utilization,
-            kv_cache_bytes=kv_bytes, extra_args=cfg.extra_args,
+            python=python,
+            model=cfg.model,
+            socket_path=socket_path,
+            device=self._device,
+            served_model_name=self._served_name(),
+            max_model_len=cfg.max_model_len,
+            max_num_seqs=self._max_num_seqs(),
+            max_num_batched_tokens=cfg.max_num_batched_tokens,
+            priority_scheduling=cfg.priority_scheduling,
+            gpu_memory_utilization=cfg.gpu_memory_utilization,
+            kv_cache_bytes=kv_bytes,
+            extra_args=cfg.extra_args,
         )
         env = child_environment(os.environ, self._device, allowed_cpus(), self._api_key)
         # vLLM's IPC sockets and torch's rendezvous file: in the private folder, not world-readable /tmp.
@@ -287,27 +347,81 @@ class VllmEngine:
         argv = serve_argv(self._launch)
         if cfg.isolate_network:
             argv = (sys.executable, "-P", "-m", "nearcode.daemon.engines.netns", "--", *argv)
-        spec = dataclasses.replace(self._supervisor.spec, argv=argv, env=env,
-                                   inherit_env=False, uds=socket_path, health_url="http://localhost/health",
-                                   log_path=str(private.parent / "vllm.log"))
-        token_ids = cfg.special_token_ids or (special_token_ids_of(folder) if folder.is_dir() else {})
+        spec = dataclasses.replace(
+            self._supervisor.spec,
+            argv=argv,
+            env=env,
+            inherit_env=False,
+            uds=socket_path,
+            health_url="http://localhost/health",
+            log_path=str(private.parent / "vllm.log"),
+        )
+        token_ids = cfg.special_token_ids or (
+            special_token_ids_of(folder) if folder.is_dir() else {}
+        )
         return spec, self._new_client("http://localhost", socket_path, token_ids)
 
     def _stand_in(self) -> tuple[ChildSpec, OpenAICompatEngine]:
+        """A command named by the caller (the tests' llama.cpp server, TCP only): the same scrubbed
+        environment, and in local-only mode a loopback-only namespace reached through a socket bridge."""
         port = self._config.port or free_loopback_port()
-        values = {"model": self._config.model, "port": str(port), "host": "127.0.0.1",
-                  "served_model_name": self._served_name()}
+        values = {
+            "model": self._config.model,
+            "port": str(port),
+            "host": "127.0.0.1",
+            "served_model_name": self._served_name(),
+        }
         argv = tuple(arg.format(**values) for arg in self._config.command)
-        spec = dataclasses.replace(self._supervisor.spec, argv=argv, env={"VLLM_API_KEY": self._api_key},
-                                   health_url=f"http://127.0.0.1:{port}/health")
-        return spec, self._new_client(f"http://127.0.0.1:{port}", "", self._config.special_token_ids)
+        local_only = (
+            os.environ.get(privacy.PRIVACY_MODE_ENV, privacy.LOCAL_ONLY) != privacy.CLOUD_ALLOWED
+        )
+        env = scrubbed_environment(
+            os.environ, {"VLLM_API_KEY": self._api_key, **OFFLINE_ENVIRONMENT}
+        )
+        socket_path = str(paths.ensure_private_dir(paths.runtime_dir()) / f"vllm-{port}.sock")
+        isolated = network_isolated_argv(argv, socket_path, port) if local_only else None
+        if isolated is None:
+            self._network = NETWORK_SHARED + (
+                " (cloud-allowed mode)"
+                if not local_only
+                else " (no network namespace can be created here)"
+            )
+            spec = dataclasses.replace(
+                self._supervisor.spec,
+                argv=argv,
+                env=env,
+                inherit_env=False,
+                health_url=f"http://127.0.0.1:{port}/health",
+            )
+            return spec, self._new_client(
+                f"http://127.0.0.1:{port}", "", self._config.special_token_ids
+            )
+        self._network = NETWORK_ISOLATED
+        spec = dataclasses.replace(
+            self._supervisor.spec,
+            argv=isolated,
+            env=env,
+            inherit_env=False,
+            uds=socket_path,
+            health_url="http://localhost/health",
+        )
+        return spec, self._new_client(
+            "http://localhost", socket_path, self._config.special_token_ids
+        )
 
     def _new_client(self, base_url: str, uds: str, token_ids: dict[str, int]) -> OpenAICompatEngine:
         return OpenAICompatEngine(
             OpenAICompatConfig(
-                base_url=base_url, uds=uds, model=self._served_name(), api_key_env="",
-                send_priority=self._config.priority_scheduling, parallel_slots=self._max_num_seqs(),
-                retries=1, engine_name="vllm", special_token_ids=token_ids, max_stop_strings=4,
+                base_url=base_url,
+                uds=uds,
+                model=self._served_name(),
+                api_key_env="",
+                send_priority=self._config.priority_scheduling,
+                parallel_slots=self._max_num_seqs(),
+                retries=1,
+                engine_name="vllm",
+                special_token_ids=token_ids,
+                max_stop_strings=4,
             )
         )
 
@@ -335,8 +449,10 @@ class VllmEngine:
             if request.deadline is not None:
                 wait = min(wait, request.deadline - time.monotonic())
             if wait <= 0 or not await self._supervisor.wait_ready(wait):
-                raise EngineError("the vLLM server is restarting" + (
-                    f" ({self._supervisor.last_error})" if self._supervisor.last_error else ""))
+                raise EngineError(
+                    "the vLLM server is restarting"
+                    + (f" ({self._supervisor.last_error})" if self._supervisor.last_error else "")
+                )
         assert self._client is not None
         # aclosing: closing this generator must close the client's at once (that aborts it in vLLM).
         async with contextlib.aclosing(self._client.generate(request)) as chunks:

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from nearcode.shared.isolation import OFFLINE_ENVIRONMENT, scrubbed_environment
+
 Device = Literal["cpu", "cuda"]
 
 GIB = 1 << 30
@@ -80,17 +82,23 @@ def special_token_ids_of(folder: Path) -> dict[str, int]:
     except (OSError, ValueError, AttributeError):
         pass
     try:
-        added = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8")).get("added_tokens", [])
+        added = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8")).get(
+            "added_tokens", []
+        )
     except (OSError, ValueError, AttributeError):
         return {}
-    return {str(t["content"]): int(t["id"]) for t in added if isinstance(t, dict) and t.get("special")}
+    return {
+        str(t["content"]): int(t["id"]) for t in added if isinstance(t, dict) and t.get("special")
+    }
 
 
 class NotEnoughMemory(RuntimeError):
     pass
 
 
-def cpu_kv_cache_bytes(shape: ModelShape, available_bytes: int, max_model_len: int, max_num_seqs: int) -> int:
+def cpu_kv_cache_bytes(
+    shape: ModelShape, available_bytes: int, max_model_len: int, max_num_seqs: int
+) -> int:
     """KV-cache size for a CPU vLLM: room for every sequence at full length, if memory allows.
 
     At least one sequence of `max_model_len` must fit in `CPU_MEMORY_SHARE` of the available memory
@@ -98,7 +106,9 @@ def cpu_kv_cache_bytes(shape: ModelShape, available_bytes: int, max_model_len: i
     """
     per_sequence = shape.kv_bytes_per_token * max_model_len
     wanted = per_sequence * max_num_seqs
-    allowed = int(available_bytes * CPU_MEMORY_SHARE) - shape.weights_bytes - CPU_RUNTIME_OVERHEAD_BYTES
+    allowed = (
+        int(available_bytes * CPU_MEMORY_SHARE) - shape.weights_bytes - CPU_RUNTIME_OVERHEAD_BYTES
+    )
     if allowed < per_sequence:
         need = (shape.weights_bytes + CPU_RUNTIME_OVERHEAD_BYTES + per_sequence) / CPU_MEMORY_SHARE
         raise NotEnoughMemory(
@@ -136,29 +146,20 @@ def cpu_list(cpus: Iterable[int]) -> str:
     return ",".join(ranges) if ordered else ""
 
 
-# Passed through from the daemon's environment; everything else (cloud keys, tokens, the user's
-# shell settings) stays out of the child.
-_KEPT_NAMES = frozenset({"PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR",
-                         "LD_LIBRARY_PATH", "CUDA_VISIBLE_DEVICES", "HF_HOME", "XDG_CACHE_HOME"})
-_KEPT_PREFIXES = ("LC_", "OPENBLAS_", "NVIDIA_", "VLLM_")
-_SECRET_MARKERS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "CREDENTIAL", "AUTH")
+# The thread settings vLLM sets itself from VLLM_CPU_OMP_THREADS_BIND: an inherited OMP_NUM_THREADS
+# would fight the binding.
+_THREAD_PREFIXES = ("OMP_", "MKL_")
 
 
-def child_environment(parent: Mapping[str, str], device: Device, cpus: Iterable[int], api_key: str) -> dict[str, str]:
-    env = {
-        name: value for name, value in parent.items()
-        if (name in _KEPT_NAMES or name.startswith(_KEPT_PREFIXES))
-        and not any(marker in name.upper() for marker in _SECRET_MARKERS)
-    }
-    env.update({
-        "HF_HUB_OFFLINE": "1",  # the model is a local folder: never reach the Hub
-        "TRANSFORMERS_OFFLINE": "1",
-        "VLLM_NO_USAGE_STATS": "1",
-        "VLLM_DO_NOT_TRACK": "1",
-        "DO_NOT_TRACK": "1",
-        "PYTHONNOUSERSITE": "1",
-        "VLLM_API_KEY": api_key,  # in the environment, not the argv: `ps` shows argv to everyone
-    })
+def child_environment(
+    parent: Mapping[str, str], device: Device, cpus: Iterable[int], api_key: str
+) -> dict[str, str]:
+    """The daemon's locale and paths without one secret (nearcode/shared/isolation.py decides what
+    passes), the offline switches, and the API key (in the environment: `ps` shows argv to everyone)."""
+    kept = {name: value for name, value in parent.items() if not name.startswith(_THREAD_PREFIXES)}
+    env = scrubbed_environment(
+        kept, {**OFFLINE_ENVIRONMENT, "PYTHONNOUSERSITE": "1", "VLLM_API_KEY": api_key}
+    )
     if device == "cpu":
         env["VLLM_CPU_OMP_THREADS_BIND"] = cpu_list(cpus)
     return env
@@ -184,22 +185,37 @@ class VllmLaunch:
 
 def serve_argv(launch: VllmLaunch) -> tuple[str, ...]:
     argv = [
-        launch.python, "-m", "vllm.entrypoints.openai.api_server",
-        "--model", launch.model,
-        "--uds", launch.socket_path,
-        "--served-model-name", launch.served_model_name,
-        "--max-model-len", str(launch.max_model_len),
-        "--max-num-seqs", str(launch.max_num_seqs),
-        "--max-num-batched-tokens", str(launch.max_num_batched_tokens),
+        launch.python,
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        launch.model,
+        "--uds",
+        launch.socket_path,
+        "--served-model-name",
+        launch.served_model_name,
+        "--max-model-len",
+        str(launch.max_model_len),
+        "--max-num-seqs",
+        str(launch.max_num_seqs),
+        "--max-num-batched-tokens",
+        str(launch.max_num_batched_tokens),
         "--enable-prefix-caching",
         "--enable-prompt-tokens-details",  # usage reports cached prompt tokens per request
-        "--generation-config", "vllm",  # sampling is what nearcode sends, not a model folder's defaults
+        "--generation-config",
+        "vllm",  # sampling is what nearcode sends, not a model folder's defaults
         "--disable-uvicorn-access-log",
     ]
     if launch.priority_scheduling:
         argv += ["--scheduling-policy", "priority"]
     if launch.device == "cpu":
-        argv += ["--dtype", "bfloat16", "--enforce-eager", "--kv-cache-memory-bytes", str(launch.kv_cache_bytes)]
+        argv += [
+            "--dtype",
+            "bfloat16",
+            "--enforce-eager",
+            "--kv-cache-memory-bytes",
+            str(launch.kv_cache_bytes),
+        ]
     else:
         argv += ["--gpu-memory-utilization", str(launch.gpu_memory_utilization)]
     return (*argv, *launch.extra_args)

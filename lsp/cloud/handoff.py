@@ -7,6 +7,7 @@ after building is written to the audit log.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,8 @@ from nearcode.lsp.cloud import client
 from nearcode.lsp.cloud.audit import AuditEntry, AuditLog
 from nearcode.lsp.cloud.payload import PayloadRefused, build_payload
 from nearcode.lsp.code_actions.streaming import ActionContext, WorkProgress
-from nearcode.lsp.code_actions.unit_tests import project_root
 from nearcode.shared import privacy
+from nearcode.shared.deny import workspace_root
 from nearcode.shared.languages import language_for_path
 from nearcode.shared.protocol.editor import CloudResult
 from nearcode.shared.protocol.settings import Settings
@@ -58,12 +59,14 @@ async def run_ask_cloud(context: ActionContext, args: dict[str, Any], preview_on
         start, end = types.Position(start.line, 0), types.Position(start.line + 1, 0)
     selection = document.source[document.offset_at_position(start) : document.offset_at_position(end)]
     path = Path(to_fs_path(uri) or uri)
-    root = project_root(path) if path.is_absolute() else None
-    relative = str(path.relative_to(root)) if root is not None else path.name
+    # The workspace folder, not the nearest package: a monorepo root's .nearcodeignore applies.
+    root = workspace_root(path, context.workspace_folders) if path.is_absolute() else None
+    relative = path.relative_to(root).as_posix() if root is not None else path.name
     endpoint, model, audit = context.settings.cloud_endpoint, client.cloud_model(), AuditLog()
     try:
-        payload = build_payload(
-            task=task, selection=selection, relative_path=relative,
+        # Redaction is CPU work on text a repository may have crafted: never on the event loop.
+        payload = await asyncio.to_thread(
+            build_payload, task=task, selection=selection, relative_path=relative,
             language=document.language_id or language_for_path(str(path)),
             root=root, endpoint=endpoint, model=model,
         )  # fmt: skip
@@ -75,16 +78,19 @@ async def run_ask_cloud(context: ActionContext, args: dict[str, Any], preview_on
     progress = WorkProgress(context, "nearcode: asking the cloud model")
     await progress.begin(f"sending {len(payload.body)} bytes to {payload.destination}")
     entry = AuditEntry(payload.destination, model, task, len(payload.body), payload.redactions,
-                       list(payload.withheld_files), "sent")  # fmt: skip
+                       list(payload.withheld_files), "sending")  # fmt: skip
+    audit.record(entry)  # before anything leaves: a crash mid-request still leaves the record
     try:
         answer = await client.send(payload)
     except client.CloudError as exc:
-        entry.outcome = f"error: {exc}"
-        audit.record(entry)
+        audit.update(entry, f"error: {exc}")
         progress.end("failed")
         raise JsonRpcException(str(exc), code=REFUSED_CODE) from exc
-    entry.outcome, entry.response_bytes = "completed", answer.response_bytes
-    audit.record(entry)
+    except BaseException as exc:  # cancelled, or anything unexpected: the record says so
+        audit.update(entry, f"error: {type(exc).__name__}")
+        progress.end("failed")
+        raise
+    audit.update(entry, "completed", answer.response_bytes)
     progress.end("done")
     applied = False
     if task in ("complete", "improve") and args.get("apply", True) and context.can_apply_edits:

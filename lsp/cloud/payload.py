@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nearcode.lsp.cloud.deny import DenyList
 from nearcode.lsp.cloud.redaction import env_values, redact
+from nearcode.shared.deny import DenyList
 
 TASKS = {
     "complete": "Complete the following code. Reply with only the code that comes next.",
@@ -63,8 +63,13 @@ def build_payload(
     model: str,
     max_tokens: int = 512,
 ) -> CloudPayload:
-    """Refuse denied files, redact the selection, and serialise the chat request once."""
-    deny = DenyList.load(root)
+    """Refuse denied files, redact the selection, and serialise the chat request once.
+
+    `root` is the workspace folder and `relative_path` the file's path in it: every
+    `.nearcodeignore` from the root down to the file applies, and every `.env` on that way is
+    redacted. CPU-bound (redaction): callers on an event loop run it in a thread."""
+    file = (root / relative_path) if root is not None else None
+    deny = DenyList.for_file(file, root) if root is not None and file is not None else DenyList.load(None)
     reason = deny.reason(relative_path)
     if reason is not None:
         raise PayloadRefused(f"nearcode: {relative_path} is never sent to a cloud model ({reason})")
@@ -73,7 +78,13 @@ def build_payload(
     if len(selection) > MAX_SELECTION_CHARS:
         raise PayloadRefused(f"nearcode: the selection is larger than {MAX_SELECTION_CHARS} characters")
     instruction = TASKS.get(task, task.strip() or TASKS["explain"])
-    redacted = redact(selection, env_values(root) if root else ())
+    known: tuple[str, ...] = ()
+    if root is not None and file is not None:
+        folders = [root]
+        for part in file.parent.relative_to(root).parts:
+            folders.append(folders[-1] / part)
+        known = tuple(value for folder in folders for value in env_values(folder))
+    redacted = redact(selection, known)
     # The path's basename only: the folder layout of the user's machine is not the model's business.
     name = Path(relative_path).name
     messages = [

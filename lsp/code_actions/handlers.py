@@ -13,11 +13,10 @@ from typing import Any
 from lsprotocol import types
 from pygls.uris import to_fs_path
 
-from nearcode.lsp.cloud.deny import DenyList
 from nearcode.lsp.code_actions.streaming import ActionContext
 from nearcode.lsp.code_actions.symbols import supported, symbol_at
-from nearcode.lsp.code_actions.unit_tests import project_root
 from nearcode.shared import privacy
+from nearcode.shared.deny import DenyList, workspace_root
 from nearcode.shared.languages import language_for_path
 from nearcode.shared.protocol.editor import (
     ASK_CLOUD_COMMAND,
@@ -86,8 +85,8 @@ def _cloud_offered(context: ActionContext, path: str) -> bool:
     file = Path(path)
     if not file.is_absolute():
         return True
-    root = project_root(file)
-    return DenyList.load(root).reason(str(file.relative_to(root))) is None
+    root = workspace_root(file, context.workspace_folders)
+    return DenyList.for_file(file, root).reason_for(file) is None
 
 
 def first_argument(args: tuple[Any, ...]) -> dict[str, Any]:

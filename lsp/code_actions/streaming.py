@@ -1,10 +1,11 @@
-"""Streaming a generation into the editor: work-done progress with cancel, and a live text region.
+"""Streaming a generation into the editor: the action's context, work-done progress with cancel,
+and the daemon request.
 
 `WorkProgress` is a server-initiated `window/workDoneProgress` (cancellable): the client's cancel
 button cancels the task that consumes the daemon stream, which closes the stream, which stops the
-engine. `LiveRegion` keeps replacing the lines it owns in the client's document with
-`workspace/applyEdit` as text arrives (throttled), and can put back what was there on cancel.
-Clients that cannot apply edits get a preview instead (the handlers return the final edit).
+engine. The text itself goes into the document through a `LiveRegion` (live_region.py), which
+follows the user's edits. Clients that cannot apply edits get a preview instead (the handlers
+return the final edit).
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
+from pygls.uris import to_fs_path
 
+from nearcode.lsp.code_actions.live_region import DocumentWatchers
 from nearcode.lsp.daemon_client import DaemonClient
 from nearcode.shared.protocol.daemon_api import (
     ChatMessageIn,
@@ -31,8 +35,6 @@ from nearcode.shared.protocol.settings import Settings
 
 log = logging.getLogger("nearcode.lsp")
 
-EDIT_INTERVAL_S = 0.25  # at most four document edits a second while streaming
-
 
 @dataclass
 class ActionContext:
@@ -42,6 +44,15 @@ class ActionContext:
     daemon: DaemonClient
     settings: Settings
     client_id: str
+    watchers: DocumentWatchers
+
+    @property
+    def workspace_folders(self) -> list[Path]:
+        """The client's workspace folders (root_uri when it names none), as local paths."""
+        workspace = self.ls.workspace
+        uris = [folder.uri for folder in workspace.folders.values()] or [workspace.root_uri or ""]
+        paths = [to_fs_path(uri) for uri in uris if uri.startswith("file:")]
+        return [Path(path) for path in paths if path]
 
     @property
     def can_apply_edits(self) -> bool:
@@ -127,70 +138,3 @@ async def generate(
             else:
                 raise RuntimeError(f"nearcode: the daemon failed: {event.message}")
     return GenerationResult(text, reason, (time.monotonic() - started) * 1000)
-
-
-class LiveRegion:
-    """Whole lines of a document the server rewrites while text streams in.
-
-    Positions are tracked from the server's own edits (not the client's didChange), so they stay
-    right for clients that apply edits without echoing them back promptly.
-    """
-
-    def __init__(self, context: ActionContext, uri: str, start_line: int, end_line: int, original: str) -> None:
-        self.context = context
-        self.uri = uri
-        self.start_line = start_line
-        self.line_count = end_line - start_line  # lines currently ours, initially the replaced ones
-        self.original = original  # the text of those lines, to put back on cancel
-        self.shown = original
-        self.edits_applied = 0
-        self.failed = False
-        self._last = 0.0
-        self._pending: asyncio.Task[bool] | None = None
-
-    def edit(self, text: str) -> types.TextEdit:
-        """The edit that turns the region's current content into `text` (whole lines)."""
-        start = types.Position(line=self.start_line, character=0)
-        end = types.Position(line=self.start_line + self.line_count, character=0)
-        return types.TextEdit(range=types.Range(start=start, end=end), new_text=text)
-
-    async def show(self, text: str, final: bool = False) -> bool:
-        """Put `text` (ending with a newline) in the region; throttled unless final."""
-        if self._pending is not None:
-            await asyncio.shield(self._pending)  # one edit at a time: each is relative to the last
-        if self.failed or text == self.shown:
-            return not self.failed
-        now = time.monotonic()
-        if not final and now - self._last < EDIT_INTERVAL_S:
-            return True
-        self._last = now
-        # Shielded: if the command is cancelled while the client applies the edit, the region
-        # still learns what the document now holds, so restore() can take it back.
-        self._pending = asyncio.ensure_future(self._apply(text))
-        return await asyncio.shield(self._pending)
-
-    async def _apply(self, text: str) -> bool:
-        edit = types.WorkspaceEdit(changes={self.uri: [self.edit(text)]})
-        try:
-            result = await self.context.ls.workspace_apply_edit_async(
-                types.ApplyWorkspaceEditParams(edit=edit, label="nearcode")
-            )
-        except Exception:
-            log.warning("the client failed to apply an edit", exc_info=True)
-            self.failed = True
-            return False
-        if not result.applied:
-            self.failed = True
-            return False
-        self.line_count = text.count("\n")
-        self.shown = text
-        self.edits_applied += 1
-        return True
-
-    async def restore(self) -> None:
-        """Put back what was there before streaming began (cancel, or nothing worth offering)."""
-        if self._pending is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.shield(self._pending)
-        if self.shown != self.original and not self.failed:
-            await self.show(self.original, final=True)

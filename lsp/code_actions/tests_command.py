@@ -1,9 +1,12 @@
-"""`nearcode.generateTests`: generate tests for the symbol at a position, run them, then offer them.
+"""`nearcode.generateTests`: generate tests for the symbol at a position, run them if the user
+agrees, then offer them.
 
 The tests stream into the progress report while they are generated (a preview: they are not in the
-project yet). Python tests are then run in a temporary copy (lsp/code_actions/test_runner.py) and
-inserted with a comment that carries the outcome; a failing test is a finding, so it is offered too.
-Other languages are inserted with "not run" in that comment.
+project yet). A model wrote them, so before Python tests run the user sees them and answers
+(run_consent.py: Run, Always run in this workspace, Insert without running, Cancel). They then run
+sandboxed in a temporary copy (test_runner.py, sandbox.py) and are inserted with a comment that
+carries the outcome; a failing test is a finding, so it is offered too. Other languages, tests the
+user chose not to run, and runs that could not happen are inserted with "not run: <why>".
 """
 
 from __future__ import annotations
@@ -18,9 +21,12 @@ from pygls.uris import from_fs_path, to_fs_path
 
 from nearcode.lsp.code_actions import unit_tests as ut
 from nearcode.lsp.code_actions.docstring_command import _current_task_cancelling, find_target
+from nearcode.lsp.code_actions.run_consent import ask_to_run
 from nearcode.lsp.code_actions.streaming import ActionContext, WorkProgress, generate
 from nearcode.lsp.code_actions.test_runner import TestRun, run_python_tests
-from nearcode.shared.protocol.editor import TestOutcome, TestRunResult, TestsResult
+from nearcode.shared.deny import workspace_root
+from nearcode.shared.isolation import isolation_tools
+from nearcode.shared.protocol.editor import RunConsent, TestOutcome, TestRunResult, TestsResult
 
 TESTS_MAX_TOKENS = 200
 
@@ -31,7 +37,10 @@ async def run_generate_tests(context: ActionContext, args: dict[str, Any]) -> Te
     path = Path(to_fs_path(target.uri) or "")
     if not path.is_absolute():
         raise JsonRpcInvalidParams("nearcode: tests can only be generated for files on disk (file:// uris)")
-    plan = ut.plan_tests(path, target.source, symbol)
+    workspace = workspace_root(path, context.workspace_folders)
+    # The project is searched for from the file up to the workspace folder, never above it (nor to
+    # the home folder): its copy is what the tests run in.
+    plan = ut.plan_tests(path, target.source, symbol, root=ut.project_root(path, stop_at=workspace))
     progress = WorkProgress(context, f"nearcode: tests for {symbol.name}")
 
     async def on_text(text: str) -> None:
@@ -59,29 +68,49 @@ async def run_generate_tests(context: ActionContext, args: dict[str, Any]) -> Te
         return answer.model_copy(update={"reason": "the model wrote no test", "raw": generation.text})
     existing = _document_text(context, plan.test_path)
     run: TestRun | None = None
+    consent: RunConsent | None = None
+    not_run = "only Python tests are run"
     if plan.framework in ("pytest", "unittest"):
-        progress.report("running the generated tests")
-        draft = ut.compose(plan, tests, "nearcode: generated tests (running)")
-        files = {path: target.source, plan.test_path: existing + draft}
-        run = await run_python_tests(plan.root, plan.framework, files, plan.test_path, context.settings.privacy_mode)
-    banner = (
-        f"nearcode: generated tests for {symbol.name}; ran before insertion: {run.outcome} ({run.summary})"
-        if run else f"nearcode: generated tests for {symbol.name} ({plan.framework}; not run: only Python tests are run)"
-    )  # fmt: skip
+        tools = await asyncio.to_thread(isolation_tools)
+        if args.get("apply", "apply") == "preview":
+            consent, not_run = "preview", "a preview is never run"
+        elif not tools.available:
+            not_run = f"no sandbox to run them in: {tools.problem}"
+        else:
+            progress.report("waiting for your answer: run the generated tests?")
+            consent = await ask_to_run(context, symbol.name, tests, workspace, tools.kind)
+            not_run = _NOT_RUN.get(consent, "")
+        if consent == "cancel":
+            progress.end("cancelled")
+            return answer.model_copy(update={"reason": "cancelled: you chose not to use the generated tests",
+                                              "tests": tests, "run": TestRunResult(outcome="not run", consent=consent)})
+        if consent in ("run", "always", "always (workspace)"):
+            progress.report("running the generated tests (sandboxed)")
+            draft = ut.compose(plan, tests, "nearcode: generated tests (running)")
+            files = {path: target.source, plan.test_path: existing + draft}
+            run = await run_python_tests(plan.root, plan.framework, files, plan.test_path, context.settings.privacy_mode)
+    if run is None:
+        banner = f"nearcode: generated tests for {symbol.name} ({plan.framework}; not run: {not_run})"
+    elif run.outcome == "not run":
+        banner = f"nearcode: generated tests for {symbol.name}; {run.summary}"
+    else:
+        banner = f"nearcode: generated tests for {symbol.name}; ran before insertion: {run.outcome} ({run.summary})"
     addition = ut.compose(plan, tests, banner)
     edit = _workspace_edit(plan, existing, addition)
     applied = False
-    if args.get("apply", "apply") != "preview" and context.can_apply_edits:
+    if args.get("apply", "apply") != "preview" and consent != "no answer" and context.can_apply_edits:
         result = await context.ls.workspace_apply_edit_async(
             types.ApplyWorkspaceEditParams(edit=edit, label=f"nearcode: tests for {symbol.name}")
         )
         applied = bool(result.applied)
     outcome: TestOutcome = run.outcome if run else "not run"
+    summary = run.summary if run else f"not run: {not_run}"
     progress.end(f"tests {outcome}")
+    said = summary if outcome == "not run" else f"{outcome} ({summary})"
     context.ls.window_show_message(
         types.ShowMessageParams(
             types.MessageType.Info if outcome in ("passed", "not run") else types.MessageType.Warning,
-            f"nearcode: tests for {symbol.name}: {outcome}" + (f" ({run.summary})" if run else ""),
+            f"nearcode: tests for {symbol.name}: {said}",
         )
     )
     return answer.model_copy(update={
@@ -91,12 +120,21 @@ async def run_generate_tests(context: ActionContext, args: dict[str, Any]) -> Te
         "tests": addition,
         "run": TestRunResult(
             outcome=outcome,
-            summary=run.summary if run else "",
+            summary=summary,
             output=run.output if run else "",
             seconds=round(run.elapsed_s, 2) if run else 0.0,
+            consent=consent,
+            sandbox=run.sandbox if run else "",
         ),
         "edit": None if applied else context.ls.protocol._converter.unstructure(edit),
     })
+
+
+_NOT_RUN: dict[str, str] = {
+    "insert": "you chose to insert them without running",
+    "no answer": "you were asked and did not answer",
+    "never (setting)": 'the setting runGeneratedTests is "never"',
+}
 
 
 def _document_text(context: ActionContext, path: Path) -> str:

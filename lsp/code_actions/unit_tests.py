@@ -37,7 +37,13 @@ class TestPlan:
 
 
 def project_root(path: Path, stop_at: Path | None = None) -> Path:
+    """The nearest folder with a project marker, searched up to `stop_at` (the workspace folder)
+    and never up to the home folder or above it: a stray ~/.git must not make the home folder
+    the project (its copy would hold ~/.ssh)."""
+    home = Path.home()
     for folder in [path.parent, *path.parent.parents]:
+        if folder == home or folder == folder.parent:
+            break
         if any((folder / marker).exists() for marker in ROOT_MARKERS):
             return folder
         if stop_at is not None and folder == stop_at:

@@ -21,7 +21,7 @@ class Endpoint:
     @property
     def base_url(self) -> str:
         if self.transport == "unix":
-            return "http://nearcode"
+            return "http://localhost"
         return f"http://{self.host}:{self.port}"
 
     @property

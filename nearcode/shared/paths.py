@@ -1,7 +1,12 @@
-"""Where nearcode keeps its files: the per-user runtime dir (socket, address file) and caches."""
+"""Where nearcode keeps its files: the per-user runtime dir (socket, address file), caches and state.
+
+The runtime dir holds the daemon's bearer token: it must be a real directory (not a symbolic link,
+which another user could point anywhere, or swap), owned by this user and private (0700). A
+directory that fails the check is refused, never repaired by following it."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import tempfile
@@ -35,14 +40,31 @@ def cache_dir() -> Path:
     return path
 
 
+def state_dir() -> Path:
+    """Per-user state (the cloud audit log, the workspaces where generated tests may always run):
+    `$XDG_STATE_HOME/nearcode`, else `~/.local/state/nearcode`; created 0700. Never a project's."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return ensure_private_dir(Path(base) / "nearcode")
+
+
 def ensure_private_dir(path: Path) -> Path:
-    """Create `path` as 0700 and refuse one owned by someone else (another user could read the token)."""
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    info = path.stat()
+    """Create `path` as 0700; refuse a symbolic link, a non-directory, or a directory owned by
+    someone else (another user could read the token, or swap the directory under us)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(path, 0o700)
+    info = os.lstat(path)  # lstat: a link is judged as a link, not as what it points to
+    if stat.S_ISLNK(info.st_mode):
+        raise PermissionError(
+            f"{path} is a symbolic link; nearcode keeps its token only in a real directory "
+            "(remove the link, or set NEARCODE_RUNTIME_DIR to a private directory)"
+        )
+    if not stat.S_ISDIR(info.st_mode):
+        raise PermissionError(f"{path} is not a directory; set NEARCODE_RUNTIME_DIR to a private directory")
     if info.st_uid != os.getuid():
-        raise PermissionError(f"{path} belongs to another user; set NEARCODE_RUNTIME_DIR")
+        raise PermissionError(f"{path} belongs to another user (uid {info.st_uid}); set NEARCODE_RUNTIME_DIR")
     if stat.S_IMODE(info.st_mode) & 0o077:
-        path.chmod(0o700)
+        os.chmod(path, 0o700)
     return path
 
 

@@ -7,9 +7,14 @@ is refused with PermissionError (the caller sees a failed connection) and counte
 is "cloud-allowed" and the destination is the configured cloud host.
 
 Installed in the language server (lsp/server.py) and in the daemon (daemon/server.py; its mode comes
-from `NEARCODE_PRIVACY_MODE`, default local-only), and in the subprocess that runs generated tests
+from `NEARCODE_PRIVACY_MODE`, default local-only), and in the sandbox that runs generated tests
 (lsp/code_actions/test_runner.py). Audit hooks cannot be removed, so there is one guard per process
-whose policy can change. Native code that opens sockets without Python (none does here) is not seen.
+whose policy can change. The hook sees Python only: child processes and native code are kept off
+the network by namespaces instead (nearcode/shared/isolation.py: the sandbox of generated tests, the
+vLLM child), and tests/test_local_only.py checks every process of a session at the system-call level.
+
+`prompt_destination` says where a daemon sends prompts (its engine and URL), for the status the
+editors show: "local-only" must describe the daemon actually in use, not a setting.
 
 Stdlib only: the test runner loads this file into another interpreter with runpy.
 """
@@ -166,6 +171,29 @@ def apply_settings(mode: str, cloud_endpoint: str) -> None:
         return
     host = urlsplit(cloud_endpoint).hostname if cloud_endpoint else None
     _guard.set_policy(mode, (host,) if host else ())
+
+
+@dataclass(frozen=True)
+class PromptDestination:
+    local: bool  # the model runs on this machine (in the daemon, or a server on loopback)
+    where: str  # "this machine", or the URL prompts are sent to
+
+
+def prompt_destination(model_info: dict[str, Any]) -> PromptDestination:
+    """Where the daemon described by `/api/model` sends prompts. The embedded engine keeps them in
+    the process; every other engine names the server it talks to (`engine_metadata.url`), which is
+    local only on a loopback address or a unix socket. Anything unknown is not called local."""
+    engine = str(model_info.get("engine", ""))
+    metadata = model_info.get("engine_metadata")
+    url = str(metadata.get("url", "")) if isinstance(metadata, dict) else ""
+    if engine == "llamacpp" and not url:
+        return PromptDestination(True, "this machine")
+    if not url:
+        return PromptDestination(False, f"unknown (engine {engine or '?'} names no server)")
+    parts = urlsplit(url)
+    if parts.scheme in ("unix", "http+unix") or (parts.hostname is not None and is_loopback(parts.hostname)):
+        return PromptDestination(True, f"this machine ({url})")
+    return PromptDestination(False, url)
 
 
 def network_status() -> dict[str, Any]:

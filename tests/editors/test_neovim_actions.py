@@ -116,8 +116,14 @@ def test_unit_tests_code_action_in_neovim(run_nvim_script: RunScript, tmp_path: 
     assert "\n".join(report["source_lines"]) + "\n" == CALC and not report["source_modified"]
     assert result["offered"], f"no test was offered: {result.get('raw', '')[:200]!r}"
 
-    # Ran before it was offered, then one edit: create the file, insert the tests.
-    assert any(p["kind"] == "report" and p.get("message") == "running the generated tests" for p in progress)
+    # Neovim's user was shown the tests and asked first (window/showMessageRequest, which Neovim
+    # turns into a vim.ui.select menu; the script picks "Run"), before anything ran.
+    assert len(report["asked"]) == 1 and "def test_" in report["asked"][0]["message"], report["asked"]
+    assert report["asked"][0]["actions"][0]["title"] == "Run"
+    assert not any("running the generated tests" in m for m in report["asked"][0]["progress_so_far"])
+    # Ran (sandboxed) before it was offered, then one edit: create the file, insert the tests.
+    assert any(p["kind"] == "report" and p.get("message") == "running the generated tests (sandboxed)" for p in progress)
+    assert result["run"]["consent"] == "run" and result["run"]["sandbox"] == "bubblewrap", result["run"]
     outcome = result["run"]["outcome"]
     assert outcome in ("passed", "failed", "error") and result["run"]["summary"], result["run"]
     assert progress[-1]["message"] == f"tests {outcome}"

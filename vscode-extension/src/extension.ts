@@ -25,6 +25,7 @@ import {
   configurationFor,
   didChangeConfigurationParams,
   ExtensionSettings,
+  ignoredWorkspaceSettings,
   initializationOptions,
   isLanguageEnabled,
   needsRestart,
@@ -85,9 +86,21 @@ class Nearcode implements vscode.Disposable {
     this.render();
   }
 
+  private warnedIgnored = '';
+
+  /** The settings that count: machine-scoped ones only from the user's own settings (inspect()),
+   *  whatever a repository's .vscode/settings.json says; the user is told once what was ignored. */
   private readSettings(): ExtensionSettings {
     const cfg = vscode.workspace.getConfiguration(SECTION);
-    return readSettings((key) => cfg.get(key));
+    const inspect = (key: string) => cfg.inspect(key);
+    const ignored = ignoredWorkspaceSettings(inspect).join(', ');
+    if (ignored && ignored !== this.warnedIgnored) {
+      this.warnedIgnored = ignored;
+      void vscode.window.showWarningMessage(
+        `nearcode: ignored ${ignored} from this workspace's settings: only your user settings may set them.`,
+      );
+    }
+    return readSettings(inspect);
   }
 
   private log(message: string): void {

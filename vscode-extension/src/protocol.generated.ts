@@ -11,6 +11,7 @@ export interface ServerSettings {
   privacyMode: "local-only" | "cloud-allowed";
   cloudEndpoint: string;
   logDocumentText: boolean;
+  runGeneratedTests: "ask" | "never";
   speculate: boolean;
 }
 
@@ -24,6 +25,7 @@ export const SERVER_SETTING_DEFAULTS: ServerSettings = {
   "privacyMode": "local-only",
   "cloudEndpoint": "",
   "logDocumentText": false,
+  "runGeneratedTests": "ask",
   "speculate": true
 };
 
@@ -80,6 +82,14 @@ export const SERVER_SETTING_SPECS = {
     "type": "boolean",
     "scope": "machine"
   },
+  "runGeneratedTests": {
+    "type": "string",
+    "scope": "machine",
+    "enum": [
+      "ask",
+      "never"
+    ]
+  },
   "speculate": {
     "type": "boolean",
     "scope": "resource"
@@ -103,6 +113,9 @@ export interface StatusParams {
   model: string;
   lastLatencyMs?: number;
   localOnly: boolean;
+  cloudAllowed: boolean;
+  codeLeavesMachine: boolean;
+  promptDestination: string;
   message: string;
 }
 
@@ -113,6 +126,9 @@ export interface StatusResult {
   model: string;
   lastLatencyMs?: number;
   localOnly: boolean;
+  cloudAllowed: boolean;
+  codeLeavesMachine: boolean;
+  promptDestination: string;
   message: string;
   requested: number;
   offered: number;
@@ -141,6 +157,7 @@ export interface DocstringResult {
   docstring?: string;
   line?: number;
   streamedEdits: number;
+  restored?: boolean;
   edit?: Record<string, unknown>;
 }
 
@@ -149,6 +166,8 @@ export interface TestRunResult {
   summary: string;
   output: string;
   seconds: number;
+  consent?: "run" | "always" | "insert" | "cancel" | "no answer" | "never (setting)" | "preview" | "always (workspace)";
+  sandbox: string;
 }
 
 /** `nearcode.generateTests`. */

@@ -84,7 +84,9 @@ function describeTests(result: Obj): ResultMessage | undefined {
   const file = fileName(result.testFile) ?? 'the test file';
   const framework = str(result.framework);
   const where = result.applied === false ? `ready for ${file} (not applied)` : `added to ${file}`;
-  const ran = outcome === 'not run' ? 'not run' : `ran before insertion: ${outcome}${summary ? ` (${summary})` : ''}`;
+  const ran = outcome === 'not run'
+    ? (summary && /^not run\b/.test(summary) ? summary : 'not run')
+    : `ran before insertion: ${outcome}${summary ? ` (${summary})` : ''}`;
   let level = levelOf(outcome);
   if (result.applied === false && level === 'info') level = 'warning';
   return { level, text: prefixed(`${framework ? `${framework} ` : ''}tests ${where}; ${ran}`) };

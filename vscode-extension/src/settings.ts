@@ -1,5 +1,12 @@
 // `nearcode.*` settings of VS Code mapped to the language server's settings (docs/protocol.md,
 // "Settings"). Plain module: no `vscode` import, unit-tested with Node's test runner.
+//
+// Machine-scoped settings (privacy mode, cloud endpoint, whether generated tests may run, engine,
+// model, logging of document text: `scope: "machine"` in the generated SERVER_SETTING_SPECS) decide
+// where code goes and what runs. A repository's own .vscode/settings.json (or a workspace file)
+// must never set them: they are read with `inspect()`, and only the user's own (global) value or
+// the default counts. The declared scope in package.json says the same to VS Code; this does not
+// rely on it.
 
 import { SERVER_SETTING_DEFAULTS, SERVER_SETTING_SPECS, type ServerSettings } from './protocol.generated';
 
@@ -14,14 +21,59 @@ export interface ExtensionSettings {
   server: ServerSettings;
 }
 
-/** Reads one key of the `nearcode` section (like `WorkspaceConfiguration.get`). */
-export type SettingReader = (key: string) => unknown;
+/** What `WorkspaceConfiguration.inspect(key)` reports: the value at each level. */
+export interface SettingLevels {
+  defaultValue?: unknown;
+  globalValue?: unknown;
+  workspaceValue?: unknown;
+  workspaceFolderValue?: unknown;
+  defaultLanguageValue?: unknown;
+  globalLanguageValue?: unknown;
+  workspaceLanguageValue?: unknown;
+  workspaceFolderLanguageValue?: unknown;
+}
+
+/** Inspects one key of the `nearcode` section (like `WorkspaceConfiguration.inspect`). */
+export type SettingInspector = (key: string) => SettingLevels | undefined;
+
+/** Server settings a workspace may never set (generated from the server's model). */
+export const MACHINE_KEYS: ReadonlySet<string> = new Set(
+  Object.entries(SERVER_SETTING_SPECS)
+    .filter(([, spec]) => (spec as { scope?: string }).scope === 'machine')
+    .map(([key]) => key),
+);
+
+/** An inspector over plain user-level values (tests, and callers without levels). */
+export function userValues(values: Record<string, unknown>): SettingInspector {
+  return (key) => (key in values ? { globalValue: values[key] } : {});
+}
+
+/** The value that counts: for machine keys the user's own or the default, never a workspace's. */
+export function effectiveValue(key: string, levels: SettingLevels | undefined): unknown {
+  if (!levels) return undefined;
+  if (MACHINE_KEYS.has(key)) return levels.globalValue ?? levels.defaultValue;
+  return levels.workspaceFolderValue ?? levels.workspaceValue ?? levels.globalValue ?? levels.defaultValue;
+}
+
+/** Machine keys the workspace (or a workspace folder) tried to set: ignored, and worth telling the user. */
+export function ignoredWorkspaceSettings(inspect: SettingInspector): string[] {
+  const ignored: string[] = [];
+  for (const key of MACHINE_KEYS) {
+    const levels = inspect(key);
+    if (!levels) continue;
+    const fromWorkspace = [levels.workspaceValue, levels.workspaceFolderValue, levels.workspaceLanguageValue,
+      levels.workspaceFolderLanguageValue].some((v) => v !== undefined);
+    if (fromWorkspace) ignored.push(key);
+  }
+  return ignored;
+}
 
 /** The server's defaults, generated from its settings model (nearcode/shared/protocol/settings.py). */
 export const DEFAULTS: ServerSettings = SERVER_SETTING_DEFAULTS;
 
 const ENGINES = SERVER_SETTING_SPECS.engine.enum;
 const PRIVACY = SERVER_SETTING_SPECS.privacyMode.enum;
+const RUN_TESTS = SERVER_SETTING_SPECS.runGeneratedTests.enum;
 const DEBOUNCE = SERVER_SETTING_SPECS.debounceMs;
 const MAX_LINES = SERVER_SETTING_SPECS.maxLines;
 
@@ -54,7 +106,8 @@ export function asLanguageList(v: unknown): string[] {
   return out;
 }
 
-export function readSettings(get: SettingReader): ExtensionSettings {
+export function readSettings(inspect: SettingInspector): ExtensionSettings {
+  const get = (key: string) => effectiveValue(key, inspect(key));
   const server: ServerSettings = {
     enable: asBool(get('enable'), DEFAULTS.enable),
     disabledLanguages: asLanguageList(get('disabledLanguages')),
@@ -65,6 +118,7 @@ export function readSettings(get: SettingReader): ExtensionSettings {
     privacyMode: asEnum(get('privacyMode'), PRIVACY, DEFAULTS.privacyMode),
     cloudEndpoint: asString(get('cloudEndpoint'), DEFAULTS.cloudEndpoint),
     logDocumentText: asBool(get('logDocumentText'), DEFAULTS.logDocumentText),
+    runGeneratedTests: asEnum(get('runGeneratedTests'), RUN_TESTS, DEFAULTS.runGeneratedTests),
     speculate: asBool(get('speculate'), DEFAULTS.speculate),
   };
   return {

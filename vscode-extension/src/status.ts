@@ -23,10 +23,14 @@ export interface StatusSnapshot {
   languageId?: string;
 }
 
+/** Where code goes, as the server found out from the daemon (never assumed from a setting). */
+export type PrivacyKind = 'local' | 'cloud-allowed' | 'remote' | 'unknown';
+
 export interface StatusView {
   state: ServerState;
   text: string;
   tooltip: string;
+  privacy: PrivacyKind;
   /** A ThemeColor id for the item's background, for states that need attention. */
   background?: 'statusBarItem.errorBackground' | 'statusBarItem.warningBackground';
 }
@@ -70,6 +74,24 @@ export function mergeStatus(prev: StatusNotification, next: StatusNotification):
   return out;
 }
 
+/** The privacy badge: "remote" (the daemon sends every prompt off this machine) is its own state,
+ *  shown with a warning background; "local" only when the server says nothing leaves the machine. */
+export function privacyOf(s: StatusNotification): { kind: PrivacyKind; badge: string; line: string } {
+  if (s.codeLeavesMachine === true) {
+    const where = s.promptDestination || 'a remote server';
+    return { kind: 'remote', badge: '$(cloud-upload) remote', line: `code leaves this machine: the daemon sends prompts to ${where}` };
+  }
+  if (s.localOnly === true) {
+    return { kind: 'local', badge: '$(lock) local', line: 'local only: no code leaves this machine' };
+  }
+  // An older server has no cloudAllowed: there localOnly false meant cloud allowed.
+  if (s.cloudAllowed === true || (s.cloudAllowed === undefined && s.localOnly === false)) {
+    return { kind: 'cloud-allowed', badge: '$(unlock) cloud allowed',
+      line: 'cloud allowed: explicit cloud actions may send a selection off this machine' };
+  }
+  return { kind: 'unknown', badge: '', line: 'where prompts go: not known yet (no answer from the daemon)' };
+}
+
 export function statusView(snap: StatusSnapshot): StatusView {
   const s = snap.server;
   let state: ServerState;
@@ -107,8 +129,8 @@ export function statusView(snap: StatusSnapshot): StatusView {
   if (engineModel) parts.push(engineModel);
   const latency = formatLatency(s.lastLatencyMs);
   if (state !== 'off' && state !== 'error' && latency) parts.push(latency);
-  const localOnly = s.localOnly !== false;
-  if (localOnly) parts.push('$(lock) local');
+  const privacy = privacyOf(s);
+  if (privacy.badge) parts.push(privacy.badge);
   const text = parts.join(' · ').replace(' · ', ' ');
 
   const lines = [
@@ -116,10 +138,11 @@ export function statusView(snap: StatusSnapshot): StatusView {
     `engine: ${s.engine || 'unknown'}`,
     `model: ${s.model || model || 'unknown'}`,
     `last completion: ${latency || 'none yet'}`,
-    localOnly ? 'local only: no code leaves this machine' : 'cloud allowed: some requests may leave this machine',
+    privacy.line,
     'Click for options',
   ];
-  const view: StatusView = { state, text, tooltip: lines.join('\n') };
+  const view: StatusView = { state, text, tooltip: lines.join('\n'), privacy: privacy.kind };
   if (state === 'error') view.background = 'statusBarItem.errorBackground';
+  else if (privacy.kind === 'remote') view.background = 'statusBarItem.warningBackground';
   return view;
 }

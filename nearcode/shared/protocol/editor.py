@@ -44,7 +44,14 @@ class StatusParams(WireModel):
     engine: str = ""
     model: str = ""
     last_latency_ms: float | None = None
-    local_only: bool = True
+    # Nothing leaves this machine: privacyMode is local-only and the daemon's model runs here.
+    local_only: bool = False
+    # privacyMode is cloud-allowed: explicit cloud actions may send a selection to cloudEndpoint.
+    cloud_allowed: bool = False
+    # The daemon itself sends every prompt off this machine (a remote engine): editors show this
+    # as its own state, never as "local".
+    code_leaves_machine: bool = False
+    prompt_destination: str = ""  # "this machine", or the URL the daemon sends prompts to
     message: str = ""
 
 
@@ -80,10 +87,15 @@ class DocstringResult(WireModel):
     docstring: str | None = None
     line: int | None = None
     streamed_edits: int = 0
+    # Not offered after streaming began: whether the lines it touched were put back as they were
+    # (False only when the user edited them meanwhile: they are left as the user made them).
+    restored: bool | None = None
     edit: dict[str, Any] | None = None  # a WorkspaceEdit for the client to apply when not applied
 
 
 TestOutcome = Literal["passed", "failed", "error", "not run"]
+# What the user answered before generated tests could run (window/showMessageRequest).
+RunConsent = Literal["run", "always", "insert", "cancel", "no answer", "never (setting)", "preview", "always (workspace)"]
 
 
 class TestRunResult(WireModel):
@@ -92,6 +104,8 @@ class TestRunResult(WireModel):
     summary: str = ""
     output: str = ""
     seconds: float = 0.0
+    consent: RunConsent | None = None
+    sandbox: str = ""  # how the run was isolated: "bubblewrap", "unshare"
 
 
 class TestsResult(WireModel):

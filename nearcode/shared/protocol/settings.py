@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 Engine = Literal["auto", "llamacpp", "vllm", "openai"]
 PrivacyMode = Literal["local-only", "cloud-allowed"]
+RunGeneratedTests = Literal["ask", "never"]
 
 
 def _meta(description: str, scope: str = "resource") -> dict[str, Any]:
@@ -58,10 +59,29 @@ class Settings(BaseModel):
         default=False, alias="logDocumentText",
         json_schema_extra=_meta("Allow document text in the server's logs (off by default).", "machine"),
     )
+    run_generated_tests: RunGeneratedTests = Field(
+        default="ask", alias="runGeneratedTests",
+        json_schema_extra=_meta(
+            "Generated tests run sandboxed, and only after you agree: ask (Run, Always run in this workspace, Insert "
+            "without running, Cancel) or never run them. \"Always\" is kept per workspace in your own state, never "
+            "in a project's files.",
+            "machine",
+        ),
+    )
     speculate: bool = Field(
         default=True,
         json_schema_extra=_meta("Compute the suggestion that follows accepting the shown one, at low priority."),
     )
+
+    @staticmethod
+    def machine_keys() -> frozenset[str]:
+        """The wire keys a workspace may never set (scope "machine")."""
+        keys = set()
+        for name, info in Settings.model_fields.items():
+            extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+            if extra.get("scope") == "machine":
+                keys.add(info.alias or name)
+        return frozenset(keys)
 
     def merged(self, raw: Any) -> tuple[Settings, str | None]:
         """These settings updated from a client's object; bad values are reported, not applied."""

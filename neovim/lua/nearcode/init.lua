@@ -80,8 +80,17 @@ local function wanted(bufnr)
   return true
 end
 
+local warned_remote = false
+
 local function on_status(_, result)
   M.status = result
+  if M.privacy(result) == "remote" and not warned_remote then
+    warned_remote = true
+    vim.schedule(function()
+      vim.notify(("nearcode: the daemon sends your code to %s: it leaves this machine"):format(
+        result.promptDestination or "a remote server"), vim.log.levels.WARN)
+    end)
+  end
   vim.schedule(function()
     vim.api.nvim_exec_autocmds("User", { pattern = "NearcodeStatus", modeline = false })
   end)
@@ -229,7 +238,27 @@ function M.is_enabled()
   return enabled
 end
 
---- A short text for a statusline: "nearcode ready 412ms".
+--- Where code goes, from the server's status (which asks the daemon, never assumes):
+--- "remote" (the daemon sends every prompt off this machine), "local", "cloud-allowed", "unknown".
+function M.privacy(s)
+  s = s or M.status
+  if not s then
+    return "unknown"
+  end
+  if s.codeLeavesMachine == true then
+    return "remote"
+  elseif s.localOnly == true then
+    return "local"
+  elseif s.cloudAllowed == true or (s.cloudAllowed == nil and s.localOnly == false) then
+    return "cloud-allowed"
+  end
+  return "unknown"
+end
+
+local PRIVACY_WORDS = { remote = "REMOTE", ["local"] = "local", ["cloud-allowed"] = "cloud-allowed", unknown = "" }
+
+--- A short text for a statusline: "nearcode ready 412ms local", or "nearcode ready 412ms REMOTE"
+--- when the daemon sends prompts off this machine.
 function M.statusline()
   if not enabled then
     return "nearcode off"
@@ -241,6 +270,10 @@ function M.statusline()
   local text = "nearcode " .. (s.state or "?")
   if type(s.lastLatencyMs) == "number" then
     text = text .. (" %dms"):format(s.lastLatencyMs)
+  end
+  local word = PRIVACY_WORDS[M.privacy(s)]
+  if word ~= "" then
+    text = text .. " " .. word
   end
   return text
 end
@@ -262,8 +295,13 @@ function M.status_lines()
   if type(s.lastLatencyMs) == "number" then
     lines[#lines + 1] = ("last completion: %d ms"):format(s.lastLatencyMs)
   end
-  if s.localOnly ~= nil then
-    lines[#lines + 1] = s.localOnly and "local only: yes" or "local only: no (cloud allowed)"
+  local privacy = M.privacy(s)
+  if privacy == "remote" then
+    lines[#lines + 1] = ("CODE LEAVES THIS MACHINE: the daemon sends prompts to %s"):format(s.promptDestination or "?")
+  elseif privacy == "local" then
+    lines[#lines + 1] = "local only: yes (no code leaves this machine)"
+  elseif privacy == "cloud-allowed" then
+    lines[#lines + 1] = "local only: no (cloud allowed: explicit cloud actions may send a selection)"
   end
   if s.message and s.message ~= "" then
     lines[#lines + 1] = s.message

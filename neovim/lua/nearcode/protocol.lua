@@ -12,9 +12,10 @@ M.server_settings = {
   privacyMode = "local-only",
   cloudEndpoint = "",
   logDocumentText = false,
+  runGeneratedTests = "ask",
   speculate = true,
 }
-M.machine_settings = { "model", "engine", "privacyMode", "cloudEndpoint", "logDocumentText" }
+M.machine_settings = { "model", "engine", "privacyMode", "cloudEndpoint", "logDocumentText", "runGeneratedTests" }
 M.commands = {
   accept = "nearcode.didAcceptCompletion",
   status = "nearcode.status",

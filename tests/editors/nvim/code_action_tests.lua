@@ -5,7 +5,7 @@
 -- Run: nvim --headless --clean -l code_action_tests.lua NEARCODE FILE LINE COL OUT.json
 local h = dofile(vim.fs.joinpath(vim.fs.dirname(arg[0]), "harness.lua"))
 local nearcode, file, line, col, out = h.args()
-local report = { progress = {}, messages = {}, applied_edits = {} }
+local report = { progress = {}, messages = {}, applied_edits = {}, asked = {} }
 local TESTS_KIND = "refactor.nearcode.tests"
 
 h.run(report, out, function()
@@ -32,6 +32,20 @@ h.run(report, out, function()
       end,
       ["window/showMessage"] = function(_, params)
         table.insert(report.messages, { type = params.type, message = params.message })
+      end,
+      -- Neovim's own handler shows a vim.ui.select menu; the user here reads the tests and picks "Run".
+      ["window/showMessageRequest"] = function(_, params)
+        local seen = {}
+        for _, p in ipairs(report.progress) do
+          table.insert(seen, p.message or "")
+        end
+        table.insert(report.asked, { message = params.message, actions = params.actions, progress_so_far = seen })
+        for _, action in ipairs(params.actions or {}) do
+          if action.title == "Run" then
+            return action
+          end
+        end
+        return vim.NIL
       end,
     },
   })

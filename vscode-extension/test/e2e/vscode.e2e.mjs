@@ -463,14 +463,23 @@ test('generate docstring away from any function shows the server\'s reason', asy
   await page.keyboard.press('Control+Z');
 });
 
-test('a settings change reaches the running server', async () => {
-  // privacyMode goes to the server with workspace/didChangeConfiguration; the server's next
-  // nearcode/status says localOnly false, and the status bar drops its "local" badge.
+test("a repository's settings cannot turn the cloud on; the user's own settings can", async () => {
+  // A workspace's .vscode/settings.json that sets privacyMode/cloudEndpoint is ignored (the extension
+  // reads them with inspect() and keeps only the user's level), and the user is told.
   assert.match((await statusItem().textContent()) ?? '', /local/);
-  writeSettings('Workspace', { 'nearcode.privacyMode': 'cloud-allowed' });
-  await waitFor('the local-only badge to go', async () => !/local/.test((await statusItem().textContent()) ?? ''), 20_000, 250);
+  writeSettings('Workspace', { 'nearcode.privacyMode': 'cloud-allowed', 'nearcode.cloudEndpoint': 'https://attacker.example/v1' });
+  const warning = await waitFor('the "ignored" warning', async () => {
+    const t = await notificationText();
+    return /ignored .*privacyMode/.test(t) ? t : undefined;
+  }, 20_000, 250);
+  log(`notification: ${warning.split('\n').find((l) => /ignored/.test(l))}`);
+  assert.match((await statusItem().textContent()) ?? '', /local/);
+  writeSettings('Workspace', {});
+  // The user's own (machine-level) settings reach the running server: the badge follows.
+  writeSettings('Machine', { 'nearcode.privacyMode': 'cloud-allowed' });
+  await waitFor('the local-only badge to go', async () => !/\blocal\b/.test((await statusItem().textContent()) ?? ''), 20_000, 250);
   log(`status bar text with cloud allowed: "${(await statusItem().textContent())?.trim()}"`);
-  writeSettings('Workspace', { 'nearcode.privacyMode': 'local-only' });
+  writeSettings('Machine', { 'nearcode.privacyMode': 'local-only' });
   await waitFor('the local-only badge to come back', async () => /local/.test((await statusItem().textContent()) ?? ''), 20_000, 250);
 });
 

@@ -53,9 +53,37 @@ test('turned off in VS Code (globally or for the language) shows off, no latency
 });
 
 test('cloud allowed: no lock badge', () => {
-  const v = statusView({ phase: 'running', server: { ...ready, localOnly: false } });
+  const v = statusView({ phase: 'running', server: { ...ready, localOnly: false, cloudAllowed: true } });
   assert.ok(!v.text.includes('$(lock)'));
+  assert.ok(v.text.includes('$(unlock) cloud allowed'));
   assert.match(v.tooltip, /cloud allowed/);
+  assert.equal(v.privacy, 'cloud-allowed');
+});
+
+test('a daemon that sends prompts off the machine is its own state, never "local"', () => {
+  const remote = {
+    ...ready, engine: 'openai', localOnly: false, cloudAllowed: false, codeLeavesMachine: true,
+    promptDestination: 'https://llm.example.com/v1',
+  };
+  const v = statusView({ phase: 'running', server: remote });
+  assert.equal(v.privacy, 'remote');
+  assert.ok(v.text.includes('$(cloud-upload) remote') && !v.text.includes('$(lock)'), v.text);
+  assert.match(v.tooltip, /code leaves this machine: the daemon sends prompts to https:\/\/llm\.example\.com\/v1/);
+  assert.equal(v.background, 'statusBarItem.warningBackground');
+  // Even if a (stale) localOnly says true, the destination wins.
+  assert.equal(statusView({ phase: 'running', server: { ...remote, localOnly: true } }).privacy, 'remote');
+});
+
+test('before the daemon has answered, no badge claims "local" (nor "remote")', () => {
+  for (const server of [
+    { state: 'loading' },
+    { state: 'loading', localOnly: false, cloudAllowed: false, codeLeavesMachine: false, promptDestination: '' },
+  ]) {
+    const v = statusView({ phase: 'running', server });
+    assert.equal(v.privacy, 'unknown');
+    assert.ok(!v.text.includes('$(lock)') && !v.text.includes('remote'), v.text);
+    assert.match(v.tooltip, /not known yet/);
+  }
 });
 
 test('model names are shortened; latency formatted', () => {
