@@ -44,6 +44,7 @@ class CompletionOutcome:
     prompt_tokens: int = 0
     cached_tokens: int = 0
     source: str = ""  # "model", "cache" (typed through, walked back, next line) or "joined" (in-flight)
+    error: str = ""  # the daemon's error event: the engine or daemon failed (not a refusal)
 
     @property
     def offered(self) -> bool:
@@ -130,6 +131,7 @@ async def ask_model(
             outcome.prompt_tokens = event.prompt_tokens
             outcome.cached_tokens = event.cached_tokens
         else:
+            outcome.error = event.message
             outcome.reason = f"engine error: {event.message}"
     raw = "".join(pieces)
     candidate = postprocess(
