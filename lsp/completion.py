@@ -139,7 +139,9 @@ async def ask_model(
     )
     outcome.latency_ms = round((time.monotonic() - started) * 1000, 1)
     outcome.source = "model"
-    if outcome.finish_reason in ABANDONED:
+    if outcome.error:
+        pass  # a failed stream's text is not an answer; the reason says what failed
+    elif outcome.finish_reason in ABANDONED:
         outcome.reason = outcome.finish_reason  # a newer request took over: its text is stale
     elif candidate.dropped:
         outcome.reason = candidate.dropped
