@@ -27,7 +27,15 @@ from tests.editor_session import start_watched_lsp, status_of
 from tests.faulty_upstream import FaultyUpstream
 from tests.llama_server import llama_server
 from tests.lsp_actions import open_document, progress_of, run_command, start_editor_client
-from tests.support import FIB, daemon_http, endpoint, env_for, new_runtime_dir, start_daemon, stop_daemon
+from tests.support import (
+    FIB,
+    daemon_http,
+    endpoint,
+    env_for,
+    new_runtime_dir,
+    start_daemon,
+    stop_daemon,
+)
 from tests.test_lsp_completion import inline, open_doc
 
 pytestmark = pytest.mark.real
