@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run install dev test test-fast lint test-vscode test-slow bench clean
+.PHONY: run install dev test test-fast lint test-vscode test-slow bench fuzz soak clean
 
 run: install
 	$(BIN)/nearcode daemon
@@ -43,6 +43,20 @@ test-vscode: dev
 
 bench: install
 	$(BIN)/python bench/compare.py
+
+# The LSP fuzzer's long run (tests/lsp_fuzz.py; the default suite runs 400 steps): random sessions
+# and malformed frames against the real server and its own daemon. FUZZ_SEED=n replays a run.
+FUZZ_STEPS ?= 3000
+fuzz: dev
+	$(BIN)/python -m tests.lsp_fuzz --steps $(FUZZ_STEPS) $(if $(FUZZ_SEED),--seed $(FUZZ_SEED))
+
+# An hour of two editors typing against one daemon (bench/soak.py): memory, descriptors, threads
+# and caches sampled every minute, growth after the first ten minutes, a plot. matplotlib is
+# installed for the plot only (not a dependency of nearcode).
+SOAK_MINUTES ?= 60
+soak: dev
+	$(PIP) install matplotlib
+	$(BIN)/python bench/soak.py --minutes $(SOAK_MINUTES)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

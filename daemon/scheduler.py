@@ -21,7 +21,7 @@ import itertools
 import logging
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +36,8 @@ from nearcode.daemon.engines.base import (
 )
 
 log = logging.getLogger("nearcode.daemon")
+
+DEADLINE_GRACE_S = 0.5  # past a request's deadline, the scheduler ends it if the engine has not
 
 
 @dataclass
@@ -149,6 +151,10 @@ class GenerationHandle:
         self.task = asyncio.create_task(work)
         self.task.add_done_callback(self._on_task_done)
 
+    def on_done(self, callback: Callable[[], object]) -> None:
+        assert self.task is not None
+        self.task.add_done_callback(lambda _: callback())
+
     def emit(self, chunk: GenerationChunk) -> None:
         """Queue a chunk; after the final one, nothing more."""
         if self.finished:
@@ -238,6 +244,13 @@ class Scheduler:
             and self.engine.info.shares_local_compute
         )
         handle.start(self._run(request, handle, stream_key, client, pausable))
+        if request.deadline is not None:
+            # The engine ends a request at its deadline as tokens flow; waiting for a slot, for the
+            # engine's own queue or for the prompt's tokens to be counted has no such check.
+            loop = asyncio.get_running_loop()
+            at = loop.time() + max(0.0, request.deadline - time.monotonic()) + DEADLINE_GRACE_S
+            timer = loop.call_at(at, handle.cancel, FinishReason.DEADLINE)
+            handle.on_done(timer.cancel)
         return handle
 
     async def _run(

@@ -21,7 +21,8 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections import Counter
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,10 +91,15 @@ class DaemonClient:
         self._daemon_args = daemon_args
         self.start_timeout_s = start_timeout_s
         self.start_failure: StartFailure | None = None
+        self.starts = 0  # daemons this client started
         self._endpoint: Endpoint | None = None
         self._http: httpx.AsyncClient | None = None
         self._starting: asyncio.Lock | None = None
         self._restart: asyncio.Task[None] | None = None
+        # Requests streaming on each client: a client is closed only once none does (closing it
+        # under them would break every other request in flight, as if the daemon had gone).
+        self._in_use: Counter[httpx.AsyncClient] = Counter()
+        self._retired: set[httpx.AsyncClient] = set()
         self._children: list[subprocess.Popen[bytes]] = []  # daemons this client started, reaped
 
     @property
@@ -151,7 +157,7 @@ class DaemonClient:
         try:
             response = await client.get("/api/health", timeout=5.0)
             if response.status_code == 200:
-                await self.close()
+                self._forget()
                 self._http, self._endpoint = client, endpoint
                 return True
         except (httpx.HTTPError, OSError):
@@ -165,6 +171,7 @@ class DaemonClient:
         command = [sys.executable, "-P", "-m", "nearcode", "daemon", *self.daemon_args]
         log.info("starting the daemon: %s (log %s)", " ".join(command), log_path)
         fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        written_before = os.fstat(fd).st_size  # this start's own output follows
         with os.fdopen(fd, "ab") as log_file:
             process = subprocess.Popen(  # noqa: ASYNC220 - fork/exec only, it does not wait
                 command,
@@ -176,6 +183,7 @@ class DaemonClient:
                 env=os.environ.copy(),
             )
         self._children.append(process)
+        self.starts += 1
         give_up = time.monotonic() + self.start_timeout_s
         while time.monotonic() < give_up:
             endpoint = Endpoint.read(paths.address_file())
@@ -183,18 +191,43 @@ class DaemonClient:
                 return endpoint
             code = process.poll()
             if code is not None and code != EXIT_ALREADY_RUNNING:  # the loser of a race keeps waiting
-                raise DaemonUnavailable(f"it exited with code {code}: {_tail(log_path)}")
+                raise DaemonUnavailable(f"it exited with code {code}: {_reason(log_path, written_before)}")
             await asyncio.sleep(0.1)
-        raise DaemonUnavailable(f"it did not start within {self.start_timeout_s:.0f}s: {_tail(log_path)}")
+        raise DaemonUnavailable(
+            f"it did not start within {self.start_timeout_s:.0f}s: {_reason(log_path, written_before)}"
+        )
 
     def _reap(self) -> None:
         """Collect daemons this client started that have exited (no zombies over a long session)."""
         self._children = [child for child in self._children if child.poll() is None]
 
-    def _forget(self) -> None:
-        http, self._http, self._endpoint = self._http, None, None
-        if http is not None:
+    def _forget(self, http: httpx.AsyncClient | None = None) -> None:
+        """Stop using a connection to the daemon (by default the current one): the next request
+        reads the address file again. It is closed once no request streams on it."""
+        http = http or self._http
+        if http is None:
+            return
+        if http is self._http:
+            self._http, self._endpoint = None, None
+        if self._in_use[http]:
+            self._retired.add(http)
+        else:
             asyncio.get_running_loop().create_task(http.aclose())
+
+    @contextlib.contextmanager
+    def _using(self) -> Iterator[httpx.AsyncClient]:
+        http = self._http
+        assert http is not None
+        self._in_use[http] += 1
+        try:
+            yield http
+        finally:
+            self._in_use[http] -= 1
+            if not self._in_use[http]:
+                del self._in_use[http]
+                if http in self._retired:
+                    self._retired.discard(http)
+                    asyncio.get_running_loop().create_task(http.aclose())
 
     def _restart_soon(self) -> None:
         """The daemon died: start the next one now, not at the next keystroke."""
@@ -208,18 +241,18 @@ class DaemonClient:
     async def get_json(self, path: str) -> dict[str, Any]:
         for attempt in (0, 1):
             await self.connect()
-            assert self._http is not None
-            try:
-                response = await self._http.get(path, timeout=10.0)
-                if response.status_code == 401 and not attempt:  # a new daemon with a new token
-                    self._forget()
-                    continue
-                response.raise_for_status()
-                return dict(response.json())
-            except _CONNECT_ERRORS:
-                self._forget()
-                if attempt:
-                    raise
+            with self._using() as http:
+                try:
+                    response = await http.get(path, timeout=10.0)
+                    if response.status_code == 401 and not attempt:  # a new daemon with a new token
+                        self._forget(http)
+                        continue
+                    response.raise_for_status()
+                    return dict(response.json())
+                except _CONNECT_ERRORS:
+                    self._forget(http)
+                    if attempt:
+                        raise
         raise AssertionError("unreachable")
 
     async def shutdown(self) -> bool:
@@ -254,37 +287,37 @@ class DaemonClient:
         timeout = stream_timeout(request.deadline_ms)
         for attempt in (0, 1):
             endpoint = await self.connect()
-            assert self._http is not None
             received = False
-            try:
-                async with self._http.stream("POST", path, content=body, headers=_JSON, timeout=timeout) as response:
-                    if response.status_code == 401 and not attempt:
-                        # Another daemon answers at this address now (restarted: new token).
-                        log.info("the daemon's token changed; reading its address file again")
-                        self._forget()
-                        continue
-                    if response.status_code != 200:
-                        text = (await response.aread()).decode(errors="replace")
-                        raise DaemonUnavailable(f"daemon refused the request ({response.status_code}): {text[:300]}")
-                    async for line in response.aiter_lines():
-                        if line:
-                            received = True
-                            yield parse_event(line)
-                return
-            except httpx.TimeoutException as exc:
-                self._forget()  # it may be hung: the next request checks its health first
-                raise DaemonTimeout(
-                    f"the daemon sent nothing for {timeout.read:.0f} s, past the request's deadline "
-                    f"({exc.__class__.__name__}); its log is {paths.daemon_log_file()}"
-                ) from exc
-            except _CONNECT_ERRORS as exc:
-                self._forget()
-                if received or attempt:
-                    if self.spawn and not pid_alive(endpoint.pid):
-                        self._restart_soon()
-                        raise DaemonRestarting("the daemon stopped during the request; a new one is starting") from exc
-                    raise DaemonUnavailable(f"lost the daemon mid-request: {exc!r}") from exc
-                log.warning("daemon unreachable (%r); restarting it", exc)
+            with self._using() as http:
+                try:
+                    async with http.stream("POST", path, content=body, headers=_JSON, timeout=timeout) as response:
+                        if response.status_code == 401 and not attempt:
+                            # Another daemon answers at this address now (restarted: new token).
+                            log.info("the daemon's token changed; reading its address file again")
+                            self._forget(http)
+                            continue
+                        if response.status_code != 200:
+                            text = (await response.aread()).decode(errors="replace")
+                            raise DaemonUnavailable(f"daemon refused the request ({response.status_code}): {text[:300]}")
+                        async for line in response.aiter_lines():
+                            if line:
+                                received = True
+                                yield parse_event(line)
+                    return
+                except httpx.TimeoutException as exc:
+                    self._forget(http)  # it may be hung: the next request checks its health first
+                    raise DaemonTimeout(
+                        f"the daemon sent nothing for {timeout.read:.0f} s, past the request's deadline "
+                        f"({exc.__class__.__name__}); its log is {paths.daemon_log_file()}"
+                    ) from exc
+                except _CONNECT_ERRORS as exc:
+                    self._forget(http)
+                    if received or attempt:
+                        if self.spawn and not pid_alive(endpoint.pid):
+                            self._restart_soon()
+                            raise DaemonRestarting("the daemon stopped during the request; a new one is starting") from exc
+                        raise DaemonUnavailable(f"lost the daemon mid-request: {exc!r}") from exc
+                    log.warning("daemon unreachable (%r); restarting it", exc)
 
 
 _JSON = {"content-type": "application/json"}
@@ -308,12 +341,16 @@ def _http_client(endpoint: Endpoint) -> httpx.AsyncClient:
     )
 
 
-def _tail(path: os.PathLike[str], lines: int = 5) -> str:
+def _reason(path: os.PathLike[str], since: int) -> str:
+    """Why a daemon did not start: its own `nearcode: ...` message if it printed one (the fix is in
+    it), else the last lines it wrote to the log."""
     try:
         with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - 4000))
-            text = f.read().decode(errors="replace")
+            size = f.seek(0, os.SEEK_END)
+            f.seek(since if since <= size else max(0, size - 4000))  # rotated meanwhile: the end
+            text = f.read()[-8000:].decode(errors="replace")
     except OSError:
         return "(no log)"
-    return " | ".join(line for line in text.strip().splitlines()[-lines:])
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    own = [line for line in lines if line.startswith("nearcode: ")]
+    return own[-1][len("nearcode: ") :] if own else " | ".join(lines[-3:]) or "(it wrote nothing)"

@@ -21,6 +21,7 @@ from pygls.exceptions import (
     FeatureRequestError,
     JsonRpcException,
     JsonRpcInternalError,
+    JsonRpcInvalidRequest,
     JsonRpcParseError,
 )
 from pygls.lsp.server import LanguageServer
@@ -94,14 +95,13 @@ class NearcodeServer(LanguageServer):
         if isinstance(error, MalformedMessage):
             log.warning("%s", error)  # a request among them was answered with invalid-params
             return
-        if isinstance(error, ValueError) and source is JsonRpcException:
-            # An unparseable message from the editor: JSON-RPC answers it with id null and -32700.
-            # Logged, not shown: the user cannot act on a client's framing bug.
-            log.warning("ignored a malformed JSON-RPC message: %s", error)
-            self.protocol._send_response(
-                None,  # type: ignore[arg-type]
-                error=JsonRpcParseError(f"nearcode: malformed JSON-RPC message ignored: {error}").to_response_error(),
-            )
+        if source is JsonRpcException:
+            # A frame that could not be read (-32700) or is no JSON-RPC message (-32600): JSON-RPC
+            # answers with id null. Logged, not shown: the user cannot act on a client's bug.
+            log.warning("ignored a malformed JSON-RPC message: %r", error)
+            kind = JsonRpcParseError if isinstance(error, ValueError) else JsonRpcInvalidRequest
+            answer = kind(f"nearcode: malformed JSON-RPC message ignored: {str(error)[:200]}")
+            self.protocol._send_response(None, error=answer.to_response_error())  # type: ignore[arg-type]
             return
         if source is FeatureRequestError:
             return  # the request's own answer carries it

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import httpx
@@ -112,3 +113,24 @@ async def test_counting_a_paused_jobs_text_failing_ends_it_with_an_error() -> No
     await collect(scheduler.submit(request("k"), "c\x00doc", "c"))
     _, final = await asyncio.wait_for(reader, WITHIN_S)
     assert final.finish_reason == FinishReason.ERROR and "tokenizer crashed" in final.text
+
+
+async def test_a_request_stuck_before_the_engine_ends_at_its_deadline() -> None:
+    # Nothing reaches the engine's own deadline check: it is still "reading the prompt".
+    engine = ScriptedEngine(prompt_delay_s=30)
+    scheduler = Scheduler(engine)
+    deadline = time.monotonic() + 0.3
+    handle = scheduler.submit(GenerationRequest("p", 10, deadline=deadline), "c\x00doc", "c")
+    _, final = await asyncio.wait_for(collect(handle), WITHIN_S)
+    assert final.finish_reason == FinishReason.DEADLINE and time.monotonic() - deadline < 2
+
+
+async def test_a_request_queued_for_a_slot_ends_at_its_deadline() -> None:
+    engine = ScriptedEngine(script=lambda r: " ".join(["t"] * 500), token_delay_s=0.01, parallel_slots=1)
+    scheduler = Scheduler(engine)
+    long = scheduler.submit(GenerationRequest("a", 1000), "c\x00one", "c")
+    queued = scheduler.submit(GenerationRequest("b", 10, deadline=time.monotonic() + 0.3), "c\x00two", "c")
+    _, final = await asyncio.wait_for(collect(queued), WITHIN_S)
+    assert final.finish_reason == FinishReason.DEADLINE
+    long.cancel()
+    assert engine.requests[-1].prompt == "a", "the queued request never reached the engine"
