@@ -151,18 +151,20 @@ def plot(samples: list[dict[str, Any]], settle_min: float, path: Path) -> bool:
         replay.log("matplotlib is not installed (make soak installs it): no plot")
         return False
     data = series(samples)
-    panels = [("resident memory (MB)", "rss_kb", 1 / 1024), ("open file descriptors", "fds", 1), ("threads", "threads", 1)]
-    fig, axes = plt.subplots(2, 2, figsize=(12, 8), sharex=True)
-    for ax, (title, key, scale) in zip(axes.flat, panels, strict=False):
-        for proc in ("daemon", "lsp0", "lsp1"):
-            points = data.get(f"{proc}.{key}", [])
-            ax.plot([t for t, _ in points], [v * scale for _, v in points], marker=".", label=proc)
+    panels = [  # (title, series names, scale)
+        ("daemon: resident memory (MB)", ["daemon.rss_kb"], 1 / 1024),
+        ("language servers: resident memory (MB)", ["lsp0.rss_kb", "lsp1.rss_kb"], 1 / 1024),
+        ("open file descriptors", ["daemon.fds", "lsp0.fds", "lsp1.fds"], 1),
+        ("threads", ["daemon.threads", "lsp0.threads", "lsp1.threads"], 1),
+        ("daemon caches (entries)", sorted(n for n in data if n.startswith("caches.")), 1),
+        ("daemon.log and rotated files (kB)", ["daemon.log_bytes"], 1 / 1024),
+    ]
+    fig, axes = plt.subplots(3, 2, figsize=(12, 11), sharex=True)
+    for ax, (title, names, scale) in zip(axes.flat, panels, strict=True):
+        for name in names:
+            points = data.get(name, [])
+            ax.plot([t for t, _ in points], [v * scale for _, v in points], marker=".", label=name)
         ax.set_title(title)
-    ax = axes.flat[3]
-    for name, points in data.items():
-        if name.startswith("caches."):
-            ax.plot([t for t, _ in points], [v for _, v in points], marker=".", label=name.split(".", 1)[1])
-    ax.set_title("daemon caches (entries)")
     for ax in axes.flat:
         ax.axvline(settle_min, color="grey", linestyle=":", linewidth=1)
         ax.set_xlabel("minutes")
@@ -231,7 +233,11 @@ async def soak(args: argparse.Namespace, out: Path) -> tuple[list[dict[str, Any]
                 await asyncio.sleep(args.sample_s)
 
         sampler = asyncio.create_task(sample_every())
-        await asyncio.gather(*(type_away(i, ed) for i, ed in enumerate(editors)))
+        typists = [asyncio.create_task(type_away(i, ed)) for i, ed in enumerate(editors)]
+        await asyncio.wait(typists, timeout=max(0.0, stop_at - time.monotonic()) + 1)
+        for typist in typists:  # mid-session at the end: stop typing now
+            typist.cancel()
+        await asyncio.gather(*typists, return_exceptions=True)
         sampler.cancel()
         samples.append(await asyncio.to_thread(take_sample, started, runtime, editors))
         totals = sum((ed.counts for ed in editors), collections.Counter())

@@ -192,11 +192,15 @@ async def test_killing_the_daemon_during_a_completion_costs_no_error(fresh_env: 
         request = asyncio.ensure_future(inline(client, uri, 3, 4))
         await _wait_generating(fresh_env, before)
         os.kill(killed, signal.SIGKILL)
-        assert await asyncio.wait_for(request, 60) == [], "an empty answer, not an error"
+        await asyncio.wait_for(request, 60)  # answered (its first line, or nothing), not an error
         await started_daemon(fresh_env, not_pid=killed)  # the language server starts it by itself
         ready_at = time.monotonic()
         text = await suggestion(client, "after-crash")
-        print(f"first suggestion {time.monotonic() - ready_at:.2f} s after the new daemon was ready")
+        first_s = time.monotonic() - ready_at
+        again = time.monotonic()
+        await suggestion(client, "warm")  # the same kind of request on the warm daemon: the machine's pace
+        print(f"first suggestion {first_s:.2f} s after the new daemon was ready (a fresh document on the "
+              f"warm daemon: {time.monotonic() - again:.2f} s; load {os.getloadavg()[0]:.1f})")
         assert text.strip()
         assert_nothing_shown(seen)
         assert any(s.get("state") == "loading" for s in seen.statuses), "the status said it was restarting"
