@@ -25,13 +25,15 @@ import math
 import os
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+import httpx
+
+from nearcode.lsp.daemon_client import DaemonClient, DaemonUnavailable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import replay  # bench/replay.py: the typing sessions and the editor client
@@ -53,29 +55,29 @@ def proc_sample(pid: int) -> dict[str, int] | None:
         return None
 
 
-def daemon_status(runtime: Path) -> dict[str, Any]:
-    """The daemon's GET /api/status with the token from its address file; {} if unreachable."""
+async def daemon_status() -> dict[str, Any]:
+    """The daemon's /api/status through nearcode's own client ({} if it does not answer)."""
+    client = DaemonClient(spawn=False)
     try:
-        info = json.loads((runtime / "daemon.json").read_text())
-        unix = info["transport"] == "unix"
-        with socket.socket(socket.AF_UNIX if unix else socket.AF_INET) as sock:
-            sock.settimeout(10)
-            sock.connect(info["path"] if unix else (info["host"], info["port"]))
-            sock.sendall(f"GET /api/status HTTP/1.0\r\nAuthorization: Bearer {info['token']}\r\n\r\n".encode())
-            data = b"".join(iter(lambda: sock.recv(65536), b""))
-        head, _, body = data.partition(b"\r\n\r\n")
-        return dict(json.loads(body)) if head.split(b" ")[1:2] == [b"200"] else {}
-    except (OSError, ValueError, KeyError):
+        return await client.get_json("/api/status")
+    except (DaemonUnavailable, httpx.HTTPError, ValueError):
         return {}
+    finally:
+        await client.close()
 
 
-def stop_daemon(nearcode: str, env: dict[str, str], runtime: Path) -> str:
-    """`nearcode stop`, then wait for that daemon (ours: started in our runtime dir) to exit."""
-    pid = int(daemon_status(runtime).get("pid") or 0)
-    subprocess.run([nearcode, "stop"], env=env, capture_output=True, check=False, timeout=60)
-    give_up = time.monotonic() + 30
-    while pid and proc_sample(pid) is not None and time.monotonic() < give_up:
-        time.sleep(0.25)
+async def stop_daemon() -> str:
+    """Ask the daemon to stop, then wait for that process (ours: in our runtime dir) to exit."""
+    pid = int((await daemon_status()).get("pid") or 0)
+    client = DaemonClient(spawn=False)
+    try:
+        await client.shutdown()
+    finally:
+        await client.close()
+    for _ in range(120):  # 30 s for the process to exit
+        if not pid or proc_sample(pid) is None:
+            break
+        await asyncio.sleep(0.25)
     if pid and proc_sample(pid) is not None:
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
@@ -87,8 +89,8 @@ def log_bytes(runtime: Path) -> int:
     return sum(p.stat().st_size for p in runtime.glob("daemon.log*") if p.is_file())
 
 
-def take_sample(started: float, runtime: Path, editors: list[Any]) -> dict[str, Any]:
-    status = daemon_status(runtime)
+async def take_sample(started: float, runtime: Path, editors: list[Any]) -> dict[str, Any]:
+    status = await daemon_status()
     sample: dict[str, Any] = {"t_min": round((time.monotonic() - started) / 60, 2), "load1": os.getloadavg()[0]}
     if status.get("pid"):
         sample["daemon"] = proc_sample(int(status["pid"]))
@@ -205,7 +207,8 @@ def report(samples: list[dict[str, Any]], rows: list[dict[str, Any]], meta: dict
 async def soak(args: argparse.Namespace, out: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     base = Path(tempfile.mkdtemp(prefix="ncsoak-", dir="/tmp"))  # short: it holds a unix socket
     (runtime := base / "rt").mkdir(mode=0o700)
-    env = {**os.environ, "NEARCODE_RUNTIME_DIR": str(runtime)}
+    os.environ["NEARCODE_RUNTIME_DIR"] = str(runtime)  # for this process's client of the daemon, too
+    env = dict(os.environ)
     rargs = replay.parse_args(["--seed", str(args.seed)])
     funcs = replay.pick_functions(args.functions, args.seed)
     spawned: list[Any] = []
@@ -226,7 +229,7 @@ async def soak(args: argparse.Namespace, out: Path) -> tuple[list[dict[str, Any]
 
         async def sample_every() -> None:
             while True:
-                samples.append(await asyncio.to_thread(take_sample, started, runtime, editors))
+                samples.append(await take_sample(started, runtime, editors))
                 (out / "samples.jsonl").write_text("".join(json.dumps(s) + "\n" for s in samples))
                 replay.log(f"sample at {samples[-1]['t_min']:.1f} min: " + json.dumps(
                     {k: samples[-1].get(k) for k in ("daemon", "lsp0", "lsp1", "caches", "load1")}))
@@ -239,13 +242,13 @@ async def soak(args: argparse.Namespace, out: Path) -> tuple[list[dict[str, Any]
             typist.cancel()
         await asyncio.gather(*typists, return_exceptions=True)
         sampler.cancel()
-        samples.append(await asyncio.to_thread(take_sample, started, runtime, editors))
+        samples.append(await take_sample(started, runtime, editors))
         totals = sum((ed.counts for ed in editors), collections.Counter())
         meta = {"sessions": counts["sessions"], "keystrokes": totals["keystrokes"], "requests": totals["requests"]}
         return samples, meta
     finally:
         await asyncio.gather(*(lsp.close() for lsp in spawned), return_exceptions=True)
-        replay.log(stop_daemon(rargs.nearcode, env, runtime))
+        replay.log(await stop_daemon())
         with contextlib.suppress(OSError):
             for log_file in runtime.glob("daemon.log*"):
                 shutil.copy(log_file, out / log_file.name)
