@@ -5,6 +5,8 @@
 - A request whose parameters do not fit its method's types is answered with invalid-params under
   its own id (pygls would leave it unanswered and show the user a server error); a notification
   like that is logged and dropped.
+- The futures pygls keeps for handlers it runs itself are dropped once done (it kept one per
+  keystroke forever).
 """
 
 from __future__ import annotations
@@ -37,6 +39,27 @@ class NearcodeProtocol(LanguageServerProtocol):
         assert self._workspace is not None
         self._workspace = EditorWorkspace.adopt(self._workspace)
         return result
+
+    def _execute_handler(
+        self,
+        msg_id: Any,
+        handler: Any,
+        callback: Any,
+        args: tuple[Any, ...] | None = None,
+        kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        super()._execute_handler(msg_id, handler, callback, args, kwargs)
+        # pygls files the future of every handler it runs through a generator (didOpen, didChange,
+        # didClose, executeCommand, ...) under a made-up id and never removes it: one future per
+        # keystroke, for as long as the editor runs (~1 MB a minute of typing). Dropped when done;
+        # a client request's own entry is already removed by then, before its answer is sent.
+        future = self._request_futures.get(msg_id)
+        if future is not None:
+            future.add_done_callback(lambda done: self._drop_future(msg_id, done))
+
+    def _drop_future(self, msg_id: Any, future: Any) -> None:
+        if self._request_futures.get(msg_id) is future:
+            del self._request_futures[msg_id]
 
     def structure_message(self, data: dict[str, Any]) -> Any:
         try:

@@ -51,9 +51,9 @@ class LlamaCppConfig:
     batch_tokens: int = 256
     cache_reuse_tokens: int = 256  # reuse shifted KV chunks of at least this many tokens
     # llama.cpp keeps the KV state of prompts that leave a slot in RAM, to restore them later; its
-    # default allows 8 GiB, which a daemon that runs for days would fill. 512 MiB holds ~25 prompts
-    # of 1,500 tokens (0.5B: ~12 KB a token).
-    prompt_cache_ram_mib: int = 512
+    # default allows 8 GiB, which a daemon that runs for days would fill. 256 MiB holds ~14 prompts
+    # of 1,500 tokens (0.5B: ~12 KB a token), beside the 4 the slots hold.
+    prompt_cache_ram_mib: int = 256
 
 
 class LlamaCppEngine:
