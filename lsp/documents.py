@@ -77,10 +77,15 @@ class EditorDocument(TextDocument):
         self._source = source[:start] + change.text + source[end:]
 
     def offset_at_position(self, client_position: types.Position) -> int:
-        """Code-point offset of a request's position; a position that names no place raises a
-        clear invalid-params error."""
+        """Code-point offset of a position, clamped to the document as editors clamp (pygls's
+        contract, for helpers that take a range's ends); requests' cursors go through `offset_at`."""
+        return self.index.offset(_position(client_position), strict=False)
+
+    def offset_at(self, position: types.Position) -> int:
+        """Code-point offset of a request's position; one that names no place (negative, past the
+        last line, inside a surrogate pair) is a clear invalid-params error."""
         try:
-            return self.index.offset(_position(client_position))
+            return self.index.offset(_position(position))
         except PositionError as exc:
             raise InvalidInput(f"nearcode: {exc} in {self.uri}") from exc
 
@@ -163,7 +168,7 @@ def cursor_at(workspace: Workspace, uri: str, position: types.Position) -> Curso
     if len(source) > MAX_DOCUMENT_CHARS:
         raise InvalidInput(f"nearcode: document {uri} is too large to complete ({len(source)} characters)")
     # LSP: a character past the end of its line means the end of the line.
-    offset = document.offset_at_position(position)
+    offset = document.offset_at(position)
     path = to_fs_path(uri) or uri
     language = document.language_id or language_for_path(path)
     cursor = cursor_text(source, offset, uri, path, language)
