@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run install dev test test-fast lint test-vscode test-slow bench bench-public bench-lint clean install-vllm test-vllm bench-vllm
+.PHONY: run install dev test test-fast lint test-vscode test-slow bench bench-public bench-lint fuzz soak clean install-vllm test-vllm bench-vllm
 
 run: install
 	$(BIN)/nearcode daemon
@@ -70,6 +70,20 @@ bench-lint: dev
 	$(BIN)/ruff check bench tests/test_bench_harness.py
 	cd bench && ../$(BIN)/mypy --strict --ignore-missing-imports --cache-dir ../.mypy_cache/bench *.py
 	$(BIN)/pytest -q tests/test_bench_harness.py
+
+# The LSP fuzzer's long run (tests/lsp_fuzz.py; the default suite runs 400 steps): random sessions
+# and malformed frames against the real server and its own daemon. FUZZ_SEED=n replays a run.
+FUZZ_STEPS ?= 3000
+fuzz: dev
+	$(BIN)/python -m tests.lsp_fuzz --steps $(FUZZ_STEPS) $(if $(FUZZ_SEED),--seed $(FUZZ_SEED))
+
+# An hour of two editors typing against one daemon (bench/soak.py): memory, descriptors, threads
+# and caches sampled every minute, growth after the first ten minutes, a plot. matplotlib is
+# installed for the plot only (not a dependency of nearcode).
+SOAK_MINUTES ?= 60
+soak: dev
+	$(PIP) install matplotlib
+	$(BIN)/python bench/soak.py --minutes $(SOAK_MINUTES)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -24,6 +24,7 @@ from nearcode import __version__
 from nearcode.daemon.asgi import read_body, until_disconnect
 from nearcode.daemon.fim_service import FimError, FimService
 from nearcode.daemon.openai_api import openai_routes
+from nearcode.daemon.scheduler import failure_message
 from nearcode.shared.privacy import is_loopback
 from nearcode.shared.protocol.daemon_api import ErrorEvent, FimRequest, GenerateRequest, event_line
 
@@ -132,18 +133,33 @@ class StreamEndpoint:
         await until_disconnect(self._pump(request, send), receive)
 
     async def _pump(self, request: FimRequest | GenerateRequest, send: Send) -> None:
+        """Stream the events; whatever fails (prompt building, token counting, the engine, this
+        code), the stream ends with exactly one final event: done, or error with the reason."""
         await send(
             {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/x-ndjson")]}
         )
+        final_sent = False
+        error: ErrorEvent | None = None
         try:
             events = (
                 self.service.stream(request) if isinstance(request, FimRequest) else self.service.generate(request)
             )
             async for event in events:
+                if final_sent:  # a service bug: a second final event would break the protocol
+                    log.error("dropped an event after the final one: %s", event.type)
+                    continue
                 await send({"type": "http.response.body", "body": event_line(event), "more_body": True})
+                final_sent = event.type == "done"
         except FimError as exc:
             log.warning("generation failed: %s", exc)
             error = ErrorEvent(message=str(exc))
+        except Exception as exc:
+            log.exception("request failed")
+            error = ErrorEvent(message=failure_message(exc))
+        else:
+            if not final_sent:
+                error = ErrorEvent(message="the daemon ended the stream without an answer")
+        if error is not None and not final_sent:
             await send({"type": "http.response.body", "body": event_line(error), "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 

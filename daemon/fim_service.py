@@ -61,6 +61,10 @@ class FimService:
         self._anchors: OrderedDict[str, PrefixAnchor] = OrderedDict()
         self.anchored_prompts = 0  # prompts that started where the document's previous one did
 
+    @property
+    def anchor_count(self) -> int:
+        return len(self._anchors)
+
     def budget_for(self, req: FimRequest) -> PromptBudget:
         """The prompt budget for this request: at most what the engine reads within
         COLD_READ_TARGET_S, shared among the interactive requests running at once.

@@ -18,10 +18,12 @@ import asyncio
 import contextlib
 import dataclasses
 import itertools
+import logging
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from nearcode.daemon.engines.base import (
     Engine,
@@ -32,6 +34,10 @@ from nearcode.daemon.engines.base import (
     GenerationStats,
     Priority,
 )
+
+log = logging.getLogger("nearcode.daemon")
+
+DEADLINE_GRACE_S = 0.5  # past a request's deadline, the scheduler ends it if the engine has not
 
 
 @dataclass
@@ -65,6 +71,10 @@ class PriorityGate:
 
     def interactive_busy(self) -> bool:
         return self.running[Priority.INTERACTIVE] > 0 or self.waiting(Priority.INTERACTIVE) > 0
+
+    @property
+    def waiter_count(self) -> int:
+        return len(self._waiters)
 
     def waiting(self, priority: Priority) -> int:
         return sum(1 for w in self._waiters if w.priority == priority)
@@ -125,12 +135,43 @@ class PriorityGate:
 
 
 class GenerationHandle:
-    """One scheduled generation: read `events()`; `cancel()` stops it."""
+    """One scheduled generation: read `events()`; `cancel()` stops it.
+
+    Its stream always ends with exactly one final chunk (a finish reason), whatever happens to the
+    task that feeds it: finished, cancelled (even before it first ran), or failed with any error.
+    """
 
     def __init__(self) -> None:
         self.queue: asyncio.Queue[GenerationChunk] = asyncio.Queue()
         self.task: asyncio.Task[None] | None = None
         self.cancel_reason = FinishReason.CANCELLED
+        self.finished = False  # the final chunk is in the queue
+
+    def start(self, work: Coroutine[Any, Any, None]) -> None:
+        self.task = asyncio.create_task(work)
+        self.task.add_done_callback(self._on_task_done)
+
+    def on_done(self, callback: Callable[[], object]) -> None:
+        assert self.task is not None
+        self.task.add_done_callback(lambda _: callback())
+
+    def emit(self, chunk: GenerationChunk) -> None:
+        """Queue a chunk; after the final one, nothing more."""
+        if self.finished:
+            return
+        self.finished = chunk.finish_reason is not None
+        self.queue.put_nowait(chunk)
+
+    def _on_task_done(self, task: asyncio.Task[None]) -> None:
+        # A task cancelled before its first step never runs its own handlers; one that failed
+        # past them must not leave its reader waiting either.
+        if task.cancelled():
+            self.emit(GenerationChunk("", self.cancel_reason, GenerationStats()))
+        elif (error := task.exception()) is not None:
+            log.error("generation failed", exc_info=error)
+            self.emit(GenerationChunk(failure_message(error), FinishReason.ERROR, GenerationStats()))
+        elif not self.finished:
+            self.emit(GenerationChunk("", FinishReason.CANCELLED, GenerationStats()))
 
     def cancel(self, reason: FinishReason = FinishReason.CANCELLED) -> None:
         if self.task is not None and not self.task.done():
@@ -146,6 +187,13 @@ class GenerationHandle:
                     return
         finally:
             self.cancel()
+
+
+def failure_message(error: BaseException) -> str:
+    """What an unexpected error says to the client: its kind and text; the traceback is logged."""
+    if isinstance(error, EngineError):
+        return str(error)
+    return f"the daemon failed: {type(error).__name__}: {error} (details in the daemon's log)"
 
 
 @dataclass(frozen=True)
@@ -195,7 +243,14 @@ class Scheduler:
             and self.policy.pause_for_interactive
             and self.engine.info.shares_local_compute
         )
-        handle.task = asyncio.create_task(self._run(request, handle, stream_key, client, pausable))
+        handle.start(self._run(request, handle, stream_key, client, pausable))
+        if request.deadline is not None:
+            # The engine ends a request at its deadline as tokens flow; waiting for a slot, for the
+            # engine's own queue or for the prompt's tokens to be counted has no such check.
+            loop = asyncio.get_running_loop()
+            at = loop.time() + max(0.0, request.deadline - time.monotonic()) + DEADLINE_GRACE_S
+            timer = loop.call_at(at, handle.cancel, FinishReason.DEADLINE)
+            handle.on_done(timer.cancel)
         return handle
 
     async def _run(
@@ -228,12 +283,14 @@ class Scheduler:
                 produced += segment
                 generated_before += await self.engine.count_tokens(segment) if segment else 0
         except asyncio.CancelledError:
-            handle.queue.put_nowait(GenerationChunk("", handle.cancel_reason, GenerationStats()))
+            handle.emit(GenerationChunk("", handle.cancel_reason, GenerationStats()))
         except Shed as exc:
             self.background.shed += 1
-            handle.queue.put_nowait(GenerationChunk(str(exc), FinishReason.SHED, GenerationStats()))
-        except EngineError as exc:
-            handle.queue.put_nowait(GenerationChunk(str(exc), FinishReason.ERROR, GenerationStats()))
+            handle.emit(GenerationChunk(str(exc), FinishReason.SHED, GenerationStats()))
+        except Exception as exc:  # any engine or counting failure ends the stream with its reason
+            if not isinstance(exc, EngineError):
+                log.exception("generation failed")
+            handle.emit(GenerationChunk(failure_message(exc), FinishReason.ERROR, GenerationStats()))
         finally:
             self._forget(key, handle)
 
@@ -269,10 +326,10 @@ class Scheduler:
                 if chunk.finish_reason is not None:
                     if chunk.stats is not None:
                         chunk.stats.generated_tokens += generated_before
-                    handle.queue.put_nowait(chunk)
+                    handle.emit(chunk)
                     return
                 pieces.append(chunk.text)
-                handle.queue.put_nowait(chunk)
+                handle.emit(chunk)
 
         if not pausable:  # the hot path of every keystroke: no extra task
             try:
@@ -298,6 +355,10 @@ class Scheduler:
             pumping.result()  # re-raises an engine error
             return None
         return "".join(pieces)
+
+    @property
+    def stream_count(self) -> int:
+        return len(self._streams)
 
     def _forget(self, key: str | None, handle: GenerationHandle) -> None:
         if key is not None and self._streams.get(key) is handle:

@@ -25,6 +25,7 @@ from nearcode.daemon.engines.base import Engine, EngineError
 from nearcode.daemon.engines.factory import EngineOptions, build_engine, decide_engine
 from nearcode.daemon.engines.starting import BackgroundStart
 from nearcode.daemon.fim_service import FimService
+from nearcode.daemon.log_rotation import StderrRotation
 from nearcode.daemon.model_family import family_for_model
 from nearcode.daemon.model_store import PRESETS, ModelError, model_path, resolve_model
 from nearcode.daemon.prompting.fim import PromptBudget
@@ -182,10 +183,12 @@ class Daemon:
         if self.loading is not None:
             await self.loading.start()
         canary_task = asyncio.create_task(self.canary_probe())
+        rotation_task = asyncio.create_task(StderrRotation(paths.daemon_log_file()).run())  # daemon.log bounded
         try:
             await self.http.serve(sockets=[sock])
         finally:
             canary_task.cancel()
+            rotation_task.cancel()
             await self.scheduler.close()
             current = Endpoint.read(address_file)
             if current is not None and current.pid == os.getpid():
@@ -244,6 +247,15 @@ class Daemon:
             "canary": self.canary.as_dict(),
         }
 
+    def cache_sizes(self) -> dict[str, int]:
+        """What the daemon keeps between requests, each with its bound (docs/protocol.md)."""
+        return {
+            "prompt_anchors": self.service.anchor_count,  # <= ANCHORS_KEPT (512)
+            "streams": self.scheduler.stream_count,  # requests in flight (superseded ones end)
+            "gate_waiters": self.scheduler.gate.waiter_count,  # queued for an engine slot
+            "latency_samples": len(self.stats.latencies_ms),  # <= 2000
+        }
+
     async def status(self) -> dict[str, Any]:
         """`/api/status`: `describe()` plus what the daemon has done, and the engine's own figures."""
         counters, gate, loading = self.engine.cancel_counters, self.scheduler.gate, self.loading
@@ -264,5 +276,6 @@ class Daemon:
             "running": {p.name.lower(): n for p, n in gate.running.items()},
             "background": {"paused": self.scheduler.background.paused, "shed": self.scheduler.background.shed},
             "anchored_prompts": self.service.anchored_prompts,
+            "caches": self.cache_sizes(),
             "network": privacy.network_status(),
         }

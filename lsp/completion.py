@@ -44,6 +44,7 @@ class CompletionOutcome:
     prompt_tokens: int = 0
     cached_tokens: int = 0
     source: str = ""  # "model", "cache" (typed through, walked back, next line) or "joined" (in-flight)
+    error: str = ""  # the daemon's error event: the engine or daemon failed (not a refusal)
 
     @property
     def offered(self) -> bool:
@@ -130,6 +131,7 @@ async def ask_model(
             outcome.prompt_tokens = event.prompt_tokens
             outcome.cached_tokens = event.cached_tokens
         else:
+            outcome.error = event.message
             outcome.reason = f"engine error: {event.message}"
     raw = "".join(pieces)
     candidate = postprocess(
@@ -137,7 +139,9 @@ async def ask_model(
     )
     outcome.latency_ms = round((time.monotonic() - started) * 1000, 1)
     outcome.source = "model"
-    if outcome.finish_reason in ABANDONED:
+    if outcome.error:
+        pass  # a failed stream's text is not an answer; the reason says what failed
+    elif outcome.finish_reason in ABANDONED:
         outcome.reason = outcome.finish_reason  # a newer request took over: its text is stale
     elif candidate.dropped:
         outcome.reason = candidate.dropped

@@ -8,13 +8,22 @@ handler, which closes the daemon stream, which stops the engine.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import os
 import uuid
 from collections import Counter, OrderedDict
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcException, JsonRpcParseError
+from pygls.exceptions import (
+    FeatureRequestError,
+    JsonRpcException,
+    JsonRpcInternalError,
+    JsonRpcInvalidRequest,
+    JsonRpcParseError,
+)
 from pygls.lsp.server import LanguageServer
 
 from nearcode import __version__
@@ -23,13 +32,26 @@ from nearcode.lsp.cloud.handoff import run_ask_cloud
 from nearcode.lsp.code_actions.docstring_command import run_docstring
 from nearcode.lsp.code_actions.handlers import CODE_ACTION_KINDS, code_actions, first_argument
 from nearcode.lsp.code_actions.live_region import DocumentWatchers
-from nearcode.lsp.code_actions.streaming import ActionContext
+from nearcode.lsp.code_actions.streaming import ActionContext, progress_scope
 from nearcode.lsp.code_actions.tests_command import run_generate_tests
 from nearcode.lsp.completion import CompletionOutcome, CursorText
 from nearcode.lsp.coordinator import CompletionCoordinator
-from nearcode.lsp.daemon_client import DaemonClient, DaemonUnavailable
-from nearcode.lsp.documents import cursor_at
-from nearcode.shared import privacy
+from nearcode.lsp.daemon_client import (
+    DaemonClient,
+    DaemonRestarting,
+    DaemonStartFailed,
+    DaemonTimeout,
+    DaemonUnavailable,
+)
+from nearcode.lsp.documents import (
+    cursor_at,
+    open_document,
+    parseable_document,
+    require_valid_unicode,
+)
+from nearcode.lsp.problems import ProblemKind, Problems
+from nearcode.lsp.rpc import MalformedMessage, NearcodeProtocol
+from nearcode.shared import paths, privacy
 from nearcode.shared.protocol.editor import (
     ACCEPT_COMMAND,
     ASK_CLOUD_COMMAND,
@@ -41,15 +63,18 @@ from nearcode.shared.protocol.editor import (
     ServerState,
     StatusParams,
     StatusResult,
+    WireModel,
 )
 from nearcode.shared.protocol.settings import Settings
+from nearcode.shared.text import utf16_length
 
 log = logging.getLogger("nearcode.lsp")
 
+DEBUG_DOCUMENT_COMMAND = "nearcode.debugDocument"  # only with NEARCODE_DEBUG_COMMANDS=1 (tests, fuzzing)
 
 class NearcodeServer(LanguageServer):
     def __init__(self) -> None:
-        super().__init__("nearcode", __version__)
+        super().__init__("nearcode", __version__, protocol_cls=NearcodeProtocol)
         self.settings = Settings()
         self.daemon = DaemonClient()
         self.client_id = uuid.uuid4().hex[:12]
@@ -67,18 +92,28 @@ class NearcodeServer(LanguageServer):
         self.counters: Counter[str] = Counter()
         self.offered: OrderedDict[str, str] = OrderedDict()  # completion id -> text, most recent last
         self.client_has_inline = False
+        self.problems = Problems(self.show_error)
+
+    def show_error(self, message: str) -> None:
+        self.window_show_message(types.ShowMessageParams(types.MessageType.Error, message))
 
     def report_server_error(self, error: Exception, source: Any) -> None:
-        if isinstance(error, ValueError) and source is JsonRpcException:
-            # An unparseable message from the editor: JSON-RPC answers it with id null and -32700.
-            # Logged, not shown: the user cannot act on a client's framing bug.
-            log.warning("ignored a malformed JSON-RPC message: %s", error)
-            self.protocol._send_response(
-                None,  # type: ignore[arg-type]
-                error=JsonRpcParseError(f"nearcode: malformed JSON-RPC message ignored: {error}").to_response_error(),
-            )
+        if isinstance(error, MalformedMessage):
+            log.warning("%s", error)  # a request among them was answered with invalid-params
             return
-        super().report_server_error(error, source)
+        if source is JsonRpcException:
+            # A frame that could not be read (-32700) or is no JSON-RPC message (-32600): JSON-RPC
+            # answers with id null. Logged, not shown: the user cannot act on a client's bug.
+            log.warning("ignored a malformed JSON-RPC message: %r", error)
+            kind = JsonRpcParseError if isinstance(error, ValueError) else JsonRpcInvalidRequest
+            answer = kind(f"nearcode: malformed JSON-RPC message ignored: {str(error)[:200]}")
+            self.protocol._send_response(None, error=answer.to_response_error())  # type: ignore[arg-type]
+            return
+        if source is FeatureRequestError:
+            return  # the request's own answer carries it
+        log.error("server error (%s): %s", getattr(source, "__name__", source), error)
+        self.problems.report("server", f"internal error: {error}. Completions go on; the editor's log for "
+                             "nearcode has the details (please report it)")
 
     def send_status(self, state: ServerState | None = None, message: str = "") -> None:
         if state is not None:
@@ -102,15 +137,38 @@ class NearcodeServer(LanguageServer):
             message=self.message,
         )
 
+    def report_problem(self, kind: ProblemKind, message: str) -> None:
+        """Shown once (lsp/problems.py), and in the status until a request succeeds."""
+        self.problems.report(kind, message)
+        self.send_status("error", message)
+
     async def run_completion(self, cursor: CursorText, invoked: bool) -> CompletionOutcome:
+        """One completion; whatever fails, the editor gets an empty answer (never an error
+        response at every keystroke) and the problem goes to the status, shown once."""
         self.counters["requested"] += 1
         try:
             outcome = await self.coordinator.complete(cursor, self.settings, invoked)
+        except DaemonRestarting as exc:
+            self.send_status("loading", str(exc))
+            return CompletionOutcome(reason=str(exc))
         except DaemonUnavailable as exc:
-            log.error("daemon unavailable: %s", exc)
-            self.send_status("error", str(exc))
+            kind: ProblemKind = "daemon-start" if isinstance(exc, DaemonStartFailed) else (
+                "daemon-timeout" if isinstance(exc, DaemonTimeout) else "daemon-lost"
+            )
+            self.report_problem(kind, str(exc))
             return CompletionOutcome(reason=f"daemon unavailable: {exc}")
-        if self.state != "ready" or self.destination is None:  # where prompts go is never left unknown
+        except Exception as exc:  # a bug must cost one suggestion, not the editor's completions
+            log.exception("completion failed")
+            self.report_problem("server", f"internal error: {exc!r}. Completions go on; please report it")
+            return CompletionOutcome(reason=f"internal error: {exc!r}")
+        if outcome.error:
+            self.report_problem(
+                "engine", f"the model failed: {outcome.error}. `nearcode doctor` checks the engine; "
+                f"the daemon's log is {paths.daemon_log_file()}",
+            )
+            return outcome
+        if self.state != "ready" or self.destination is None or self.problems.current:  # where prompts go is never left unknown
+            self.problems.clear()
             await self.refresh_model_name()
             self.state, self.message = "ready", ""
         if outcome.offered:
@@ -176,8 +234,7 @@ async def on_initialized(ls: NearcodeServer, params: types.InitializedParams) ->
         await ls.refresh_model_name()
         ls.send_status("ready")
     except DaemonUnavailable as exc:
-        ls.send_status("error", str(exc))
-        ls.window_show_message(types.ShowMessageParams(types.MessageType.Error, f"nearcode: {exc}"))
+        ls.report_problem("daemon-start", str(exc))
 
 
 async def wait_while_engine_loads(ls: NearcodeServer, poll_s: float = 1.0) -> None:
@@ -262,7 +319,7 @@ async def completion(ls: NearcodeServer, params: types.CompletionParams) -> type
     # Replace the word before the cursor so editors that filter by it keep the item.
     line_prefix = cursor.prefix[cursor.prefix.rfind("\n") + 1 :]
     word = _trailing_word(line_prefix)
-    start = types.Position(params.position.line, params.position.character - _utf16_len(word))
+    start = types.Position(params.position.line, params.position.character - utf16_length(word))
     new_text = word + outcome.text
     first_line = outcome.text.split("\n", 1)[0].strip() or outcome.text.strip()
     item = types.CompletionItem(
@@ -312,28 +369,63 @@ def _actions(ls: NearcodeServer) -> ActionContext:
 
 
 @server.feature(types.TEXT_DOCUMENT_CODE_ACTION, types.CodeActionOptions(code_action_kinds=CODE_ACTION_KINDS))
-def code_action(ls: NearcodeServer, params: types.CodeActionParams) -> list[types.CodeAction]:
-    return code_actions(_actions(ls), params)
+async def code_action(ls: NearcodeServer, params: types.CodeActionParams) -> list[types.CodeAction]:
+    if params.text_document.uri in ls.workspace.text_documents and ls.settings.enable:
+        parseable_document(ls.workspace, params.text_document.uri)  # size cap, valid Unicode
+    # tree-sitter holds the GIL while it parses, but gives it up between the chunks it reads
+    # (lsp/code_actions/symbols.py), so the event loop keeps serving keystrokes meanwhile.
+    return await asyncio.to_thread(code_actions, _actions(ls), params)
+
+
+CommandRun = Callable[[ActionContext, dict[str, Any]], Awaitable[WireModel]]
+
+
+async def _command(ls: NearcodeServer, args: tuple[Any, ...], run: CommandRun, parses: bool = True) -> dict[str, Any]:
+    """A code-action command: its document checked first, its progress always ended, a failure
+    answered with what went wrong (not a traceback)."""
+    argument = first_argument(args)
+    uri = argument.get("uri")
+    if isinstance(uri, str) and uri in ls.workspace.text_documents:
+        document = parseable_document(ls.workspace, uri) if parses else open_document(ls.workspace, uri)
+        require_valid_unicode(document, document.source, 0, "this command")
+    try:
+        async with progress_scope():
+            result = await run(_actions(ls), argument)
+    except (JsonRpcException, asyncio.CancelledError):
+        raise
+    except Exception as exc:
+        log.exception("command failed")
+        raise JsonRpcInternalError(f"nearcode: the command failed: {exc}") from exc
+    return result.wire()
 
 
 @server.command(DOCSTRING_COMMAND)
 async def generate_docstring(ls: NearcodeServer, *args: Any) -> dict[str, Any]:
-    return (await run_docstring(_actions(ls), first_argument(args))).wire()
+    return await _command(ls, args, run_docstring)
 
 
 @server.command(TESTS_COMMAND)
 async def generate_tests(ls: NearcodeServer, *args: Any) -> dict[str, Any]:
-    return (await run_generate_tests(_actions(ls), first_argument(args))).wire()
+    return await _command(ls, args, run_generate_tests)
 
 
 @server.command(ASK_CLOUD_COMMAND)
 async def ask_cloud(ls: NearcodeServer, *args: Any) -> dict[str, Any]:
-    return (await run_ask_cloud(_actions(ls), first_argument(args))).wire()
+    return await _command(ls, args, run_ask_cloud, parses=False)
 
 
 @server.command(PREVIEW_CLOUD_COMMAND)
 async def preview_cloud_payload(ls: NearcodeServer, *args: Any) -> dict[str, Any]:
-    return (await run_ask_cloud(_actions(ls), first_argument(args), preview_only=True)).wire()
+    return await _command(ls, args, functools.partial(run_ask_cloud, preview_only=True), parses=False)
+
+
+async def debug_document(ls: NearcodeServer, *args: Any) -> dict[str, Any]:
+    """The server's copy of a document, for fuzzing and tests: never registered by default."""
+    uri = first_argument(args).get("uri")
+    if not isinstance(uri, str) or uri not in ls.workspace.text_documents:
+        return {"uri": uri, "open": False}
+    document = ls.workspace.get_text_document(uri)
+    return {"uri": uri, "open": True, "version": document.version, "text": document.source}
 
 
 def _trailing_word(text: str) -> str:
@@ -343,14 +435,12 @@ def _trailing_word(text: str) -> str:
     return text[i:]
 
 
-def _utf16_len(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
-
-
 def run_stdio() -> None:
     # Local-only until the settings say otherwise: the guard is in place before any handler runs.
     privacy.install_network_guard("lsp", privacy.LOCAL_ONLY)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s nearcode-lsp %(levelname)s %(message)s")
     logging.getLogger("pygls").setLevel(logging.WARNING)  # its debug/info logs carry message bodies
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    if os.environ.get("NEARCODE_DEBUG_COMMANDS") == "1":
+        server.command(DEBUG_DOCUMENT_COMMAND)(debug_document)
     server.start_io()

@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -66,10 +66,17 @@ def client_capabilities(inline: bool = True) -> types.ClientCapabilities:
     return types.ClientCapabilities(text_document=text)
 
 
-async def start_lsp(env: dict[str, str], inline: bool = True, options: dict[str, object] | None = None) -> LanguageClient:
+async def start_lsp(
+    env: dict[str, str],
+    inline: bool = True,
+    options: dict[str, object] | None = None,
+    before_initialize: Callable[[LanguageClient], None] | None = None,
+) -> LanguageClient:
     config = ClientServerConfig(server_command=[*NEARCODE, "lsp", "--stdio"], server_env=env)
     client = await config.start()
     assert isinstance(client, LanguageClient)
+    if before_initialize is not None:
+        before_initialize(client)  # e.g. handlers for what the server sends during start-up
     await client.initialize_session(
         types.InitializeParams(
             capabilities=client_capabilities(inline),

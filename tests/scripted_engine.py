@@ -47,6 +47,8 @@ class ScriptedEngine:
     parallel_slots: int = 4
     shares_local_compute: bool = True
     fail_with: Exception | None = None  # raised on the next generate, then cleared
+    fail_mid_stream_with: Exception | None = None  # raised after the first token of the next generate
+    count_fails_with: Exception | None = None  # raised by every count_tokens while set
     requests: list[GenerationRequest] = field(default_factory=list)
     running: int = 0  # generations in progress right now
     _cancel_counters: CancelCounters = field(default_factory=CancelCounters)
@@ -70,6 +72,8 @@ class ScriptedEngine:
         return None
 
     async def count_tokens(self, text: str) -> int:
+        if self.count_fails_with is not None:
+            raise self.count_fails_with
         return len(tokens(text))
 
     def _cached(self, request: GenerationRequest, prompt: list[str]) -> int:
@@ -117,6 +121,10 @@ class ScriptedEngine:
                     await asyncio.sleep(self.token_delay_s)
                 stats.generated_tokens += 1
                 yield GenerationChunk(token, stats=stats)
+                if self.fail_mid_stream_with is not None:
+                    error, self.fail_mid_stream_with = self.fail_mid_stream_with, None
+                    finished = True
+                    raise error
             finished = True
             yield GenerationChunk("", FinishReason.STOP, stats)
         finally:

@@ -35,11 +35,13 @@ def endpoint(env: dict[str, str]) -> dict[str, Any]:
 
 def daemon_http(env: dict[str, str], token: str | None = None) -> httpx.Client:
     info = endpoint(env)
+    unix = info["transport"] == "unix"
     return httpx.Client(
-        base_url="http://localhost",
-        transport=httpx.HTTPTransport(uds=info["path"]),
+        base_url="http://localhost" if unix else f"http://{info['host']}:{info['port']}",
+        transport=httpx.HTTPTransport(uds=info["path"]) if unix else None,
         headers={"Authorization": f"Bearer {token if token is not None else info['token']}"},
         timeout=60,
+        trust_env=False,
     )
 
 

@@ -50,6 +50,10 @@ class LlamaCppConfig:
     # abandoned quickly, large enough to keep the matrix kernels efficient.
     batch_tokens: int = 256
     cache_reuse_tokens: int = 256  # reuse shifted KV chunks of at least this many tokens
+    # llama.cpp keeps the KV state of prompts that leave a slot in RAM, to restore them later; its
+    # default allows 8 GiB, which a daemon that runs for days would fill. 256 MiB holds ~14 prompts
+    # of 1,500 tokens (0.5B: ~12 KB a token), beside the 4 the slots hold.
+    prompt_cache_ram_mib: int = 256
 
 
 class LlamaCppEngine:
@@ -108,6 +112,7 @@ class LlamaCppEngine:
         params.n_ubatch = cfg.batch_tokens
         params.cache_prompt = True
         params.n_cache_reuse = cfg.cache_reuse_tokens
+        params.cache_ram_mib = cfg.prompt_cache_ram_mib
         threads = cfg.threads or os.cpu_count() or 2
         params.cpuparams.n_threads = threads
         params.cpuparams_batch.n_threads = threads

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,13 +68,34 @@ class ActionContext:
 
 
 class WorkProgress:
-    """A cancellable progress bar in the client (a no-op for clients without progress support)."""
+    """A cancellable progress bar in the client (a no-op for clients without progress support).
+
+    It always ends: `async with WorkProgress(...) as progress:` ends it when the block exits
+    however it exits, and inside `progress_scope()` (the server's command handlers) every one that
+    began ends when the command does. A spinner must never outlive its command.
+    """
 
     def __init__(self, context: ActionContext, title: str) -> None:
         self.context = context
         self.title = title
         self.token = f"nearcode-{uuid.uuid4().hex[:12]}"
         self.enabled = context.has_progress
+        self.begun = False
+        self.ended = False
+
+    async def __aenter__(self) -> WorkProgress:
+        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None, _tb: object) -> None:
+        self.end_unless_ended(error)
+
+    def end_unless_ended(self, error: BaseException | None) -> None:
+        if error is None:
+            self.end("done")
+        elif isinstance(error, asyncio.CancelledError):
+            self.end("cancelled")
+        else:
+            self.end(f"failed: {error}"[:200])
 
     async def begin(self, message: str, on_cancel: asyncio.Task[Any] | None = None) -> None:
         if not self.enabled:
@@ -85,18 +108,44 @@ class WorkProgress:
             self.enabled = False
             return
         progress.begin(self.token, types.WorkDoneProgressBegin(title=self.title, message=message, cancellable=True))
+        self.begun = True
+        if (scope := _open_progress.get()) is not None:
+            scope.append(self)
         future = progress.tokens.get(self.token)
         if future is not None and on_cancel is not None:
             future.add_done_callback(lambda f: on_cancel.cancel() if f.cancelled() else None)
 
     def report(self, message: str) -> None:
-        if self.enabled:
+        if self.enabled and self.begun and not self.ended:
             self.context.ls.work_done_progress.report(self.token, types.WorkDoneProgressReport(message=message))
 
     def end(self, message: str) -> None:
-        if self.enabled:
+        if self.enabled and self.begun and not self.ended:
             self.context.ls.work_done_progress.end(self.token, types.WorkDoneProgressEnd(message=message))
             self.context.ls.work_done_progress.tokens.pop(self.token, None)
+        self.ended = True
+
+
+_open_progress: contextvars.ContextVar[list[WorkProgress] | None] = contextvars.ContextVar(
+    "nearcode_open_progress", default=None
+)
+
+
+@contextlib.asynccontextmanager
+async def progress_scope() -> AsyncIterator[None]:
+    """Ends every WorkProgress begun inside (also in tasks started inside) when the scope exits."""
+    opened: list[WorkProgress] = []
+    reset = _open_progress.set(opened)
+    error: BaseException | None = None
+    try:
+        yield
+    except BaseException as exc:
+        error = exc
+        raise
+    finally:
+        _open_progress.reset(reset)
+        for progress in opened:
+            progress.end_unless_ended(error)
 
 
 @dataclass

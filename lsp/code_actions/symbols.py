@@ -8,6 +8,7 @@ Everything downstream (docstrings, tests) works on the `Symbol` this returns, ne
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -19,6 +20,8 @@ import tree_sitter_python
 import tree_sitter_rust
 import tree_sitter_typescript
 from tree_sitter import Node
+
+from nearcode.shared.text import utf16_to_index
 
 
 @dataclass(frozen=True)
@@ -96,19 +99,37 @@ def supported(language: str) -> bool:
 
 
 @functools.cache
-def _parser(language: str) -> tree_sitter.Parser:
-    spec = LANGUAGE_SPECS[language]
-    return tree_sitter.Parser(tree_sitter.Language(spec.grammar()))
+def _language(language: str) -> tree_sitter.Language:
+    return tree_sitter.Language(LANGUAGE_SPECS[language].grammar())
+
+
+_parsers = threading.local()  # a Parser is not thread-safe; code actions parse on worker threads
+PARSE_CHUNK_BYTES = 16 * 1024
+
+
+def _parse(language: str, data: bytes) -> tree_sitter.Tree:
+    """Parse in chunks: tree-sitter holds the GIL while it parses, and gives it up between the
+    chunks it reads, so a parse on a worker thread leaves the event loop room to run."""
+    parsers: dict[str, tree_sitter.Parser] = _parsers.__dict__.setdefault("by_language", {})
+    parser = parsers.get(language)
+    if parser is None:
+        parser = parsers[language] = tree_sitter.Parser(_language(language))
+    return parser.parse(lambda offset, _point: data[offset : offset + PARSE_CHUNK_BYTES])
 
 
 def symbol_at(source: str, language: str, line: int, character: int = 0) -> Symbol | None:
-    """The innermost function, method or class containing (line, character); None if there is none."""
+    """The innermost function, method or class containing (line, character); None if there is none.
+    `character` is an LSP column (UTF-16 units)."""
     if language not in LANGUAGE_SPECS:
         return None
     data = source.encode()
-    tree = _parser(language).parse(data)
+    tree = _parse(language, data)
     lines = source.split("\n")
-    column = len(lines[line][:character].encode()) if 0 <= line < len(lines) else 0
+    # tree-sitter's columns are UTF-8 bytes; a column inside a surrogate pair means that character.
+    index = utf16_to_index(lines[line], character) if 0 <= line < len(lines) else 0
+    if index is None:
+        index = utf16_to_index(lines[line], character - 1) or 0
+    column = len(lines[line][:index].encode()) if 0 <= line < len(lines) else 0
     node: Node | None = tree.root_node.descendant_for_point_range((line, column), (line, column))
     spec = LANGUAGE_SPECS[language]
     while node is not None:
@@ -123,7 +144,7 @@ def all_symbols(source: str, language: str) -> list[Symbol]:
     if language not in LANGUAGE_SPECS:
         return []
     spec = LANGUAGE_SPECS[language]
-    tree = _parser(language).parse(source.encode())
+    tree = _parse(language, source.encode())
     lines = source.split("\n")
     found: list[Symbol] = []
     stack = [tree.root_node]

@@ -27,6 +27,7 @@ from nearcode.lsp.code_actions.test_runner import TestRun, run_python_tests
 from nearcode.shared.deny import workspace_root
 from nearcode.shared.isolation import isolation_tools
 from nearcode.shared.protocol.editor import RunConsent, TestOutcome, TestRunResult, TestsResult
+from nearcode.shared.text import utf16_length
 
 TESTS_MAX_TOKENS = 200
 
@@ -152,7 +153,7 @@ def _workspace_edit(plan: ut.TestPlan, existing: str, addition: str) -> types.Wo
     uri = from_fs_path(str(plan.test_path)) or ""
     lines = existing.split("\n")
     line = len(lines) - 1 if existing else 0
-    character = len(lines[-1]) if existing else 0
+    character = utf16_length(lines[-1]) if existing else 0  # LSP columns count UTF-16 units
     if plan.exists and plan.framework in ("junit4", "junit5"):
         closing = max((i for i, text in enumerate(lines) if text.strip() == "}"), default=line)
         line, character = closing, 0  # inside the test class, before its closing brace

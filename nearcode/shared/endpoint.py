@@ -45,10 +45,15 @@ class Endpoint:
 
 
 def pid_alive(pid: int) -> bool:
+    """Whether process `pid` runs. A zombie (killed, not yet collected by its parent) does not."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc (macOS): the signal check is all there is
+    return state not in ("Z", "X")

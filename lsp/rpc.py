@@ -1,0 +1,82 @@
+"""The server's JSON-RPC protocol: pygls's, with the editor's documents and answers for bad input.
+
+- At `initialize`: columns are UTF-16 (every client supports it, and the documents count in it),
+  and the workspace holds lsp/documents.py's EditorDocuments.
+- A request whose parameters do not fit its method's types is answered with invalid-params under
+  its own id (pygls would leave it unanswered and show the user a server error); a notification
+  like that is logged and dropped.
+- The futures pygls keeps for handlers it runs itself are dropped once done (it kept one per
+  keystroke forever).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Generator
+from typing import Any
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
+from pygls.protocol import LanguageServerProtocol
+from pygls.protocol.language_server import lsp_method
+
+from nearcode.lsp.documents import EditorWorkspace
+
+log = logging.getLogger("nearcode.lsp")
+
+
+class MalformedMessage(JsonRpcException):
+    """A message that could not be taken apart; a request among them was already answered."""
+
+
+class NearcodeProtocol(LanguageServerProtocol):
+    @lsp_method(types.INITIALIZE)
+    def lsp_initialize(self, params: types.InitializeParams) -> Generator[Any, Any, types.InitializeResult]:
+        general = params.capabilities.general
+        if general is not None:
+            general.position_encodings = None  # UTF-16: what the documents' columns count
+        result: types.InitializeResult = yield from super().lsp_initialize(params)
+        assert self._workspace is not None
+        self._workspace = EditorWorkspace.adopt(self._workspace)
+        return result
+
+    def _execute_handler(
+        self,
+        msg_id: Any,
+        handler: Any,
+        callback: Any,
+        args: tuple[Any, ...] | None = None,
+        kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        super()._execute_handler(msg_id, handler, callback, args, kwargs)
+        # pygls files the future of every handler it runs through a generator (didOpen, didChange,
+        # didClose, executeCommand, ...) under a made-up id and never removes it: one future per
+        # keystroke, for as long as the editor runs (~1 MB a minute of typing). Dropped when done;
+        # a client request's own entry is already removed by then, before its answer is sent.
+        future = self._request_futures.get(msg_id)
+        if future is not None:
+            future.add_done_callback(lambda done: self._drop_future(msg_id, done))
+
+    def _drop_future(self, msg_id: Any, future: Any) -> None:
+        if self._request_futures.get(msg_id) is future:
+            del self._request_futures[msg_id]
+
+    def structure_message(self, data: dict[str, Any]) -> Any:
+        try:
+            return super().structure_message(data)
+        except JsonRpcException as exc:
+            method = data.get("method")
+            cause = exc.__cause__ or exc
+            if isinstance(method, str) and "id" in data:
+                msg_id = data["id"] if isinstance(data["id"], (str, int)) else None
+                error = JsonRpcInvalidParams(f"nearcode: invalid parameters for {method}: {_brief(cause)}")
+                self._send_response(msg_id, error=error.to_response_error())  # type: ignore[arg-type]
+            raise MalformedMessage(f"malformed {method or 'message'}: {_brief(cause)}") from exc
+
+
+def _brief(error: BaseException) -> str:
+    """One line about a structuring error (cattrs nests the real cause in exception groups)."""
+    while isinstance(error, BaseExceptionGroup) and error.exceptions:
+        error = error.exceptions[0]
+    text = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return text[:300]
