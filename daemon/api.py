@@ -1,17 +1,18 @@
-"""The daemon's HTTP API (docs/protocol.md): streaming FIM, health, model, status, shutdown."""
+"""The daemon's HTTP API (docs/protocol.md): streaming FIM, health, model, status, shutdown, and
+the routes other parts add (the workspace index's)."""
 
 from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from nearcode import __version__
@@ -87,6 +88,7 @@ def build_app(
     status: Callable[[], dict[str, Any]],
     shutdown: Callable[[], Awaitable[None]],
     token: str,
+    routes: Sequence[BaseRoute] = (),
 ) -> ASGIApp:
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok", "version": __version__})
@@ -111,6 +113,7 @@ def build_app(
             Route("/api/shutdown", shutdown_route, methods=["POST"]),
             # OpenAI-compatible endpoints for other tools, behind the same token (openai_api.py).
             *openai_routes(service, lambda: str(describe().get("model", ""))),
+            *routes,  # more parts' endpoints (workspace/routes.py), behind the same token
         ]
     )
     return BearerAuth(app, token)

@@ -30,6 +30,8 @@ from nearcode.daemon.prompting.fim import PromptBudget
 from nearcode.daemon.prompting.templates import FamilyChoice
 from nearcode.daemon.scheduler import BackgroundPolicy, Scheduler
 from nearcode.daemon.stats import DaemonStats
+from nearcode.daemon.workspace.registry import WorkspaceRegistry
+from nearcode.daemon.workspace.routes import workspace_routes
 from nearcode.shared import paths, privacy
 from nearcode.shared.endpoint import Endpoint
 
@@ -148,9 +150,11 @@ class Daemon:
         self.service = FimService(
             self.scheduler, self.template, PromptBudget(total_tokens=config.prompt_tokens), self.stats
         )
+        # Workspace indexes (daemon/workspace/): their scans wait while a keystroke's completion runs.
+        self.workspaces = WorkspaceRegistry(should_yield=self.scheduler.gate.interactive_busy)
         token = secrets.token_urlsafe(32)
         self.endpoint = Endpoint(token=token, pid=os.getpid(), version=__version__, **where)
-        app = build_app(self.service, self.describe, self.status, self.shutdown, token)
+        app = build_app(self.service, self.describe, self.status, self.shutdown, token, workspace_routes(self.workspaces))
         self.http = uvicorn.Server(
             uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=3)
         )
@@ -162,10 +166,13 @@ class Daemon:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, lambda: loop.create_task(self.shutdown()))
         canary_task = asyncio.create_task(self.canary_probe())
+        sweeper = asyncio.create_task(self.workspaces.run_sweeper())
         try:
             await self.http.serve(sockets=[sock])
         finally:
             canary_task.cancel()
+            sweeper.cancel()
+            self.workspaces.close()
             await self.scheduler.close()
             current = Endpoint.read(address_file)
             if current is not None and current.pid == os.getpid():
@@ -231,4 +238,5 @@ class Daemon:
             "background": {"paused": self.scheduler.background.paused, "shed": self.scheduler.background.shed},
             "anchored_prompts": self.service.anchored_prompts,
             "network": privacy.network_status(),
+            "workspace": self.workspaces.status(),
         }

@@ -26,6 +26,7 @@ from nearcode.lsp.completion import CompletionOutcome, CursorText
 from nearcode.lsp.coordinator import CompletionCoordinator
 from nearcode.lsp.daemon_client import DaemonClient, DaemonUnavailable
 from nearcode.lsp.documents import cursor_at
+from nearcode.lsp.workspace_sync import WorkspaceSync
 from nearcode.shared import privacy
 from nearcode.shared.protocol.editor import (
     ACCEPT_COMMAND,
@@ -60,6 +61,9 @@ class NearcodeServer(LanguageServer):
         self.counters: Counter[str] = Counter()
         self.offered: OrderedDict[str, str] = OrderedDict()  # completion id -> text, most recent last
         self.client_has_inline = False
+        # The daemon's workspace index: this editor's folders and unsaved buffers (lsp/workspace_sync.py).
+        self.workspace_sync = WorkspaceSync(self, self.daemon, self.client_id)
+        self.workspace_sync.on_change = self.send_status
 
     def report_server_error(self, error: Exception, source: Any) -> None:
         if isinstance(error, ValueError) and source is JsonRpcException:
@@ -78,6 +82,7 @@ class NearcodeServer(LanguageServer):
             self.state = state
             self.message = message
         self.protocol.notify(STATUS_NOTIFICATION, self.status().wire())
+        self.workspace_sync.refresh_soon()
 
     def status(self) -> StatusParams:
         return StatusParams(
@@ -87,6 +92,7 @@ class NearcodeServer(LanguageServer):
             last_latency_ms=self.last_latency_ms,
             local_only=self.settings.privacy_mode == "local-only",
             message=self.message,
+            workspace=self.workspace_sync.wire_status(),
         )
 
     async def run_completion(self, cursor: CursorText, invoked: bool) -> CompletionOutcome:
@@ -150,6 +156,7 @@ async def on_initialized(ls: NearcodeServer, params: types.InitializedParams) ->
     try:
         await ls.daemon.connect()
         await ls.refresh_model_name()
+        await ls.workspace_sync.register()
         ls.send_status("ready")
     except DaemonUnavailable as exc:
         ls.send_status("error", str(exc))
@@ -165,9 +172,30 @@ def on_configuration(ls: NearcodeServer, params: types.DidChangeConfigurationPar
     ls.send_status()
 
 
+@server.feature(types.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)
+async def on_workspace_folders(ls: NearcodeServer, params: types.DidChangeWorkspaceFoldersParams) -> None:
+    await ls.workspace_sync.register()  # pygls has already applied the change to ls.workspace
+
+
+@server.feature(types.SHUTDOWN)
+async def on_shutdown(ls: NearcodeServer, params: None) -> None:
+    await ls.workspace_sync.release()
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+def did_open(ls: NearcodeServer, params: types.DidOpenTextDocumentParams) -> None:
+    ls.workspace_sync.opened(params.text_document.uri)
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+def did_change(ls: NearcodeServer, params: types.DidChangeTextDocumentParams) -> None:
+    ls.workspace_sync.changed(params.text_document.uri)
+
+
 @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
 def did_close(ls: NearcodeServer, params: types.DidCloseTextDocumentParams) -> None:
     ls.coordinator.forget(params.text_document.uri)
+    ls.workspace_sync.closed(params.text_document.uri)
 
 
 @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())

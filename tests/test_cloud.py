@@ -15,9 +15,9 @@ import pytest
 from lsprotocol import types
 
 from nearcode.lsp.cloud.audit import AuditEntry, AuditLog
-from nearcode.lsp.cloud.deny import DenyList
 from nearcode.lsp.cloud.payload import PayloadRefused, build_payload
 from nearcode.lsp.cloud.redaction import env_values, redact
+from nearcode.shared.deny import DenyList
 from tests.lsp_actions import code_actions, open_document, run_command, start_editor_client
 
 OPENAI_KEY = "sk-proj-" + "Ab3" * 12

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nearcode.lsp.cloud.deny import DenyList
 from nearcode.lsp.cloud.redaction import env_values, redact
+from nearcode.shared.deny import DenyList
 
 TASKS = {
     "complete": "Complete the following code. Reply with only the code that comes next.",

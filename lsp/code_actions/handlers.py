@@ -13,11 +13,11 @@ from typing import Any
 from lsprotocol import types
 from pygls.uris import to_fs_path
 
-from nearcode.lsp.cloud.deny import DenyList
 from nearcode.lsp.code_actions.streaming import ActionContext
 from nearcode.lsp.code_actions.symbols import supported, symbol_at
 from nearcode.lsp.code_actions.unit_tests import project_root
 from nearcode.shared import privacy
+from nearcode.shared.deny import DenyList
 from nearcode.shared.languages import language_for_path
 from nearcode.shared.protocol.editor import (
     ASK_CLOUD_COMMAND,

@@ -3,27 +3,21 @@
 One small table per language says which nodes are definitions, where their parameters are and
 which parameter nodes name nothing the caller passes (`self`, a Go receiver, Rust's `&self`).
 Everything downstream (docstrings, tests) works on the `Symbol` this returns, never on the tree.
+Grammars and parsers come from the shared language table (nearcode/shared/languages.py), which the
+daemon's workspace index uses too.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from dataclasses import dataclass
 
-import tree_sitter
-import tree_sitter_go
-import tree_sitter_java
-import tree_sitter_javascript
-import tree_sitter_python
-import tree_sitter_rust
-import tree_sitter_typescript
 from tree_sitter import Node
+
+from nearcode.shared.languages import parser_for
 
 
 @dataclass(frozen=True)
 class LanguageSpec:
-    grammar: Callable[[], object]
     functions: frozenset[str]  # node types of functions and methods
     classes: frozenset[str]
     doc_comment_prefixes: tuple[str, ...]  # comments before a definition that count as its doc
@@ -33,27 +27,22 @@ _JS_FUNCTIONS = frozenset({"function_declaration", "method_definition", "generat
 _JS_CLASSES = frozenset({"class_declaration"})
 
 LANGUAGE_SPECS: dict[str, LanguageSpec] = {
-    "python": LanguageSpec(
-        tree_sitter_python.language, frozenset({"function_definition"}), frozenset({"class_definition"}), ()
-    ),
-    "javascript": LanguageSpec(tree_sitter_javascript.language, _JS_FUNCTIONS, _JS_CLASSES, ("/**",)),
-    "javascriptreact": LanguageSpec(tree_sitter_javascript.language, _JS_FUNCTIONS, _JS_CLASSES, ("/**",)),
-    "typescript": LanguageSpec(tree_sitter_typescript.language_typescript, _JS_FUNCTIONS, _JS_CLASSES, ("/**",)),
-    "typescriptreact": LanguageSpec(tree_sitter_typescript.language_tsx, _JS_FUNCTIONS, _JS_CLASSES, ("/**",)),
+    "python": LanguageSpec(frozenset({"function_definition"}), frozenset({"class_definition"}), ()),
+    "javascript": LanguageSpec(_JS_FUNCTIONS, _JS_CLASSES, ("/**",)),
+    "javascriptreact": LanguageSpec(_JS_FUNCTIONS, _JS_CLASSES, ("/**",)),
+    "typescript": LanguageSpec(_JS_FUNCTIONS, _JS_CLASSES, ("/**",)),
+    "typescriptreact": LanguageSpec(_JS_FUNCTIONS, _JS_CLASSES, ("/**",)),
     "go": LanguageSpec(
-        tree_sitter_go.language,
         frozenset({"function_declaration", "method_declaration"}),
         frozenset({"type_declaration"}),
         ("//",),
     ),
     "rust": LanguageSpec(
-        tree_sitter_rust.language,
         frozenset({"function_item"}),
         frozenset({"struct_item", "enum_item", "trait_item"}),
         ("///",),
     ),
     "java": LanguageSpec(
-        tree_sitter_java.language,
         frozenset({"method_declaration", "constructor_declaration"}),
         frozenset({"class_declaration", "interface_declaration", "record_declaration", "enum_declaration"}),
         ("/**",),
@@ -95,18 +84,12 @@ def supported(language: str) -> bool:
     return language in LANGUAGE_SPECS
 
 
-@functools.cache
-def _parser(language: str) -> tree_sitter.Parser:
-    spec = LANGUAGE_SPECS[language]
-    return tree_sitter.Parser(tree_sitter.Language(spec.grammar()))
-
-
 def symbol_at(source: str, language: str, line: int, character: int = 0) -> Symbol | None:
     """The innermost function, method or class containing (line, character); None if there is none."""
     if language not in LANGUAGE_SPECS:
         return None
     data = source.encode()
-    tree = _parser(language).parse(data)
+    tree = parser_for(language).parse(data)
     lines = source.split("\n")
     column = len(lines[line][:character].encode()) if 0 <= line < len(lines) else 0
     node: Node | None = tree.root_node.descendant_for_point_range((line, column), (line, column))
@@ -123,7 +106,7 @@ def all_symbols(source: str, language: str) -> list[Symbol]:
     if language not in LANGUAGE_SPECS:
         return []
     spec = LANGUAGE_SPECS[language]
-    tree = _parser(language).parse(source.encode())
+    tree = parser_for(language).parse(source.encode())
     lines = source.split("\n")
     found: list[Symbol] = []
     stack = [tree.root_node]

@@ -138,6 +138,19 @@ def _print_status(status: dict[str, Any]) -> None:
         f"cancels:  {status['cancelled_in_engine']} in the engine, "
         f"{status['tokens_after_cancel_total']} tokens after cancel (max {status['tokens_after_cancel_max']})"
     )
+    for folder in status.get("workspace", {}).get("folders", []):
+        print(f"index:    {_folder_line(folder)}")
+
+
+def _folder_line(folder: dict[str, Any]) -> str:
+    """One workspace folder's index: `~/src/app: ready, 1,234 files, 9,876 definitions (2 editors)`."""
+    state = folder["state"]
+    if state == "scanning":
+        state = f"scanning {folder['parsed']:,}/{folder['discovered']:,}"
+    line = f"{folder['root']}: {state}, {folder['files']:,} files, {folder['definitions']:,} definitions"
+    if folder.get("clients"):
+        line += f" ({folder['clients']} editor{'s' if folder['clients'] != 1 else ''})"
+    return line + (f" - {folder['message']}" if folder.get("message") else "")
 
 
 async def _complete(client: Any, location: str) -> int:

@@ -96,6 +96,15 @@ export const SERVER_COMMANDS = {
   "previewCloudPayload": "nearcode.previewCloudPayload"
 } as const;
 
+/** One workspace folder's index (the daemon's, shared by every editor that has it open). */
+export interface WorkspaceFolderIndex {
+  root: string;
+  state: "scanning" | "ready" | "capped" | "closed" | "skipped";
+  files: number;
+  definitions: number;
+  message: string;
+}
+
 /** `nearcode/status`: sent on start, on every state change and after each completion. */
 export interface StatusParams {
   state: "ready" | "loading" | "working" | "error" | "off";
@@ -104,6 +113,7 @@ export interface StatusParams {
   lastLatencyMs?: number;
   localOnly: boolean;
   message: string;
+  workspace: WorkspaceFolderIndex[];
 }
 
 /** `nearcode.status`: the status plus this server's counters and the network guard's. */
@@ -114,6 +124,7 @@ export interface StatusResult {
   lastLatencyMs?: number;
   localOnly: boolean;
   message: string;
+  workspace: WorkspaceFolderIndex[];
   requested: number;
   offered: number;
   shown: number;
