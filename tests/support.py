@@ -24,7 +24,8 @@ def new_runtime_dir() -> str:
 
 
 def env_for(runtime_dir: str) -> dict[str, str]:
-    return {**os.environ, "NEARCODE_RUNTIME_DIR": runtime_dir}
+    # A short grace period: tests see a released workspace index closed within seconds.
+    return {**os.environ, "NEARCODE_RUNTIME_DIR": runtime_dir, "NEARCODE_INDEX_GRACE_S": "2"}
 
 
 def endpoint(env: dict[str, str]) -> dict[str, Any]:

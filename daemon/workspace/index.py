@@ -10,7 +10,6 @@ all reading and parsing happens there, one file at a time, and each file is pars
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
@@ -30,27 +29,24 @@ from nearcode.daemon.workspace.files import (
     stat_file,
     walk,
 )
-from nearcode.daemon.workspace.manifests import Manifest, parse_manifest
+from nearcode.daemon.workspace.manifests import parse_manifest
 from nearcode.daemon.workspace.model import (
     Definition,
-    FileSummary,
     ImportRef,
     IndexLimits,
     IndexState,
     IndexStatus,
 )
+from nearcode.daemon.workspace.tables import (
+    DIGEST,
+    MTIME,
+    SIZE,
+    IndexTables,
+    folder_of,
+)
 from nearcode.shared.languages import language_for_path
 
 DEBOUNCE_S = 0.05  # a save is several events (write, close, rename): parse once after them
-_PACKAGE_FILES = frozenset({"__init__", "index", "mod"})  # named after their folder
-
-
-@dataclass(slots=True)
-class IndexedFile:
-    summary: FileSummary
-    stamp: FileStamp | None  # None: parsed from an editor's buffer
-    digest: int  # hash of the bytes parsed: a touched but unchanged file is not parsed again
-    checked_at: float
 
 
 @dataclass
@@ -68,16 +64,11 @@ class Scan:
     counts: WalkCounts = field(default_factory=WalkCounts)
 
 
-def _stems(path: str) -> list[str]:
-    pure = PurePosixPath(path)
-    stems = [pure.stem]
-    if pure.stem in _PACKAGE_FILES and pure.parent.name:
-        stems.append(pure.parent.name)
-    return stems
+class WorkspaceIndex(IndexTables):
+    """The tables (daemon/workspace/tables.py) and what keeps them current."""
 
-
-class WorkspaceIndex:
     def __init__(self, root: Path, limits: IndexLimits | None = None) -> None:
+        super().__init__()
         self.root = root
         self.root_name = root.name
         self.limits = limits or IndexLimits()
@@ -85,14 +76,6 @@ class WorkspaceIndex:
         self.buffers = OpenBuffers()
         self.wake: Callable[[], None] = lambda: None  # the worker sets this
         self.closed = False
-        self._lock = threading.Lock()
-        self._files: dict[str, IndexedFile] = {}
-        self._by_name: dict[str, dict[str, tuple[Definition, ...]]] = {}
-        self._by_folder: dict[str, set[str]] = {}
-        self._by_stem: dict[str, set[str]] = {}
-        self._manifests: dict[str, Manifest] = {}
-        self._by_package: dict[str, set[str]] = {}  # Java package, Go package name -> files
-        self._definitions = 0
         self._pending: dict[str, float] = {}  # path (folder: with a trailing "/") -> when due
         self._skipped: Counter[str] = Counter()
         self._scans: deque[Scan] = deque([Scan("", first=True)])
@@ -104,24 +87,6 @@ class WorkspaceIndex:
         self._parsed = 0
 
     # ------------------------------------------------------------------ queries (any thread)
-
-    def definitions(self, name: str) -> list[Definition]:
-        """Definitions with this simple name anywhere in the workspace."""
-        with self._lock:
-            per_file = self._by_name.get(name)
-            return [d for defs in per_file.values() for d in defs] if per_file else []
-
-    def file_definitions(self, path: str) -> list[Definition]:
-        entry = self._files.get(path)
-        return list(entry.summary.definitions) if entry is not None else []
-
-    def file_imports(self, path: str) -> list[ImportRef]:
-        entry = self._files.get(path)
-        return list(entry.summary.imports) if entry is not None else []
-
-    def file_summary(self, path: str) -> FileSummary | None:
-        entry = self._files.get(path)
-        return entry.summary if entry is not None else None
 
     def resolve(self, from_path: str, ref: ImportRef) -> list[str]:
         """The workspace files an import refers to (none for a library outside the workspace)."""
@@ -153,25 +118,6 @@ class WorkspaceIndex:
     def open_buffers(self) -> list[str]:
         """Files open in an editor, the most recently changed first."""
         return self.buffers.paths()
-
-    def has_file(self, path: str) -> bool:
-        return path in self._files
-
-    def files_in(self, folder: str) -> tuple[str, ...]:
-        with self._lock:
-            return tuple(sorted(self._by_folder.get(folder, ())))
-
-    def files_with_stem(self, stem: str) -> tuple[str, ...]:
-        with self._lock:
-            return tuple(sorted(self._by_stem.get(stem, ())))
-
-    def files_in_package(self, package: str) -> tuple[str, ...]:
-        with self._lock:
-            return tuple(sorted(self._by_package.get(package, ())))
-
-    def manifests(self) -> list[Manifest]:
-        with self._lock:
-            return list(self._manifests.values())
 
     @property
     def status(self) -> IndexStatus:
@@ -223,7 +169,7 @@ class WorkspaceIndex:
             return "not a path inside the workspace"
         reason = self.filter.path_reason(path)
         if reason is not None:
-            return reason
+            return f"denied: {self.filter.deny.reason(path)}" if reason == "denied" else reason
         if text is None:
             self.buffers.close(client, path)
             self.notice(path)  # another editor's buffer, or the file on disk, counts again
@@ -283,12 +229,7 @@ class WorkspaceIndex:
         with self._lock:
             self._scans.clear()
             self._pending.clear()
-            self._files.clear()
-            self._by_name.clear()
-            self._by_folder.clear()
-            self._by_stem.clear()
-            self._by_package.clear()
-            self._manifests.clear()
+        self._clear()
 
     def _new_walker(self, scan: Scan) -> Iterator[str]:
         return walk(self.root, self.filter, scan.start, scan.counts, self.limits.max_entries, self._skipped)
@@ -316,13 +257,8 @@ class WorkspaceIndex:
 
     def _finish(self, scan: Scan) -> None:
         # What the walk did not see again is gone (unless an event refreshed it since it began).
-        prefix = scan.start + "/" if scan.start else ""
-        stale = [
-            p for p, entry in list(self._files.items())
-            if p.startswith(prefix) and entry.checked_at < scan.started
-        ]
         if not scan.capped:
-            for path in stale:
+            for path in self._stale(scan.start + "/" if scan.start else "", scan.started):
                 self._remove(path)
         if scan.first:
             self._scan_seconds = round(time.monotonic() - scan.started, 2)
@@ -353,8 +289,8 @@ class WorkspaceIndex:
                     self._skipped[why] += 1
                 self._remove(path)
                 return
-            if existing is not None and existing.stamp == stamp:
-                existing.checked_at = now
+            if existing is not None and (existing[MTIME], existing[SIZE]) == (stamp.mtime_ns, stamp.size):
+                self._touch(path, existing, now)
                 return
             data = read_source(self.root / path, self.limits.max_file_bytes)
         if data is None:
@@ -362,74 +298,20 @@ class WorkspaceIndex:
             self._remove(path)
             return
         if manifest:
-            parsed = parse_manifest(name, folder_of(path), data)
-            with self._lock:
-                if parsed is not None:
-                    self._manifests[path] = parsed
-                else:
-                    self._manifests.pop(path, None)
+            self._set_manifest(path, parse_manifest(name, folder_of(path), data))
             return
         digest = hash(data)
-        if existing is not None and existing.digest == digest:
-            existing.stamp, existing.checked_at = stamp, now
+        if existing is not None and existing[DIGEST] == digest:
+            self._touch(path, existing, now, stamp)
             return
         if existing is None and len(self._files) >= self.limits.max_files:
             self._state = "capped" if self._state != "scanning" else self._state
             self._message = self._cap_message()
             return
-        summary = summarize(data, language_for_path(path), path, self.limits.max_definitions_per_file)
-        self._apply(path, IndexedFile(summary, stamp, digest, now))
-
-    def _apply(self, path: str, entry: IndexedFile) -> None:
-        by_name: dict[str, list[Definition]] = {}
-        for definition in entry.summary.definitions:
-            by_name.setdefault(definition.name, []).append(definition)
-        with self._lock:
-            self._unlink(path)
-            self._files[path] = entry
-            for name, defs in by_name.items():
-                self._by_name.setdefault(name, {})[path] = tuple(defs)
-            self._definitions += len(entry.summary.definitions)
-            self._by_folder.setdefault(folder_of(path), set()).add(path)
-            for stem in _stems(path):
-                self._by_stem.setdefault(stem, set()).add(path)
-            if entry.summary.package:
-                self._by_package.setdefault(entry.summary.package, set()).add(path)
-
-    def _remove(self, path: str) -> None:
-        with self._lock:
-            self._unlink(path)
-            self._manifests.pop(path, None)
-
-    def _remove_under(self, prefix: str) -> None:
-        with self._lock:
-            for path in [p for p in self._files if p.startswith(prefix)]:
-                self._unlink(path)
-            for path in [p for p in self._manifests if p.startswith(prefix)]:
-                del self._manifests[path]
-
-    def _unlink(self, path: str) -> None:
-        """Take a file out of every table (the lock is held)."""
-        old = self._files.pop(path, None)
-        if old is None:
-            return
-        self._definitions -= len(old.summary.definitions)
-        for name in {d.name for d in old.summary.definitions}:
-            per_file = self._by_name.get(name)
-            if per_file is not None:
-                per_file.pop(path, None)
-                if not per_file:
-                    del self._by_name[name]
-        self._by_folder.get(folder_of(path), set()).discard(path)
-        for stem in _stems(path):
-            self._by_stem.get(stem, set()).discard(path)
-        self._by_package.get(old.summary.package, set()).discard(path)
-
-
-def folder_of(path: str) -> str:
-    """The workspace-relative folder of a workspace-relative path ("" at the root)."""
-    return path.rsplit("/", 1)[0] if "/" in path else ""
-
+        summary = summarize(data, language_for_path(path), self.limits.max_definitions_per_file)
+        mtime, size = (stamp.mtime_ns, stamp.size) if stamp is not None else (-1, -1)
+        self._apply(path, (summary.language, summary.package, summary.definitions, summary.imports, mtime, size,
+                           digest, now))
 
 def _safe(path: str) -> bool:
     """A workspace-relative posix path that stays inside the workspace."""

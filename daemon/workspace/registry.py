@@ -220,4 +220,5 @@ class WorkspaceRegistry:
             "clients": len(self._clients),
             "folders": [f.model_dump() for f in self.folder_status()],
             "scan_waited_s": round(self.worker.yielded_s, 1),
+            "worker_thread": self.worker.native_id,
         }

@@ -34,9 +34,9 @@ class IndexView(Protocol):
     def files_with_stem(self, stem: str) -> tuple[str, ...]: ...
     def files_in_package(self, package: str) -> tuple[str, ...]: ...
     def file_summary(self, path: str) -> FileSummary | None: ...
-    def file_definitions(self, path: str) -> list[Definition]: ...
+    def definitions_in(self, path: str, name: str) -> list[Definition]: ...
     def file_imports(self, path: str) -> list[ImportRef]: ...
-    def definitions(self, name: str) -> list[Definition]: ...
+    def definitions(self, name: str, limit: int | None = None) -> list[Definition]: ...
     def manifests(self) -> list[Manifest]: ...
 
 
@@ -70,18 +70,18 @@ def resolve(view: IndexView, from_path: str, ref: ImportRef) -> list[str]:
     return _unique([p for p in found if not p.startswith("..")])
 
 
-def lookup(view: IndexView, from_path: str, name: str) -> list[Definition]:
+def lookup(view: IndexView, from_path: str, name: str, limit: int = 50) -> list[Definition]:
     """Definitions of `name` as seen from `from_path`: what its imports bring in, then its own,
-    then any other in the workspace."""
-    imported: list[Definition] = []
+    then others in the workspace (at most `limit` in all)."""
+    found: list[Definition] = []
     for ref in view.file_imports(from_path):
-        if name not in ref.names and "*" not in ref.names and ref.alias != name:
-            continue
-        for path in resolve(view, from_path, ref):
-            imported.extend(d for d in view.file_definitions(path) if d.name == name)
-    own = [d for d in view.file_definitions(from_path) if d.name == name]
-    seen = set(imported) | set(own)
-    return imported + own + [d for d in view.definitions(name) if d not in seen]
+        if name in ref.names or "*" in ref.names or ref.alias == name:
+            for path in resolve(view, from_path, ref):
+                found.extend(view.definitions_in(path, name))
+    found.extend(view.definitions_in(from_path, name))
+    seen = {(d.path, d.line, d.qualified) for d in found}
+    found.extend(d for d in view.definitions(name, limit) if (d.path, d.line, d.qualified) not in seen)
+    return found[:limit]
 
 
 # ---------------------------------------------------------------- Python

@@ -38,6 +38,7 @@ class IndexWorker:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self.yielded_s = 0.0  # time scans waited for interactive work (status, benchmarks)
+        self.native_id: int | None = None  # the OS thread id (its CPU time is in /proc/<pid>/task/<id>)
 
     def add(self, index: WorkspaceIndex) -> None:
         index.wake = self.wake
@@ -63,6 +64,7 @@ class IndexWorker:
             self._thread.join(timeout_s)
 
     def _run(self) -> None:
+        self.native_id = threading.get_native_id()
         try:
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.nice)
         except (OSError, AttributeError):

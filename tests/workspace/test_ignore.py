@@ -22,14 +22,13 @@ data/*
 !data/keep/
 *.sw[op]
 \#literal
-trailing-space.txt\ 
 a?c.txt
 [!x]y.txt
 cache/**
 node/sub/
 /anchored.txt
 mid/dle.txt
-"""
+""" + "trailing-space.txt\\ \n"  # an escaped trailing space belongs to the name
 SUB_GITIGNORE = "*.gen.py\n!important.gen.py\n/local-only.py\nnested-dir/\n"
 FILES = [
     "a.log", "keep.log", "src/app.log", "src/keep.log", "build-out/x.js", "src/build-out/x.js",

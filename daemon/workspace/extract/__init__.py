@@ -28,11 +28,11 @@ _EXTRACTORS: dict[str, Callable[[Collector, Node], None]] = {
 }
 
 
-def summarize(source: bytes, language: str, path: str, max_definitions: int = 2_000) -> FileSummary:
+def summarize(source: bytes, language: str, max_definitions: int = 2_000) -> FileSummary:
     """Definitions and imports of one file; an empty summary for a language without a grammar."""
     if not parseable(language) or language not in _EXTRACTORS:
         return FileSummary(language, (), ())
     tree = parser_for(language).parse(source)
-    out = Collector(source, path, max_definitions)
+    out = Collector(source, max_definitions)
     _EXTRACTORS[language](out, tree.root_node)
     return FileSummary(language, tuple(out.definitions), tuple(out.imports), out.package)

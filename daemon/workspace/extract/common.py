@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterable
 
 from tree_sitter import Node
 
-from nearcode.daemon.workspace.model import Definition, DefinitionKind, ImportRef
+from nearcode.daemon.workspace.model import DefinitionKind, DefinitionRow, ImportRow
 
 SIGNATURE_CHARS = 300  # a signature longer than this is cut (with "...")
 VALUE_CHARS = 100  # of a constant's value, what the signature keeps
@@ -52,12 +53,11 @@ def doc_line(comment: str) -> str:
 class Collector:
     """Definitions and imports of one file, in source order, capped."""
 
-    def __init__(self, source: bytes, path: str, max_definitions: int) -> None:
+    def __init__(self, source: bytes, max_definitions: int) -> None:
         self.source = source
-        self.path = path
         self.max_definitions = max_definitions
-        self.definitions: list[Definition] = []
-        self.imports: list[ImportRef] = []
+        self.definitions: list[DefinitionRow] = []
+        self.imports: list[ImportRow] = []
         self.package = ""
 
     @property
@@ -70,10 +70,12 @@ class Collector:
         if not name or self.full:
             return
         qualified = f"{scope}.{name}" if scope else name
-        self.definitions.append(Definition(name, qualified, kind, self.path, node.start_point[0], signature, doc))
+        # Names repeat across files (`__init__`, `get`, `id`): one copy of each in memory.
+        name = sys.intern(name)
+        self.definitions.append((name, qualified if scope else name, kind, node.start_point[0], signature, doc))
 
     def add_import(self, module: str, names: Iterable[str], alias: str, level: int, node: Node) -> None:
-        self.imports.append(ImportRef(module, tuple(names), alias, level, node.start_point[0]))
+        self.imports.append((module, tuple(names), alias, level, node.start_point[0]))
 
     def header(self, node: Node, end: Node | None, start: Node | None = None, limit: int = SIGNATURE_CHARS) -> str:
         """The source from `start` (default: the node) to `end` (default: the node's end), comments

@@ -103,7 +103,7 @@ def _assignments(out: Collector, statement: Node, scope: str) -> None:
 
 def _self_attributes(out: Collector, body: Node, scope: str) -> None:
     """`self.x = ...` at the top level of `__init__`: the instance attributes callers use."""
-    known = {d.name for d in out.definitions if d.qualified.rsplit(".", 1)[0] == scope}
+    known = {name for name, qualified, *_ in out.definitions if qualified.rsplit(".", 1)[0] == scope}
     for statement in body.named_children:
         if statement.type != "expression_statement":
             continue
