@@ -18,6 +18,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,6 +28,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
 from nearcode.lsp.daemon_client import DaemonClient, DaemonUnavailable
+from nearcode.shared.deny import DenyList
 from nearcode.shared.protocol.daemon_api import (
     MAX_BUFFER_CHARS,
     BufferAck,
@@ -58,6 +60,7 @@ class WorkspaceSync:
         self._progress: asyncio.Task[None] | None = None
         self._refreshed_at = 0.0
         self._released = False
+        self._deny: dict[str, DenyList] = {}  # folder -> its deny list (built-ins, .nearcodeignore)
 
     # ------------------------------------------------------------------ folders
 
@@ -80,6 +83,8 @@ class WorkspaceSync:
             log.warning("could not register the workspace folders with the daemon: %s", exc)
             return
         self._update(answer.folders)
+        # Documents opened before the folders were known (the daemon may have been starting).
+        await self._resend_buffers()
 
     async def release(self) -> None:
         """The editor is leaving: the daemon may close the indexes nobody else uses."""
@@ -103,7 +108,6 @@ class WorkspaceSync:
             return
         if not answer.registered and self.folders and not self._released:
             await self.register()
-            await self._resend_buffers()
             return
         self._update(answer.folders)
 
@@ -143,11 +147,18 @@ class WorkspaceSync:
             self._spawn(self._send(uri, closing=True))
 
     def _path(self, uri: str) -> str | None:
-        """The file's path when it lies in one of this editor's folders (others are not indexed)."""
+        """The file's path when it lies in one of this editor's folders (others are not indexed)
+        and is not on the deny list: a denied file's text does not even leave the editor's server."""
         path = to_fs_path(uri) if uri.startswith("file:") else None
         if path is None or self._released:
             return None
-        return path if any(path.startswith(folder.rstrip(os.sep) + os.sep) for folder in self.folders) else None
+        for folder in self.folders:
+            prefix = folder.rstrip(os.sep) + os.sep
+            if path.startswith(prefix):
+                if folder not in self._deny:
+                    self._deny[folder] = DenyList.load(Path(folder))
+                return path if self._deny[folder].reason(path[len(prefix) :].replace(os.sep, "/")) is None else None
+        return None
 
     def _schedule(self, uri: str, delay_s: float) -> None:
         if self._path(uri) is None:
@@ -164,7 +175,7 @@ class WorkspaceSync:
         self._debounce.pop(uri, None)
         await self._send(uri)
 
-    async def _send(self, uri: str, closing: bool = False) -> None:
+    async def _send(self, uri: str, closing: bool = False, may_register: bool = True) -> None:
         path = self._path(uri)
         if path is None:
             return
@@ -182,13 +193,12 @@ class WorkspaceSync:
         except _FAILURES as exc:
             log.debug("could not forward the buffer of %s: %s", path, exc)
             return
-        if not ack.registered and self.folders and not self._released:
-            await self.register()
-            await self._resend_buffers()
+        if not ack.registered and may_register and self.folders and not self._released:
+            await self.register()  # the daemon restarted: folders again, then every buffer
 
     async def _resend_buffers(self) -> None:
         for uri in list(self.ls.workspace.text_documents):
-            await self._send(uri)
+            await self._send(uri, may_register=False)
 
     # ------------------------------------------------------------------ progress
 

@@ -157,7 +157,12 @@ class WorkspaceIndex(IndexTables):
         self._queue_scan(Scan(""))
 
     def _queue_scan(self, scan: Scan) -> None:
+        if scan.start and self.filter.path_reason(scan.start, is_dir=True) is not None:
+            return  # an ignored or denied folder appeared: nothing in it is read
         with self._lock:
+            waiting = list(self._scans)[1:]  # the running one may have begun before the change
+            if any(not s.start or scan.start == s.start or scan.start.startswith(s.start + "/") for s in waiting):
+                return  # a git checkout creates hundreds of folders: one walk covers them
             self._scans.append(scan)
             if len(self._scans) == 1:
                 self._walker = self._new_walker(scan)
