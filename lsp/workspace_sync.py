@@ -76,6 +76,7 @@ class WorkspaceSync:
         if self._released:
             return
         self.folders = self.workspace_folders()
+        self._refreshed_at = time.monotonic()
         request = WorkspaceRequest(client=self.client_id, pid=os.getpid(), folders=self.folders)
         try:
             answer = WorkspaceStatus.model_validate(await self.daemon.post_json("/api/workspace", request))

@@ -121,7 +121,8 @@ class WorkspaceIndex(IndexTables):
 
     @property
     def status(self) -> IndexStatus:
-        scan = self._scans[0] if self._scans and self._scans[0].first else None
+        with self._lock:  # the worker pops finished scans
+            scan = self._scans[0] if self._scans and self._scans[0].first else None
         return IndexStatus(
             root=str(self.root),
             state="closed" if self.closed else self._state,
@@ -270,9 +271,10 @@ class WorkspaceIndex(IndexTables):
             self._discovered, self._parsed = len(scan.found), scan.position
             self._state = "capped" if scan.capped else "ready"
             self._message = scan.capped
-        self._scans.popleft()
-        if self._scans:
-            self._walker = self._new_walker(self._scans[0])
+        with self._lock:
+            self._scans.popleft()
+            if self._scans:
+                self._walker = self._new_walker(self._scans[0])
 
     def _refresh(self, path: str) -> None:
         """Bring one path up to date: parse it if it changed, drop it if it went or is excluded."""
@@ -317,6 +319,7 @@ class WorkspaceIndex(IndexTables):
         mtime, size = (stamp.mtime_ns, stamp.size) if stamp is not None else (-1, -1)
         self._apply(path, (summary.language, summary.package, summary.definitions, summary.imports, mtime, size,
                            digest, now))
+
 
 def _safe(path: str) -> bool:
     """A workspace-relative posix path that stays inside the workspace."""

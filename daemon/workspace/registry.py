@@ -112,7 +112,8 @@ class WorkspaceRegistry:
                 self._observer = self._observer_factory()
                 self._observer.start()
             watch = self._watches[root] = WorkspaceWatch(self._observer, index)
-            watch.start()  # before the scan: what changes while it runs is queued, not lost
+            # On the worker, before the scan: what changes while it runs is queued, not lost.
+            self.worker.call(watch.start)
             self.worker.add(index)
             log.info("workspace index opened: %s", root)
         return index
@@ -124,7 +125,7 @@ class WorkspaceRegistry:
     def _close(self, root: Path) -> None:
         watch = self._watches.pop(root, None)
         if watch is not None:
-            watch.stop()
+            self.worker.call(watch.stop)
         index = self._indexes.pop(root, None)
         if index is not None:
             self.worker.remove(index)
@@ -151,7 +152,7 @@ class WorkspaceRegistry:
     def close(self) -> None:
         for root in list(self._indexes):
             self._close(root)
-        self.worker.stop()
+        self.worker.stop()  # after stopping the watches it was handed
         if self._observer is not None:
             self._observer.stop()
             self._observer = None

@@ -69,9 +69,9 @@ class IndexTables:
 
     # ------------------------------------------------------------------ queries (any thread)
 
-    def definitions(self, name: str, limit: int | None = None) -> list[Definition]:
-        """Definitions with this simple name anywhere in the workspace (the first `limit`: a name
-        like `__init__` has thousands)."""
+    def definitions(self, name: str, limit: int | None = 100) -> list[Definition]:
+        """Definitions with this simple name anywhere in the workspace, the first `limit` of them
+        (None: all; a name like `__init__` has thousands, ~60 ms to build them all)."""
         with self._lock:
             per_file = self._by_name.get(name, {})
             rows = list(itertools.islice(((path, row) for path, defs in per_file.items() for row in defs), limit))

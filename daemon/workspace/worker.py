@@ -33,6 +33,7 @@ class IndexWorker:
         self.should_yield = should_yield
         self.nice = nice
         self._indexes: list[WorkspaceIndex] = []
+        self._calls: list[Callable[[], object]] = []  # run on this thread before anything else
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = False
@@ -44,9 +45,20 @@ class IndexWorker:
         index.wake = self.wake
         with self._lock:
             self._indexes.append(index)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="nearcode-index", daemon=True)
-                self._thread.start()
+            self._ensure_thread()
+        self.wake()
+
+    def _ensure_thread(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="nearcode-index", daemon=True)
+            self._thread.start()
+
+    def call(self, work: Callable[[], object]) -> None:
+        """Run `work` on the worker thread, before any more scanning: starting and stopping a
+        watch walks the folder tree (inotify needs a watch per folder), not a job for the event loop."""
+        with self._lock:
+            self._calls.append(work)
+            self._ensure_thread()
         self.wake()
 
     def remove(self, index: WorkspaceIndex) -> None:
@@ -58,6 +70,7 @@ class IndexWorker:
         self._wake.set()
 
     def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop after running what was handed to `call` (watches being stopped)."""
         self._stopping = True
         self.wake()
         if self._thread is not None:
@@ -72,6 +85,7 @@ class IndexWorker:
         turn = 0
         while not self._stopping:
             self._wake.clear()
+            self._run_calls()
             with self._lock:
                 indexes = list(self._indexes)
             if sum(self._guarded(index, index.process_changes) for index in indexes):
@@ -90,6 +104,16 @@ class IndexWorker:
             due = [d for index in indexes if (d := index.next_due()) is not None]
             wait = min(due) - time.monotonic() if due else IDLE_WAIT_S
             self._wake.wait(max(0.0, min(wait, IDLE_WAIT_S)))
+        self._run_calls()  # the watches handed over to be stopped
+
+    def _run_calls(self) -> None:
+        with self._lock:
+            calls, self._calls = self._calls, []
+        for work in calls:
+            try:
+                work()
+            except Exception:
+                log.exception("workspace index: a watch could not be started or stopped")
 
     @staticmethod
     def _guarded(index: WorkspaceIndex, step: Callable[[], int | bool]) -> int:

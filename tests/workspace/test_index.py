@@ -263,3 +263,19 @@ def test_clients_share_indexes_release_them_and_closed_after_grace(tmp_path: Pat
     registry.release("three")
     wait_for(lambda: (registry.sweep(), registry.index_at(tmp_path / "a"))[1] is None, 5)
     assert registry.folder_status() == []
+
+
+def test_a_whole_tree_copied_in_is_indexed(tmp_path: Path, open_index: Opener) -> None:
+    """What a git checkout or an unpacked archive does: many folders and files at once."""
+    source = tmp_path / "source"
+    for folder in range(30):
+        for module in range(3):
+            write(source, f"pkg{folder}/sub/m{module}.py", f"def f_{folder}_{module}(): ...\n")
+    root = tmp_path / "root"
+    write(root, "main.py", "def main(): ...\n")
+    index = open_index(root)
+    shutil.copytree(source, root / "vendor_free")
+    shutil.copytree(source, root / "nested" / "deeper")
+    seconds = wait_for(lambda: index.status.files == 1 + 2 * 90)
+    assert seconds < 3 * WITHIN_S, f"took {seconds:.2f} s"
+    assert _paths(index, "f_29_2") == ["nested/deeper/pkg29/sub/m2.py", "vendor_free/pkg29/sub/m2.py"]
