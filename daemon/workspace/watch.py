@@ -143,10 +143,12 @@ class WorkspaceWatch(FileSystemEventHandler):
             elif name in SKIPPED_FOLDERS:
                 continue
             elif position == 1 or isinstance(event, DirCreatedEvent):
-                self.index.notice_folder_new(relative)
                 top_level = "/" not in relative and not self._recursive_root
                 if top_level and self.index.filter.entry_reason(relative, True) is None:
                     self._schedule(relative, recursive=True)
+                # Walked once the watch is there: what was created before it is found by the walk,
+                # what comes after by the watch.
+                self.index.notice_folder_new(relative)
             else:
                 self.index.notice_folder_gone(relative)
                 with self._lock:
