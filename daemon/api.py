@@ -1,4 +1,5 @@
-"""The daemon's HTTP API (docs/protocol.md): streaming FIM, health, model, status, shutdown.
+"""The daemon's HTTP API (docs/protocol.md): streaming FIM, health, model, status, shutdown, and
+the routes other parts add (the workspace index's).
 
 Before any route: the Host header must name this machine (a loopback name or address, on the unix
 socket too): a web page the user visits cannot talk to the daemon through DNS rebinding or a
@@ -10,14 +11,14 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from nearcode import __version__
@@ -170,6 +171,7 @@ def build_app(
     status: Callable[[], Awaitable[dict[str, Any]]],
     shutdown: Callable[[], Awaitable[None]],
     token: str,
+    routes: Sequence[BaseRoute] = (),
 ) -> ASGIApp:
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok", "version": __version__})
@@ -194,6 +196,7 @@ def build_app(
             Route("/api/shutdown", shutdown_route, methods=["POST"]),
             # OpenAI-compatible endpoints for other tools, behind the same token (openai_api.py).
             *openai_routes(service, lambda: str(describe().get("model", ""))),
+            *routes,  # more parts' endpoints (workspace/routes.py), behind the same token
         ]
     )
     return LocalRequestsOnly(BearerAuth(app, token))

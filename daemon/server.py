@@ -32,6 +32,8 @@ from nearcode.daemon.prompting.fim import PromptBudget
 from nearcode.daemon.prompting.templates import FamilyChoice
 from nearcode.daemon.scheduler import BackgroundPolicy, Scheduler
 from nearcode.daemon.stats import DaemonStats
+from nearcode.daemon.workspace.registry import WorkspaceRegistry
+from nearcode.daemon.workspace.routes import workspace_routes
 from nearcode.shared import paths, privacy
 from nearcode.shared.endpoint import Endpoint
 
@@ -167,9 +169,11 @@ class Daemon:
         self.service = FimService(
             self.scheduler, self.template, PromptBudget(total_tokens=config.prompt_tokens), self.stats
         )
+        # Workspace indexes (daemon/workspace/): their scans wait while a keystroke's completion runs.
+        self.workspaces = WorkspaceRegistry(should_yield=self.scheduler.gate.interactive_busy)
         token = secrets.token_urlsafe(32)
         self.endpoint = Endpoint(token=token, pid=os.getpid(), version=__version__, **where)
-        app = build_app(self.service, self.describe, self.status, self.shutdown, token)
+        app = build_app(self.service, self.describe, self.status, self.shutdown, token, workspace_routes(self.workspaces))
         self.http = uvicorn.Server(
             uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=3)
         )
@@ -184,11 +188,14 @@ class Daemon:
             await self.loading.start()
         canary_task = asyncio.create_task(self.canary_probe())
         rotation_task = asyncio.create_task(StderrRotation(paths.daemon_log_file()).run())  # daemon.log bounded
+        sweeper = asyncio.create_task(self.workspaces.run_sweeper())
         try:
             await self.http.serve(sockets=[sock])
         finally:
             canary_task.cancel()
             rotation_task.cancel()
+            sweeper.cancel()
+            self.workspaces.close()
             await self.scheduler.close()
             current = Endpoint.read(address_file)
             if current is not None and current.pid == os.getpid():
@@ -278,4 +285,5 @@ class Daemon:
             "anchored_prompts": self.service.anchored_prompts,
             "caches": self.cache_sizes(),
             "network": privacy.network_status(),
+            "workspace": self.workspaces.status(),
         }

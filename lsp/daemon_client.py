@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from pydantic import BaseModel
 
 from nearcode.shared import paths
 from nearcode.shared.endpoint import Endpoint, pid_alive
@@ -239,11 +240,20 @@ class DaemonClient:
             await self.connect()
 
     async def get_json(self, path: str) -> dict[str, Any]:
+        return await self._json("GET", path)
+
+    async def post_json(self, path: str, body: BaseModel, timeout_s: float = 10.0) -> dict[str, Any]:
+        """POST a request model; the answer's JSON."""
+        return await self._json("POST", path, body.model_dump_json(), timeout_s)
+
+    async def _json(self, method: str, path: str, content: str | None = None, timeout_s: float = 10.0) -> dict[str, Any]:
+        """One JSON request, retried once on a fresh daemon if the old one is gone."""
+        headers = _JSON if content is not None else None
         for attempt in (0, 1):
             await self.connect()
             with self._using() as http:
                 try:
-                    response = await http.get(path, timeout=10.0)
+                    response = await http.request(method, path, content=content, headers=headers, timeout=timeout_s)
                     if response.status_code == 401 and not attempt:  # a new daemon with a new token
                         self._forget(http)
                         continue

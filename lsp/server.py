@@ -51,6 +51,7 @@ from nearcode.lsp.documents import (
 )
 from nearcode.lsp.problems import ProblemKind, Problems
 from nearcode.lsp.rpc import MalformedMessage, NearcodeProtocol
+from nearcode.lsp.workspace_sync import WorkspaceSync
 from nearcode.shared import paths, privacy
 from nearcode.shared.protocol.editor import (
     ACCEPT_COMMAND,
@@ -96,6 +97,9 @@ class NearcodeServer(LanguageServer):
 
     def show_error(self, message: str) -> None:
         self.window_show_message(types.ShowMessageParams(types.MessageType.Error, message))
+        # The daemon's workspace index: this editor's folders and unsaved buffers (lsp/workspace_sync.py).
+        self.workspace_sync = WorkspaceSync(self, self.daemon, self.client_id)
+        self.workspace_sync.on_change = self.send_status
 
     def report_server_error(self, error: Exception, source: Any) -> None:
         if isinstance(error, MalformedMessage):
@@ -120,6 +124,7 @@ class NearcodeServer(LanguageServer):
             self.state = state
             self.message = message
         self.protocol.notify(STATUS_NOTIFICATION, self.status().wire())
+        self.workspace_sync.refresh_soon()
 
     def status(self) -> StatusParams:
         destination = self.destination
@@ -135,6 +140,7 @@ class NearcodeServer(LanguageServer):
             code_leaves_machine=bool(destination and not destination.local),
             prompt_destination=destination.where if destination else "",
             message=self.message,
+            workspace=self.workspace_sync.wire_status(),
         )
 
     def report_problem(self, kind: ProblemKind, message: str) -> None:
@@ -232,6 +238,7 @@ async def on_initialized(ls: NearcodeServer, params: types.InitializedParams) ->
         await ls.daemon.connect()
         await wait_while_engine_loads(ls)
         await ls.refresh_model_name()
+        await ls.workspace_sync.register()
         ls.send_status("ready")
     except DaemonUnavailable as exc:
         ls.report_problem("daemon-start", str(exc))
@@ -277,14 +284,31 @@ async def on_configuration(ls: NearcodeServer, params: types.DidChangeConfigurat
     ls.send_status()
 
 
+@server.feature(types.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)
+async def on_workspace_folders(ls: NearcodeServer, params: types.DidChangeWorkspaceFoldersParams) -> None:
+    await ls.workspace_sync.register()  # pygls has already applied the change to ls.workspace
+
+
+@server.feature(types.SHUTDOWN)
+async def on_shutdown(ls: NearcodeServer, params: None) -> None:
+    await ls.workspace_sync.release()
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+def did_open(ls: NearcodeServer, params: types.DidOpenTextDocumentParams) -> None:
+    ls.workspace_sync.opened(params.text_document.uri)
+
+
 @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
 def did_change(ls: NearcodeServer, params: types.DidChangeTextDocumentParams) -> None:
     ls.watchers.changed(params)  # streamed docstrings move with the user's edits
+    ls.workspace_sync.changed(params.text_document.uri)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
 def did_close(ls: NearcodeServer, params: types.DidCloseTextDocumentParams) -> None:
     ls.coordinator.forget(params.text_document.uri)
+    ls.workspace_sync.closed(params.text_document.uri)
 
 
 @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())

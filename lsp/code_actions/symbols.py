@@ -3,30 +3,22 @@
 One small table per language says which nodes are definitions, where their parameters are and
 which parameter nodes name nothing the caller passes (`self`, a Go receiver, Rust's `&self`).
 Everything downstream (docstrings, tests) works on the `Symbol` this returns, never on the tree.
+Grammars and parsers come from the shared language table (nearcode/shared/languages.py), which the
+daemon's workspace index uses too.
 """
 
 from __future__ import annotations
 
-import functools
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 
-import tree_sitter
-import tree_sitter_go
-import tree_sitter_java
-import tree_sitter_javascript
-import tree_sitter_python
-import tree_sitter_rust
-import tree_sitter_typescript
-from tree_sitter import Node
+from tree_sitter import Node, Tree
 
+from nearcode.shared.languages import parser_for
 from nearcode.shared.text import utf16_to_index
 
 
 @dataclass(frozen=True)
 class LanguageSpec:
-    grammar: Callable[[], object]
     functions: frozenset[str]  # node types of functions and methods
     classes: frozenset[str]
     doc_comment_prefixes: tuple[str, ...]  # comments before a definition that count as its doc
@@ -36,27 +28,22 @@ _JS_FUNCTIONS = frozenset({"function_declaration", "method_definition", "generat
 _JS_CLASSES = frozenset({"class_declaration"})
 
 LANGUAGE_SPECS: dict[str, LanguageSpec] = {
-    "python": LanguageSpec(
-        tree_sitter_python.language, frozenset({"function_definition"}), frozenset({"class_definition"}), ()
-    ),
-    "javascript": LanguageSpec(tree_sitter_javascript.language, _JS_FUNCTIONS, _JS_CLASSES, ("/**",)),
-    "javascriptreact": LanguageSpec(tree_sitter_javascript.language, _JS_FUNCTIONS, _JS_CLASSES, ("/**",)),
-    "typescript": LanguageSpec(tree_sitter_typescript.language_typescript, _JS_FUNCTIONS, _JS_CLASSES, ("/**",)),
-    "typescriptreact": LanguageSpec(tree_sitter_typescript.language_tsx, _JS_FUNCTIONS, _JS_CLASSES, ("/**",)),
+    "python": LanguageSpec(frozenset({"function_definition"}), frozenset({"class_definition"}), ()),
+    "javascript": LanguageSpec(_JS_FUNCTIONS, _JS_CLASSES, ("/**",)),
+    "javascriptreact": LanguageSpec(_JS_FUNCTIONS, _JS_CLASSES, ("/**",)),
+    "typescript": LanguageSpec(_JS_FUNCTIONS, _JS_CLASSES, ("/**",)),
+    "typescriptreact": LanguageSpec(_JS_FUNCTIONS, _JS_CLASSES, ("/**",)),
     "go": LanguageSpec(
-        tree_sitter_go.language,
         frozenset({"function_declaration", "method_declaration"}),
         frozenset({"type_declaration"}),
         ("//",),
     ),
     "rust": LanguageSpec(
-        tree_sitter_rust.language,
         frozenset({"function_item"}),
         frozenset({"struct_item", "enum_item", "trait_item"}),
         ("///",),
     ),
     "java": LanguageSpec(
-        tree_sitter_java.language,
         frozenset({"method_declaration", "constructor_declaration"}),
         frozenset({"class_declaration", "interface_declaration", "record_declaration", "enum_declaration"}),
         ("/**",),
@@ -98,23 +85,14 @@ def supported(language: str) -> bool:
     return language in LANGUAGE_SPECS
 
 
-@functools.cache
-def _language(language: str) -> tree_sitter.Language:
-    return tree_sitter.Language(LANGUAGE_SPECS[language].grammar())
-
-
-_parsers = threading.local()  # a Parser is not thread-safe; code actions parse on worker threads
 PARSE_CHUNK_BYTES = 16 * 1024
 
 
-def _parse(language: str, data: bytes) -> tree_sitter.Tree:
+def _parse(language: str, data: bytes) -> Tree:
     """Parse in chunks: tree-sitter holds the GIL while it parses, and gives it up between the
-    chunks it reads, so a parse on a worker thread leaves the event loop room to run."""
-    parsers: dict[str, tree_sitter.Parser] = _parsers.__dict__.setdefault("by_language", {})
-    parser = parsers.get(language)
-    if parser is None:
-        parser = parsers[language] = tree_sitter.Parser(_language(language))
-    return parser.parse(lambda offset, _point: data[offset : offset + PARSE_CHUNK_BYTES])
+    chunks it reads, so a parse on a worker thread leaves the event loop room to run (the parser is
+    the thread's own: nearcode/shared/languages.py)."""
+    return parser_for(language).parse(lambda offset, _point: data[offset : offset + PARSE_CHUNK_BYTES])
 
 
 def symbol_at(source: str, language: str, line: int, character: int = 0) -> Symbol | None:

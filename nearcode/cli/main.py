@@ -158,6 +158,19 @@ def _print_status(status: dict[str, Any]) -> None:
         print(f"prefix cache: {'-' if rate is None else f'{rate:.1%}'} hit rate ({runtime['prefix_cache_hits']} of "
               f"{runtime['prefix_cache_queries']} prompt tokens found in vLLM's cache), "
               f"{runtime.get('requests_running')} running, {runtime.get('requests_waiting')} waiting")
+    for folder in status.get("workspace", {}).get("folders", []):
+        print(f"index:    {_folder_line(folder)}")
+
+
+def _folder_line(folder: dict[str, Any]) -> str:
+    """One workspace folder's index: `~/src/app: ready, 1,234 files, 9,876 definitions (2 editors)`."""
+    state = folder["state"]
+    if state == "scanning":
+        state = f"scanning {folder['parsed']:,}/{folder['discovered']:,}"
+    line = f"{folder['root']}: {state}, {folder['files']:,} files, {folder['definitions']:,} definitions"
+    if folder.get("clients"):
+        line += f" ({folder['clients']} editor{'s' if folder['clients'] != 1 else ''})"
+    return line + (f" - {folder['message']}" if folder.get("message") else "")
 
 
 async def _complete(client: Any, location: str) -> int:

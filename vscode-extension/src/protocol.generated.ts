@@ -106,6 +106,15 @@ export const SERVER_COMMANDS = {
   "previewCloudPayload": "nearcode.previewCloudPayload"
 } as const;
 
+/** One workspace folder's index (the daemon's, shared by every editor that has it open). */
+export interface WorkspaceFolderIndex {
+  root: string;
+  state: "scanning" | "ready" | "capped" | "closed" | "skipped";
+  files: number;
+  definitions: number;
+  message: string;
+}
+
 /** `nearcode/status`: sent on start, on every state change and after each completion. */
 export interface StatusParams {
   state: "ready" | "loading" | "working" | "error" | "off";
@@ -117,6 +126,7 @@ export interface StatusParams {
   codeLeavesMachine: boolean;
   promptDestination: string;
   message: string;
+  workspace: WorkspaceFolderIndex[];
 }
 
 /** `nearcode.status`: the status plus this server's counters and the network guard's. */
@@ -130,6 +140,7 @@ export interface StatusResult {
   codeLeavesMachine: boolean;
   promptDestination: string;
   message: string;
+  workspace: WorkspaceFolderIndex[];
   requested: number;
   offered: number;
   shown: number;

@@ -98,3 +98,79 @@ def parse_event(line: str | bytes) -> DeltaEvent | DoneEvent | ErrorEvent:
 
 def event_line(event: DeltaEvent | DoneEvent | ErrorEvent) -> bytes:
     return event.model_dump_json().encode() + b"\n"
+
+
+# ---------------------------------------------------------------- the workspace index
+
+MAX_BUFFER_CHARS = 2_000_000  # the daemon keeps buffers up to its own (smaller) size cap
+
+
+class WorkspaceRequest(BaseModel):
+    """`POST /api/workspace`: the workspace folders an editor's language server has open (all of
+    them, each time: it replaces the previous set). An empty list releases the client."""
+
+    client: str = Field(min_length=1, max_length=200)
+    pid: int | None = Field(default=None, ge=1)  # the daemon releases a client whose process is gone
+    folders: list[str] = Field(default_factory=list, max_length=64)
+
+
+class FolderStatus(BaseModel):
+    """One workspace folder's index, as `/api/workspace` and `/api/status` show it."""
+
+    root: str
+    state: Literal["scanning", "ready", "capped", "closed", "skipped"]
+    files: int = 0
+    definitions: int = 0
+    discovered: int = 0  # scan progress: parsed of discovered
+    parsed: int = 0
+    scan_seconds: float | None = None
+    message: str = ""
+    clients: int = 0
+    open_buffers: int = 0
+    skipped: dict[str, int] = Field(default_factory=dict)
+
+
+class WorkspaceStatus(BaseModel):
+    """Answer of `POST /api/workspace` and `GET /api/workspace[?client=...]`."""
+
+    registered: bool  # the daemon knows this client (False after a daemon restart: register again)
+    folders: list[FolderStatus] = Field(default_factory=list)
+
+
+class BufferRequest(BaseModel):
+    """`POST /api/buffer`: an editor's text of an open file (absolute path), or null when it was
+    closed (the file on disk counts again). The language server debounces changes (~300 ms)."""
+
+    client: str = Field(min_length=1, max_length=200)
+    path: str = Field(min_length=1, max_length=4096)
+    text: str | None = Field(default=None, max_length=MAX_BUFFER_CHARS)
+    version: int = 0
+
+
+class BufferAck(BaseModel):
+    accepted: bool
+    registered: bool  # see WorkspaceStatus.registered
+    reason: str = ""  # why not accepted: outside every folder, denied, ignored, too large
+
+
+class LookupRequest(BaseModel):
+    """`POST /api/workspace/lookup`: definitions of `name` as seen from the file at `path`
+    (through its imports first), or in the folder at `path`."""
+
+    path: str = Field(min_length=1, max_length=4096)
+    name: str = Field(min_length=1, max_length=200)
+
+
+class DefinitionOut(BaseModel):
+    name: str
+    qualified: str
+    kind: str
+    path: str
+    line: int
+    signature: str
+    doc: str
+
+
+class LookupResult(BaseModel):
+    root: str | None = None  # the folder whose index answered; None: no index holds the path
+    definitions: list[DefinitionOut] = Field(default_factory=list)

@@ -37,6 +37,16 @@ class WireModel(BaseModel):
         return self.model_dump(by_alias=True, mode="json", exclude_none=True)
 
 
+class WorkspaceFolderIndex(WireModel):
+    """One workspace folder's index (the daemon's, shared by every editor that has it open)."""
+
+    root: str
+    state: Literal["scanning", "ready", "capped", "closed", "skipped"]
+    files: int = 0
+    definitions: int = 0
+    message: str = ""  # why it is capped or skipped
+
+
 class StatusParams(WireModel):
     """`nearcode/status`: sent on start, on every state change and after each completion."""
 
@@ -53,6 +63,7 @@ class StatusParams(WireModel):
     code_leaves_machine: bool = False
     prompt_destination: str = ""  # "this machine", or the URL the daemon sends prompts to
     message: str = ""
+    workspace: list[WorkspaceFolderIndex] = Field(default_factory=list)
 
 
 class StatusResult(StatusParams):

@@ -25,12 +25,19 @@ function M.start(nearcode, file, opts)
   return client, client_id
 end
 
---- Append every $/progress value to `into`.
+--- Append every $/progress value to `into`, except the workspace index's own scan progress
+--- ("nearcode: indexing", which may run at the same time when the project folder is new to the daemon).
 function M.record_progress(into)
+  local indexing = {}
   vim.api.nvim_create_autocmd("LspProgress", {
     callback = function(ev)
-      local value = ev.data.params.value
-      table.insert(into, { kind = value.kind, message = value.message, title = value.title })
+      local token, value = ev.data.params.token, ev.data.params.value
+      if value.kind == "begin" and value.title == "nearcode: indexing" then
+        indexing[token] = true
+      end
+      if not indexing[token] then
+        table.insert(into, { kind = value.kind, message = value.message, title = value.title })
+      end
     end,
   })
 end
