@@ -183,6 +183,8 @@ async def _serve(config: DaemonConfig, model_path: Path | None, engine_name: str
             "running": {p.name.lower(): n for p, n in scheduler.gate.running.items()},
             "background": {"paused": scheduler.background.paused, "shed": scheduler.background.shed},
             "anchored_prompts": service.anchored_prompts,
+            "warm_prompts": service.prompts.warm_prompts,
+            "prefills_done": service.prefills_done,
             "network": privacy.network_status(),
         }
 

@@ -19,6 +19,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import httpx
+from pydantic import BaseModel
 
 from nearcode.shared import paths
 from nearcode.shared.endpoint import Endpoint, pid_alive
@@ -128,6 +129,22 @@ class DaemonClient:
             assert self._http is not None
             try:
                 response = await self._http.get(path, timeout=10.0)
+                response.raise_for_status()
+                return dict(response.json())
+            except _CONNECT_ERRORS:
+                self._forget()
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def post_json(self, path: str, body: BaseModel, timeout_s: float = 10.0) -> dict[str, Any]:
+        """A small JSON request (prefill, context report); retried once on a fresh daemon."""
+        content = body.model_dump_json(exclude_defaults=True)
+        for attempt in (0, 1):
+            await self.connect()
+            assert self._http is not None
+            try:
+                response = await self._http.post(path, content=content, headers=_JSON, timeout=timeout_s)
                 response.raise_for_status()
                 return dict(response.json())
             except _CONNECT_ERRORS:

@@ -33,3 +33,21 @@ def cursor_at(workspace: Workspace, uri: str, position: types.Position) -> Curso
     path = to_fs_path(uri) or uri
     language = document.language_id or language_for_path(path)
     return cursor_text(source, offset, uri, path, language)
+
+
+def text_and_offset(workspace: Workspace, uri: str, position: types.Position | None) -> tuple[str, int] | None:
+    """A document's text and the offset of `position` in it (its end when None), or None when the
+    document is not open or the position is gone."""
+    if uri not in workspace.text_documents:
+        return None
+    document = workspace.get_text_document(uri)
+    source = document.source
+    if position is None:
+        return source, len(source)
+    line = getattr(position, "line", None)
+    character = getattr(position, "character", None)
+    if isinstance(position, dict):
+        line, character = position.get("line"), position.get("character")
+    if not isinstance(line, int) or not isinstance(character, int) or line < 0 or line >= len(document.lines) + 1:
+        return None
+    return source, document.offset_at_position(types.Position(line=line, character=max(0, character)))

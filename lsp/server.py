@@ -16,6 +16,7 @@ from typing import Any
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcParseError
 from pygls.lsp.server import LanguageServer
+from pygls.uris import to_fs_path
 
 from nearcode import __version__
 from nearcode.lsp.cloud.handoff import run_ask_cloud
@@ -24,15 +25,18 @@ from nearcode.lsp.code_actions.handlers import CODE_ACTION_KINDS, code_actions, 
 from nearcode.lsp.code_actions.streaming import ActionContext
 from nearcode.lsp.code_actions.tests_command import run_generate_tests
 from nearcode.lsp.completion import CompletionOutcome, CursorText
+from nearcode.lsp.context import ReadAhead, show_context
 from nearcode.lsp.coordinator import CompletionCoordinator
 from nearcode.lsp.daemon_client import DaemonClient, DaemonUnavailable
-from nearcode.lsp.documents import cursor_at
+from nearcode.lsp.documents import cursor_at, text_and_offset
 from nearcode.shared import privacy
 from nearcode.shared.protocol.editor import (
     ACCEPT_COMMAND,
     ASK_CLOUD_COMMAND,
     DOCSTRING_COMMAND,
+    FOCUS_NOTIFICATION,
     PREVIEW_CLOUD_COMMAND,
+    SHOW_CONTEXT_COMMAND,
     STATUS_COMMAND,
     STATUS_NOTIFICATION,
     TESTS_COMMAND,
@@ -53,6 +57,8 @@ class NearcodeServer(LanguageServer):
         self.daemon = DaemonClient()
         self.client_id = uuid.uuid4().hex[:12]
         self.coordinator = CompletionCoordinator(self.daemon, self.client_id)
+        self.read_ahead = ReadAhead(self.daemon, self.client_id)
+        self.last_completed_uri = ""  # nearcode.showContext without arguments shows this one
         self.state: ServerState = "loading"
         self.message = ""
         self.model_name = ""
@@ -90,7 +96,9 @@ class NearcodeServer(LanguageServer):
             message=self.message,
         )
 
-    async def run_completion(self, cursor: CursorText, invoked: bool) -> CompletionOutcome:
+    async def run_completion(self, cursor: CursorText, invoked: bool, position: types.Position) -> CompletionOutcome:
+        self.read_ahead.requested(cursor, self.settings, lambda: text_and_offset(self.workspace, cursor.uri, position))
+        self.last_completed_uri = cursor.uri
         if self.settings.debounce_ms and not invoked:
             await asyncio.sleep(self.settings.debounce_ms / 1000)
         self.counters["requested"] += 1
@@ -171,6 +179,26 @@ def on_configuration(ls: NearcodeServer, params: types.DidChangeConfigurationPar
 @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
 def did_close(ls: NearcodeServer, params: types.DidCloseTextDocumentParams) -> None:
     ls.coordinator.forget(params.text_document.uri)
+    ls.read_ahead.cancel(params.text_document.uri)
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+def did_open(ls: NearcodeServer, params: types.DidOpenTextDocumentParams) -> None:
+    doc = params.text_document
+    ls.read_ahead.opened(doc.uri, to_fs_path(doc.uri) or doc.uri, doc.language_id, doc.text, ls.settings)
+
+
+@server.feature(FOCUS_NOTIFICATION)
+def did_focus(ls: NearcodeServer, params: Any) -> None:
+    """An editor shows a document (and maybe where its cursor is): read its prompt's stable part ahead."""
+    uri = str(_field(_field(params, "textDocument", {}), "uri", "") or "")
+    position = _field(params, "position")
+    now = text_and_offset(ls.workspace, uri, position) if uri else None
+    if now is not None:
+        document = ls.workspace.get_text_document(uri)
+        text, offset = now
+        ls.read_ahead.opened(uri, to_fs_path(uri) or uri, document.language_id or "", text, ls.settings,
+                             offset if position is not None else None)
 
 
 @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
@@ -179,7 +207,7 @@ async def inline_completion(
 ) -> types.InlineCompletionList:
     cursor = cursor_at(ls.workspace, params.text_document.uri, params.position)
     invoked = params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
-    outcome = await ls.run_completion(cursor, invoked)
+    outcome = await ls.run_completion(cursor, invoked, params.position)
     if not outcome.offered:
         return types.InlineCompletionList(items=[])
     here = types.Range(start=params.position, end=params.position)
@@ -199,7 +227,7 @@ async def completion(ls: NearcodeServer, params: types.CompletionParams) -> type
         return empty  # the client asks for ghost text; a popup as well would call the model twice
     cursor = cursor_at(ls.workspace, params.text_document.uri, params.position)
     invoked = bool(params.context and params.context.trigger_kind == types.CompletionTriggerKind.Invoked)
-    outcome = await ls.run_completion(cursor, invoked)
+    outcome = await ls.run_completion(cursor, invoked, params.position)
     if not outcome.offered:
         return empty
     # Replace the word before the cursor so editors that filter by it keep the item.
@@ -270,6 +298,13 @@ async def generate_tests(ls: NearcodeServer, *args: Any) -> dict[str, Any]:
 @server.command(ASK_CLOUD_COMMAND)
 async def ask_cloud(ls: NearcodeServer, *args: Any) -> dict[str, Any]:
     return (await run_ask_cloud(_actions(ls), first_argument(args))).wire()
+
+
+@server.command(SHOW_CONTEXT_COMMAND)
+async def show_context_command(ls: NearcodeServer, *args: Any) -> dict[str, Any]:
+    argument = first_argument(args) if args else None
+    uri = argument if isinstance(argument, str) else str(_field(argument or {}, "uri", "") or "")
+    return (await show_context(ls.daemon, ls.client_id, uri or ls.last_completed_uri)).wire()
 
 
 @server.command(PREVIEW_CLOUD_COMMAND)

@@ -155,6 +155,10 @@ class LlamaCppEngine:
         response = await self._http.post("/tokenize", json={"content": token, "parse_special": True})
         return response.is_success and len(response.json()["tokens"]) == 1
 
+    def holds_slot(self, key: str) -> bool:
+        """Whether requests with affinity `key` still own a slot (and so, probably, its cache)."""
+        return key in self._slots
+
     def _slot_for(self, key: str) -> int:
         if key in self._slots:
             self._slots.move_to_end(key)

@@ -11,6 +11,7 @@ export interface ServerSettings {
   privacyMode: "local-only" | "cloud-allowed";
   cloudEndpoint: string;
   logDocumentText: boolean;
+  context: "workspace" | "file";
   speculate: boolean;
 }
 
@@ -24,6 +25,7 @@ export const SERVER_SETTING_DEFAULTS: ServerSettings = {
   "privacyMode": "local-only",
   "cloudEndpoint": "",
   "logDocumentText": false,
+  "context": "workspace",
   "speculate": true
 };
 
@@ -80,6 +82,14 @@ export const SERVER_SETTING_SPECS = {
     "type": "boolean",
     "scope": "machine"
   },
+  "context": {
+    "type": "string",
+    "scope": "resource",
+    "enum": [
+      "workspace",
+      "file"
+    ]
+  },
   "speculate": {
     "type": "boolean",
     "scope": "resource"
@@ -87,13 +97,15 @@ export const SERVER_SETTING_SPECS = {
 } as const;
 
 export const STATUS_NOTIFICATION = "nearcode/status";
+export const FOCUS_NOTIFICATION = "nearcode/didFocus";
 export const SERVER_COMMANDS = {
   "accept": "nearcode.didAcceptCompletion",
   "status": "nearcode.status",
   "generateDocstring": "nearcode.generateDocstring",
   "generateTests": "nearcode.generateTests",
   "askCloud": "nearcode.askCloud",
-  "previewCloudPayload": "nearcode.previewCloudPayload"
+  "previewCloudPayload": "nearcode.previewCloudPayload",
+  "showContext": "nearcode.showContext"
 } as const;
 
 /** `nearcode/status`: sent on start, on every state change and after each completion. */
@@ -180,4 +192,42 @@ export interface CloudResult {
   withheldFiles: string[];
   body?: string;
   auditLog?: string;
+}
+
+/** One piece of a completion's prompt, or one that was left out: what it holds, what it cost, */
+export interface PromptPart {
+  kind: "definition" | "snippet" | "edit" | "file" | "prefix" | "suffix";
+  path: string;
+  startLine: number;
+  endLine: number;
+  tokens: number;
+  status: "kept" | "cut" | "dropped";
+  reason: string;
+  name: string;
+}
+
+/** How the prompt's token budget was shared: each part's share, what it was allotted and used. */
+export interface PromptBudgetReport {
+  totalTokens: number;
+  shares: Record<string, number>;
+  allotted: Record<string, number>;
+  used: Record<string, number>;
+}
+
+/** `nearcode.showContext`: what the last completion in a document was given. */
+export interface ContextResult {
+  available: boolean;
+  reason?: string;
+  uri: string;
+  contextMode: string;
+  parts: PromptPart[];
+  budget?: PromptBudgetReport;
+  promptTokens: number;
+  cachedTokens: number;
+  assemblyMs: number;
+  deadlineMs: number;
+  deadlineMissed: boolean;
+  stableBlockReused: boolean;
+  prompt?: string;
+  text: string;
 }

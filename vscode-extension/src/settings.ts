@@ -22,6 +22,7 @@ export const DEFAULTS: ServerSettings = SERVER_SETTING_DEFAULTS;
 
 const ENGINES = SERVER_SETTING_SPECS.engine.enum;
 const PRIVACY = SERVER_SETTING_SPECS.privacyMode.enum;
+const CONTEXT = SERVER_SETTING_SPECS.context.enum;
 const DEBOUNCE = SERVER_SETTING_SPECS.debounceMs;
 const MAX_LINES = SERVER_SETTING_SPECS.maxLines;
 
@@ -65,6 +66,7 @@ export function readSettings(get: SettingReader): ExtensionSettings {
     privacyMode: asEnum(get('privacyMode'), PRIVACY, DEFAULTS.privacyMode),
     cloudEndpoint: asString(get('cloudEndpoint'), DEFAULTS.cloudEndpoint),
     logDocumentText: asBool(get('logDocumentText'), DEFAULTS.logDocumentText),
+    context: asEnum(get('context'), CONTEXT, DEFAULTS.context),
     speculate: asBool(get('speculate'), DEFAULTS.speculate),
   };
   return {

@@ -10,7 +10,14 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, TypeAdapter
 
+from nearcode.shared.protocol.settings import ContextMode
+
 Priority = Literal["interactive", "speculative", "background"]
+
+# The language server sends at most this much text before the cursor (the daemon fits tokens
+# exactly); a shorter prefix therefore starts at the file's start.
+PREFIX_WINDOW_CHARS = 24_000
+SUFFIX_WINDOW_CHARS = 6_000
 
 
 class ContextSnippet(BaseModel):
@@ -39,6 +46,38 @@ class FimRequest(BaseModel):
     # Requests with the same affinity run in the same engine slot, reusing its cached prompt
     # (default: `document`).
     affinity: str = ""
+    # "workspace": the daemon adds definitions and snippets from the project (the workspace index)
+    # before the current file; "file": the current file only.
+    context_mode: ContextMode = "workspace"
+
+
+class PrefillRequest(BaseModel):
+    """`POST /api/prefill`: a document was opened or focused, or the cursor rests somewhere new:
+    read the prompt's stable part into the engine's cache at background priority, in the slot the
+    document's completions use, so the first completion there reads only what changed."""
+
+    document: str
+    client: str = ""
+    path: str = ""
+    language: str = ""
+    text: str = Field(max_length=20_000_000)  # the whole document, as the editor has it
+    cursor: int | None = Field(default=None, ge=0)  # character offset, when the editor said
+    context_mode: ContextMode = "workspace"
+    affinity: str = ""  # default: `document`
+
+
+class PrefillAnswer(BaseModel):
+    """The answer to `/api/prefill`, at once: the reading itself goes on in the background."""
+
+    started: bool
+    reason: str = ""
+
+
+class ContextQuery(BaseModel):
+    """`POST /api/context`: what the last completion of (client, document) was given."""
+
+    client: str = ""
+    document: str
 
 
 class ChatMessageIn(BaseModel):

@@ -20,6 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 Engine = Literal["auto", "llamacpp", "vllm", "openai"]
 PrivacyMode = Literal["local-only", "cloud-allowed"]
+# What a completion's prompt may hold beyond the current file (docs/architecture.md, "Context").
+ContextMode = Literal["workspace", "file"]
 
 
 def _meta(description: str, scope: str = "resource") -> dict[str, Any]:
@@ -57,6 +59,13 @@ class Settings(BaseModel):
     log_document_text: bool = Field(
         default=False, alias="logDocumentText",
         json_schema_extra=_meta("Allow document text in the server's logs (off by default).", "machine"),
+    )
+    context: ContextMode = Field(
+        default="workspace",
+        json_schema_extra=_meta(
+            "What completions see: workspace (the current file plus definitions and snippets from the project) "
+            "or file (the current file only)."
+        ),
     )
     speculate: bool = Field(
         default=True,

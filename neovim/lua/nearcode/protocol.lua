@@ -12,6 +12,7 @@ M.server_settings = {
   privacyMode = "local-only",
   cloudEndpoint = "",
   logDocumentText = false,
+  context = "workspace",
   speculate = true,
 }
 M.machine_settings = { "model", "engine", "privacyMode", "cloudEndpoint", "logDocumentText" }
@@ -22,6 +23,8 @@ M.commands = {
   generateTests = "nearcode.generateTests",
   askCloud = "nearcode.askCloud",
   previewCloudPayload = "nearcode.previewCloudPayload",
+  showContext = "nearcode.showContext",
 }
 M.status_notification = "nearcode/status"
+M.focus_notification = "nearcode/didFocus"
 return M

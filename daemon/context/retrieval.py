@@ -1,0 +1,362 @@
+"""Gather context candidates for one cursor from the workspace index, under a hard deadline.
+
+Order of trust (Continue and Tabby do the same): a name near the cursor that the current file
+imports is resolved through that import first; a module the file imports contributes the members
+that match the words around the cursor; any other name near the cursor is looked up by name across
+the workspace; then snippets of the other open files and of recently edited ranges, ranked by
+identifier overlap with the text around the cursor.
+
+The index's methods are synchronous, so gathering runs on a worker thread. It checks the deadline
+between index calls and the caller takes whatever was found when the deadline passes: a slow index
+means less context, never a later answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import PurePath
+from typing import Literal
+
+from nearcode.daemon.context.identifiers import (
+    identifier_set,
+    identifiers,
+    jaccard,
+    overlap,
+    subword_set,
+    subwords,
+)
+from nearcode.daemon.context.index_api import Definition, ImportRef, WorkspaceIndex
+from nearcode.daemon.context.render import render_definitions
+
+CandidateKind = Literal["definition", "snippet", "edit"]
+
+SNIPPET_LINES = 20  # open files and edits are cut into windows of this many lines
+SNIPPET_STRIDE = 10
+MAX_MEMBERS_PER_MODULE = 6  # members of an imported module offered for the words near the cursor
+MAX_DEFINITIONS_PER_NAME = 3  # a name defined in many places: the closest few
+MIN_SNIPPET_SIMILARITY = 0.08
+
+# Scores put every kind on one scale; the fitter takes candidates best first.
+SCORE_IMPORTED_NAME = 1.0  # a name near the cursor, resolved through the file's imports
+SCORE_MODULE_MEMBER_USED = 0.95  # `module.member` near the cursor
+SCORE_WORKSPACE_NAME = 0.8  # a name near the cursor found elsewhere in the workspace
+SCORE_MODULE_MEMBER_MATCH = 0.6  # a member of a module used near the cursor, by its words
+SCORE_FILE_IMPORT = 0.3  # imported by the file, not used near the cursor
+SCORE_SNIPPET = 0.9  # times the snippet's Jaccard similarity (0..1), so only close ones compete
+
+
+@dataclass(frozen=True)
+class Candidate:
+    kind: CandidateKind
+    key: str  # identity across requests: the same definition or range keeps its key
+    path: str
+    start_line: int
+    end_line: int
+    text: str  # as it goes into the prompt
+    score: float
+    reason: str
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class CursorWindow:
+    """The text the ranking looks at: a few dozen lines around the cursor."""
+
+    path: str
+    language: str
+    before: str  # the lines before the cursor (nearest last)
+    after: str  # the lines after it
+
+    def near_names(self) -> list[str]:
+        """Names near the cursor, nearest first (the words just typed before those further up)."""
+        before = identifiers(self.before)
+        after = identifiers(self.after)
+        ordered: list[str] = []
+        seen: set[str] = set()
+        for name in [*reversed(before), *after]:
+            if name not in seen:
+                seen.add(name)
+                ordered.append(name)
+        return ordered
+
+    def words(self) -> frozenset[str]:
+        return identifier_set(self.before + "\n" + self.after)
+
+
+@dataclass
+class Gathered:
+    candidates: list[Candidate] = field(default_factory=list)
+    deadline_missed: bool = False
+    elapsed_ms: float = 0.0
+    near_names: tuple[str, ...] = ()  # the names that had definitions: what hysteresis compares
+    current_definitions: tuple[Definition, ...] = ()  # the current file's, as the index has them
+
+
+class _Stop(Exception):
+    pass
+
+
+_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="context")
+
+
+async def gather(index: WorkspaceIndex, window: CursorWindow, deadline_s: float) -> Gathered:
+    """Candidates for `window`, found within `deadline_s` seconds (what was found by then)."""
+    started = time.monotonic()
+    found = Gathered()
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def work() -> None:
+        with contextlib.suppress(_Stop):
+            for candidate in _candidates(index, window, found, stop):
+                with lock:
+                    found.candidates.append(candidate)
+
+    future = asyncio.get_running_loop().run_in_executor(_POOL, work)
+    try:
+        await asyncio.wait_for(asyncio.shield(future), timeout=deadline_s)
+    except TimeoutError:
+        stop.set()  # the worker stops at its next index call; its later finds are not used
+        found.deadline_missed = True
+        future.add_done_callback(lambda f: f.exception())
+    except Exception:  # a broken index costs this request its context, nothing more
+        stop.set()
+    with lock:
+        result = Gathered(list(found.candidates), found.deadline_missed, round((time.monotonic() - started) * 1000, 1),
+                          found.near_names, found.current_definitions)
+    return result
+
+
+def _candidates(
+    index: WorkspaceIndex, window: CursorWindow, found: Gathered, stop: threading.Event
+) -> Iterator[Candidate]:
+    def check() -> None:
+        if stop.is_set():
+            raise _Stop
+
+    around = window.words()
+    around_words = subword_set(around)
+    near = window.near_names()
+    check()
+    # Names the current file defines itself: the file shows them already.
+    found.current_definitions = tuple(index.file_definitions(window.path))
+    file_names = {d.name for d in found.current_definitions}
+    check()
+    imports = index.file_imports(window.path)
+    imported = _imported_names(index, window.path, imports, check)
+    seen: set[str] = set()
+    resolved_near: list[str] = []
+
+    def definition(d: Definition, score: float, reason: str) -> Candidate | None:
+        key = f"def:{d.path}:{d.qualified}"
+        if key in seen or d.path == window.path:
+            return None
+        seen.add(key)
+        members = [m for m in _members(index, d, check)] if d.kind == "class" else []
+        return Candidate("definition", key, d.path, d.line, d.line + max(1, len(members)),
+                         render_definitions([d, *members], window.language), score, reason, d.name)
+
+    attribute_of = _attribute_pairs(window.before + "\n" + window.after)
+    # `module.name` with an imported module: looked up in that module (below), not by bare name.
+    reached_through = {m for owner in imported for m in attribute_of.get(owner, ())}
+    for distance, name in enumerate(near):
+        check()
+        if name in reached_through and name not in imported:
+            continue
+        decay = 1.0 / (1.0 + 0.02 * distance)  # nearer names first, gently
+        if name in imported:
+            modules, names = imported[name]
+            for target in _named_in(index, modules, names, check)[:MAX_DEFINITIONS_PER_NAME]:
+                c = definition(target, SCORE_IMPORTED_NAME * decay, f"imported as {name}, used near the cursor")
+                if c:
+                    resolved_near.append(name)
+                    yield c
+            for member_name in attribute_of.get(name, ()):
+                for target in _named_in(index, modules, (member_name,), check)[:1]:
+                    c = definition(target, SCORE_MODULE_MEMBER_USED * decay,
+                                   f"{name}.{member_name} used near the cursor ({name} is imported)")
+                    if c:
+                        resolved_near.append(f"{name}.{member_name}")
+                        yield c
+            if not names:  # a module used near the cursor: its members that match the words here
+                for target, words in _matching_members(index, modules, around_words, check):
+                    c = definition(target, SCORE_MODULE_MEMBER_MATCH * decay * (0.5 + 0.5 * words),
+                                   f"member of {name} (imported), matches words near the cursor")
+                    if c:
+                        yield c
+            continue
+        if name in file_names:
+            continue  # defined in this file: the file itself shows it
+        for target in _closest(index.definitions(name), window.path)[:MAX_DEFINITIONS_PER_NAME]:
+            c = definition(target, SCORE_WORKSPACE_NAME * decay, f"{name} used near the cursor, defined in the workspace")
+            if c:
+                resolved_near.append(name)
+                yield c
+    found.near_names = tuple(resolved_near)
+    # What the file imports but the cursor's surroundings do not use: weakly, after the rest.
+    for name, (modules, names) in imported.items():
+        check()
+        if names and name not in near:
+            for target in _named_in(index, modules, names, check)[:1]:
+                c = definition(target, SCORE_FILE_IMPORT, f"imported by this file as {name}")
+                if c:
+                    yield c
+    yield from _snippets(index, window, around, check)
+
+
+def _imported_names(
+    index: WorkspaceIndex, path: str, imports: list[ImportRef], check: object
+) -> dict[str, tuple[list[str], tuple[str, ...]]]:
+    """Local name -> (files it comes from, the names imported from them; () for a module)."""
+    out: dict[str, tuple[list[str], tuple[str, ...]]] = {}
+    for ref in imports:
+        assert callable(check)
+        check()
+        files = index.resolve(path, ref)
+        if not ref.names:  # `import a.b` / `import a.b as c` / Go, Rust `use` of a module
+            local = ref.alias or ref.module.split(".")[0].split("/")[-1]
+            out[local] = (files, ())
+            continue
+        for name in ref.names:
+            if name == "*":
+                continue
+            local = ref.alias if ref.alias and len(ref.names) == 1 else name
+            # `from pkg import submodule`: the name is a module when it resolves to a file of its own.
+            sub = [f for f in index.resolve(path, ImportRef(f"{ref.module}.{name}" if ref.module else name, (),
+                                                              "", ref.level, ref.line))]
+            own = [f for f in sub if PurePath(f).stem in (name, "__init__") and f not in files]
+            out[local] = (own, ()) if own else (files, (name,))
+    return out
+
+
+def _named_in(index: WorkspaceIndex, files: list[str], names: tuple[str, ...], check: object) -> list[Definition]:
+    out = []
+    for file in files:
+        assert callable(check)
+        check()
+        for d in index.file_definitions(file):
+            if d.name in names and d.kind != "method" and "." not in d.qualified:
+                out.append(d)
+    return out
+
+
+def _members(index: WorkspaceIndex, cls: Definition, check: object) -> list[Definition]:
+    """A class's methods and attributes, as the index holds them."""
+    assert callable(check)
+    check()
+    prefix = cls.qualified + "."
+    return [d for d in index.file_definitions(cls.path) if d.qualified.startswith(prefix)
+            and "." not in d.qualified[len(prefix):]]
+
+
+def _matching_members(
+    index: WorkspaceIndex, files: list[str], around_words: frozenset[str], check: object
+) -> list[tuple[Definition, float]]:
+    scored = []
+    for file in files:
+        assert callable(check)
+        check()
+        for d in index.file_definitions(file):
+            if "." in d.qualified or d.name.startswith("__"):
+                continue
+            words = frozenset(subwords(d.name))
+            matched = len(words & around_words)
+            if matched:
+                # Both the share of the name's words found and how many: `RootValidatorDecoratorInfo`
+                # matching root and validator beats `inspect_validator` matching validator.
+                scored.append((d, 0.5 * overlap(words, around_words) + 0.5 * min(1.0, matched / 3)))
+    scored.sort(key=lambda pair: (-pair[1], pair[0].line))
+    return scored[:MAX_MEMBERS_PER_MODULE]
+
+
+def _closest(definitions: list[Definition], path: str) -> list[Definition]:
+    """Definitions of one name, those in folders nearest the current file first."""
+    here = PurePath(path).parent.parts
+
+    def distance(d: Definition) -> int:
+        there = PurePath(d.path).parent.parts
+        common = 0
+        for a, b in zip(here, there, strict=False):
+            if a != b:
+                break
+            common += 1
+        return len(here) + len(there) - 2 * common
+
+    # Methods and attributes found by a bare name are mostly another class's `mode` or `name`:
+    # without the receiver's type they are noise.
+    top_level = [d for d in definitions if d.kind not in ("method", "attribute") and "." not in d.qualified]
+    return sorted(top_level, key=lambda d: (distance(d), d.path, d.line))
+
+
+def _attribute_pairs(text: str) -> dict[str, list[str]]:
+    """`a.b` occurrences: a -> [b, ...] in order of first use."""
+    pairs: dict[str, list[str]] = {}
+    words = text.replace("\n", " ")
+    start = 0
+    while True:
+        dot = words.find(".", start)
+        if dot < 0:
+            return pairs
+        start = dot + 1
+        left = identifiers(words[max(0, dot - 64):dot] + " ")
+        right = identifiers(" " + words[dot + 1:dot + 65])
+        if not left or not right or not words[dot - 1:dot].strip() or not words[dot + 1:dot + 2].strip():
+            continue
+        owner, member = left[-1], right[0]
+        if words[:dot].endswith(owner) and words[dot + 1:].startswith(member):
+            members = pairs.setdefault(owner, [])
+            if member not in members:
+                members.append(member)
+
+
+def _snippets(index: WorkspaceIndex, window: CursorWindow, around: frozenset[str], check: object) -> Iterator[Candidate]:
+    """Windows of other open files and of recently edited ranges that share names with the cursor's
+    surroundings, best first."""
+    assert callable(check)
+    scored: list[Candidate] = []
+    for path in index.open_buffers():
+        check()
+        if path == window.path:
+            continue
+        text = index.text(path)
+        if not text:
+            continue
+        lines = text.split("\n")
+        best: tuple[float, int] | None = None
+        for start in range(0, max(1, len(lines) - SNIPPET_LINES // 2), SNIPPET_STRIDE):
+            similarity = jaccard(identifier_set("\n".join(lines[start:start + SNIPPET_LINES])), around)
+            if best is None or similarity > best[0]:
+                best = (similarity, start)
+        if best is not None and best[0] >= MIN_SNIPPET_SIMILARITY:
+            similarity, start = best
+            end = min(len(lines), start + SNIPPET_LINES) - 1
+            scored.append(Candidate(
+                "snippet", f"snip:{path}:{start}", path, start, end, "\n".join(lines[start:end + 1]),
+                SCORE_SNIPPET * similarity, f"open in the editor, {similarity:.0%} of names shared with the cursor's surroundings",
+            ))
+    now = time.time()
+    for path, start, end, when in index.recent_edits(16):
+        check()
+        if path == window.path:
+            continue
+        text = index.text(path)
+        if not text:
+            continue
+        lines = text.split("\n")
+        lo, hi = max(0, start - 3), min(len(lines) - 1, end + 3)
+        piece = "\n".join(lines[lo:hi + 1])
+        # An edit is a few lines: the share of its names found here (Jaccard would punish its size).
+        similarity = overlap(identifier_set(piece), around)
+        if similarity >= MIN_SNIPPET_SIMILARITY:
+            scored.append(Candidate(
+                "edit", f"edit:{path}:{lo}", path, lo, hi, piece, SCORE_SNIPPET * similarity,
+                f"edited {max(0, now - when):.0f} s ago, {similarity:.0%} of names shared with the cursor's surroundings",
+            ))
+    scored.sort(key=lambda c: -c.score)
+    yield from scored

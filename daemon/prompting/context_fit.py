@@ -1,0 +1,140 @@
+"""Fit context parts into the prompt's context share, and say for each why it is in or out.
+
+Parts arrive best first. Each is taken whole while it fits, cut to what is left when it is a long
+one that does not (keeping its start: a signature matters more than the members after it), and
+dropped otherwise; every decision is recorded with its token count (Copilot's prompt elements carry
+the same), which `nearcode.showContext` shows. The kept parts are then written in a stable order:
+those the previous block held first, in their old order, so the engine's KV cache still holds
+their text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from nearcode.daemon.prompting.templates import FimTemplate, render
+
+CountTokens = Callable[[str], Awaitable[int]]
+
+MIN_CUT_TOKENS = 48  # a part cut to less than this says too little to be worth its header
+
+
+@dataclass(frozen=True)
+class Snippet:
+    """A piece of context for the prompt: another file's definition or lines, or the current
+    file's own far text."""
+
+    path: str
+    text: str
+    kind: str = "snippet"  # definition, snippet (an open file), edit (a recent edit), file (this file)
+    start_line: int = 0
+    end_line: int = 0
+    reason: str = ""
+    key: str = ""  # identity across requests (the same definition keeps its key)
+    name: str = ""
+
+    @property
+    def identity(self) -> str:
+        return self.key or f"{self.path}:{self.start_line}"
+
+
+@dataclass(frozen=True)
+class PartReport:
+    kind: str
+    path: str
+    start_line: int
+    end_line: int
+    tokens: int
+    status: str  # kept, cut, dropped
+    reason: str
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class FittedContext:
+    text: str  # header + blocks + the current file's header; "" when nothing was kept
+    tokens: int
+    kept: tuple[str, ...]  # identities of the kept parts, in prompt order
+    reports: tuple[PartReport, ...]  # prompt order for kept parts, then cut, then dropped
+
+
+NOTHING = FittedContext("", 0, (), ())
+
+
+async def fit_context(
+    parts: tuple[Snippet, ...],
+    template: FimTemplate,
+    budget: int,
+    count_tokens: CountTokens,
+    values: dict[str, str],
+    previous_block: tuple[str, ...] = (),
+) -> FittedContext:
+    """`parts` (best first) within `budget` tokens, written with the family's [context] format.
+    `values`: repo, path (the current file's, as shown), comment (the line-comment marker)."""
+    if not parts or budget <= 0 or not template.context_snippet:
+        return NOTHING
+    header = render(template.context_header, values)
+    footer = render(template.context_current_file, values)
+    remaining = budget - await count_tokens(header + footer)
+    chosen: list[tuple[Snippet, str, int, str]] = []  # part, block, tokens, status
+    left_out: list[PartReport] = []
+    for part in parts:
+        block = _block(template, part, part.text, values)
+        cost = await count_tokens(block)
+        if cost <= remaining:
+            chosen.append((part, block, cost, "kept"))
+            remaining -= cost
+            continue
+        if part.kind != "snippet" and remaining >= MIN_CUT_TOKENS:
+            cut = await _cut_to(template, part, values, remaining, count_tokens)
+            if cut is not None:
+                block, cost = cut
+                chosen.append((part, block, cost, "cut"))
+                remaining -= cost
+                continue
+        reason = f"dropped: needs {cost} tokens, {max(0, remaining)} of the context share left"
+        left_out.append(_report(part, cost, "dropped", reason))
+    if not chosen:
+        return FittedContext("", 0, (), tuple(left_out))
+    by_identity = {part.identity: item for item in chosen for part in [item[0]]}
+    carried = [by_identity[key] for key in previous_block if key in by_identity]
+    carried_keys = {item[0].identity for item in carried}
+    ordered = carried + [item for item in chosen if item[0].identity not in carried_keys]
+    text = header + "".join(block for _, block, _, _ in ordered) + footer
+    reports = [
+        _report(part, tokens, status, part.reason if status == "kept" else f"cut to fit the context share; {part.reason}")
+        for part, _, tokens, status in ordered
+    ]
+    return FittedContext(
+        text=text,
+        tokens=budget - remaining,
+        kept=tuple(part.identity for part, _, _, _ in ordered),
+        reports=tuple(reports + left_out),
+    )
+
+
+def _block(template: FimTemplate, part: Snippet, text: str, values: dict[str, str]) -> str:
+    return render(template.context_snippet, {"snippet_path": part.path, "snippet_text": text, "comment": values["comment"]})
+
+
+async def _cut_to(
+    template: FimTemplate, part: Snippet, values: dict[str, str], budget: int, count_tokens: CountTokens
+) -> tuple[str, int] | None:
+    """The part's first lines that fit `budget` tokens with its header, or None."""
+    lines = part.text.split("\n")
+    low, high = 1, len(lines) - 1
+    best: tuple[str, int] | None = None
+    while low <= high:  # the longest head that fits; a few token counts
+        middle = (low + high) // 2
+        block = _block(template, part, "\n".join(lines[:middle]), values)
+        cost = await count_tokens(block)
+        if cost <= budget:
+            best, low = (block, cost), middle + 1
+        else:
+            high = middle - 1
+    return best
+
+
+def _report(part: Snippet, tokens: int, status: str, reason: str) -> PartReport:
+    return PartReport(part.kind, part.path, part.start_line, part.end_line, tokens, status, reason, part.name)
