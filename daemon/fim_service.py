@@ -73,6 +73,7 @@ class FimService:
         self.prompts = DocumentPrompts(template, engine.count_tokens, context or ContextAssembler(),
                                        getattr(engine, "holds_slot", None))
         self._prefills: set[asyncio.Task[None]] = set()
+        self._speed_fixed = False
         self.prefills_done = 0  # prefills read to their end
 
     @property
@@ -114,7 +115,15 @@ class FimService:
         # and a block that shrank whenever another editor typed would be read again each time.
         return dataclasses.replace(self.budget, total_tokens=total, stable_total_tokens=alone)
 
+    def assume_speed(self, tokens_per_s: float) -> None:
+        """Budget as if the engine read this fast, whatever it measures (benchmarks on a shared
+        machine: prompts then have the shape they have on an idle one, only slower)."""
+        self.prompt_tokens_per_s = tokens_per_s
+        self._speed_fixed = True
+
     def _learn_speed(self, stats: GenerationStats | None) -> None:
+        if self._speed_fixed:
+            return
         read = (stats.prompt_tokens - stats.cached_tokens) if stats else 0
         if stats is None or read < 128 or stats.prompt_ms <= 0:
             return  # short reads are dominated by fixed costs
@@ -235,8 +244,8 @@ class FimService:
         # Budgeted cold: what is read here is what later requests find cached.
         built = await self.prompts.build(source, self.budget_for(req.client), warm_tokens=0)
         text = built.prompt.text[: built.prompt.prefix_end]
-        if not text.strip():
-            return PrefillAnswer(started=False, reason="nothing to read ahead (no context block)")
+        if not text.strip() or built.prompt.context is None or not built.prompt.context.kept:
+            return PrefillAnswer(started=False, reason="nothing to read ahead (the context block is empty)")
         if self.prompts.cache_view(source, 1).text.startswith(text):
             return PrefillAnswer(started=False, reason="already in the engine's cache")
         generation = GenerationRequest(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ast
 import time
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from nearcode.daemon.context.index_api import Definition, DefinitionKind, ImportRef
 
@@ -17,7 +17,7 @@ from nearcode.daemon.context.index_api import Definition, DefinitionKind, Import
 class MemoryIndex:
     def __init__(self, root: str, files: dict[str, str], delay_s: float = 0.0) -> None:
         self._root = Path(root)
-        self.files = {str(self._root / rel): text for rel, text in files.items()}
+        self.files = dict(files)  # workspace-relative posix paths, as the real index has them
         self.delay_s = delay_s
         self.open: list[str] = []
         self.edits: list[tuple[str, int, int, float]] = []
@@ -58,12 +58,12 @@ class MemoryIndex:
 
     def resolve(self, from_path: str, ref: ImportRef) -> list[str]:
         self._slow()
-        base = Path(from_path).parent
+        base = PurePosixPath(from_path).parent
         for _ in range(max(0, ref.level - 1)):
             base = base.parent
-        start = base if ref.level else self._root
+        start = base if ref.level else PurePosixPath("")
         target = start.joinpath(*ref.module.split(".")) if ref.module else start
-        found = [str(target.with_suffix(".py")), str(target / "__init__.py")]
+        found = [f"{target}.py", f"{target}/__init__.py"]
         return [f for f in found if f in self.files]
 
     def text(self, path: str) -> str | None:

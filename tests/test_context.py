@@ -45,7 +45,8 @@ def root_validator(*, pre=False, skip_on_failure=False):
     mode = 'before' if pre else 'after'
     model = Model()
     '''
-PATH = "/ws/pkg/deprecated/class_validators.py"
+PATH = "pkg/deprecated/class_validators.py"  # the index's paths are workspace-relative
+ABSOLUTE = "/ws/" + PATH  # requests carry absolute paths
 
 
 def project(delay_s: float = 0.0) -> MemoryIndex:
@@ -66,7 +67,7 @@ def window(before: str, after: str = "") -> CursorWindow:
 async def test_imported_names_resolve_through_the_imports_first() -> None:
     found = await gather(project(), window(CURRENT), 1.0)
     best = max(found.candidates, key=lambda c: c.score)
-    assert best.name == "Model" and best.path == "/ws/pkg/models.py"
+    assert best.name == "Model" and best.path == "pkg/models.py"
     assert "imported as Model" in best.reason
     # A class comes with its members, as a stub: signature, first doc line, no body.
     assert "def validate(self, value: int, *, strict: bool = False)" in best.text
@@ -91,15 +92,15 @@ async def test_module_member_used_near_the_cursor_and_names_found_across_the_wor
 
 async def test_open_files_and_recent_edits_rank_by_shared_names() -> None:
     index = project()
-    index.files["/ws/notes/other.py"] = "\n".join(["unrelated = 1"] * 30 + ["model = Model()", "model.validate(mode)"])
-    index.files["/ws/notes/far.py"] = "print('nothing in common')\n"
-    index.open = ["/ws/notes/other.py", "/ws/notes/far.py", PATH]
-    index.edits = [("/ws/pkg/helpers.py", 0, 1, time.time() - 5)]
+    index.files["notes/other.py"] = "\n".join(["unrelated = 1"] * 30 + ["model = Model()", "model.validate(mode)"])
+    index.files["notes/far.py"] = "print('nothing in common')\n"
+    index.open = ["notes/other.py", "notes/far.py", PATH]
+    index.edits = [("pkg/helpers.py", 0, 1, time.monotonic() - 5)]
     found = await gather(index, window(CURRENT + "model.validate(mode, strict=True)\n    shout"), 1.0)
     snippets = [c for c in found.candidates if c.kind in ("snippet", "edit")]
     paths = [c.path for c in snippets]
-    assert "/ws/notes/other.py" in paths and "/ws/notes/far.py" not in paths and PATH not in paths
-    other = next(c for c in snippets if c.path == "/ws/notes/other.py")
+    assert "notes/other.py" in paths and "notes/far.py" not in paths and PATH not in paths
+    other = next(c for c in snippets if c.path == "notes/other.py")
     assert "model.validate(mode)" in other.text and "of names shared" in other.reason
     assert any(c.kind == "edit" and "edited 5 s ago" in c.reason for c in snippets)
 
@@ -117,21 +118,21 @@ async def test_the_block_stays_while_typing_along_a_line_and_changes_for_new_nam
     index = project()
     assembler = ContextAssembler(lambda path: index, deadline_s=5.0)  # the deadline is tested above
     line = "result = model.validate(1, strict=True)"
-    first = await assembler.choose("c\x00doc", PATH, "python", CURRENT, "\n")
+    first = await assembler.choose("c\x00doc", ABSOLUTE, "python", CURRENT, "\n")
     assert not first.reused and first.candidates
     for n in range(1, len(line) + 1):
-        typed = await assembler.choose("c\x00doc", PATH, "python", CURRENT + line[:n], "\n")
+        typed = await assembler.choose("c\x00doc", ABSOLUTE, "python", CURRENT + line[:n], "\n")
         assert typed.reused, f"rebuilt after typing {line[:n]!r}: {typed.why}"
         assert typed.candidates == first.candidates
     # A name with a definition appears near the cursor: the block follows it.
-    named = await assembler.choose("c\x00doc", PATH, "python", CURRENT + line + "\n    shout(", "\n")
+    named = await assembler.choose("c\x00doc", ABSOLUTE, "python", CURRENT + line + "\n    shout(", "\n")
     assert not named.reused and "shout" in named.why
     assert any(c.name == "shout" for c in named.candidates)
     # Moving far away in the file is a new place.
-    far = await assembler.choose("c\x00doc", PATH, "python", CURRENT + "\n" * 80, "\n")
+    far = await assembler.choose("c\x00doc", ABSOLUTE, "python", CURRENT + "\n" * 80, "\n")
     assert not far.reused and "moved" in far.why
     # Another editor on the same document has its own block.
-    other = await assembler.choose("d\x00doc", PATH, "python", CURRENT, "\n")
+    other = await assembler.choose("d\x00doc", ABSOLUTE, "python", CURRENT, "\n")
     assert not other.reused
 
 

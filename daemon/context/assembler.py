@@ -30,6 +30,9 @@ class ContextChoice:
     current_definitions: tuple[Definition, ...] = ()  # the current file's, from the index
 
     def relative(self, path: str) -> str:
+        """A path as the prompt shows it: relative to the workspace folder (the index's paths are)."""
+        if not PurePath(path).is_absolute():
+            return path
         if self.root:
             try:
                 return PurePath(path).relative_to(self.root).as_posix()
@@ -58,12 +61,16 @@ class ContextAssembler:
         index = self.index_for(path)
         if index is None:
             return NO_CONTEXT
+        root = str(index.root)
+        try:  # the index speaks workspace-relative posix paths
+            relative = PurePath(path).relative_to(root).as_posix()
+        except ValueError:
+            return NO_CONTEXT
         before = "\n".join(prefix.split("\n")[-WINDOW_LINES_BEFORE:])
         after = "\n".join(suffix.split("\n")[:WINDOW_LINES_AFTER])
-        gathered: Gathered = await gather(index, CursorWindow(path, language, before, after), self.deadline_s)
+        gathered: Gathered = await gather(index, CursorWindow(relative, language, before, after), self.deadline_s)
         cursor_line = prefix.count("\n")
-        choice: Choice = self.selector.choose(key, path, gathered, cursor_line)
-        root = str(index.root)
+        choice: Choice = self.selector.choose(key, relative, gathered, cursor_line)
         return ContextChoice(
             candidates=choice.selection.candidates,
             previous_block=choice.selection.previous_block,

@@ -2,7 +2,8 @@
 
 Retrieval is written against this Protocol so that its logic is tested with a small in-memory index
 and runs unchanged on the watched, tree-sitter-built one. Every method is synchronous and fast
-(an in-memory lookup); retrieval still calls them off the event loop, under a deadline.
+(an in-memory lookup); retrieval still calls them off the event loop, under a deadline. Paths are
+relative to the index's root, in posix form, both ways.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ class Definition:
     name: str
     qualified: str  # e.g. "Model.validate": methods and attributes carry their class
     kind: DefinitionKind
-    path: str  # absolute
+    path: str  # relative to the workspace folder, posix
     line: int  # 0-based
     signature: str  # "def f(a: int, b: str = '') -> bool", "class C(Base)", "X: int = 3"
     doc: str  # first line of its docstring, or ""
@@ -49,7 +50,9 @@ class WorkspaceIndex(Protocol):
 
     def text(self, path: str) -> str | None: ...
 
-    def recent_edits(self, limit: int) -> list[tuple[str, int, int, float]]: ...
+    def recent_edits(self, limit: int) -> list[tuple[str, int, int, float]]:
+        """(path, first line, last line, time.monotonic() of the edit), newest first."""
+        ...
 
     def open_buffers(self) -> list[str]: ...
 

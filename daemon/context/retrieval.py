@@ -167,8 +167,8 @@ def _candidates(
     reached_through = {m for owner in imported for m in attribute_of.get(owner, ())}
     for distance, name in enumerate(near):
         check()
-        if name in reached_through and name not in imported:
-            continue
+        if (name in reached_through and name not in imported) or name.startswith("__") or len(name) < 3:
+            continue  # dunders are defined everywhere; two letters are a loop variable
         decay = 1.0 / (1.0 + 0.02 * distance)  # nearer names first, gently
         if name in imported:
             modules, names = imported[name]
@@ -340,7 +340,7 @@ def _snippets(index: WorkspaceIndex, window: CursorWindow, around: frozenset[str
                 "snippet", f"snip:{path}:{start}", path, start, end, "\n".join(lines[start:end + 1]),
                 SCORE_SNIPPET * similarity, f"open in the editor, {similarity:.0%} of names shared with the cursor's surroundings",
             ))
-    now = time.time()
+    now = time.monotonic()
     for path, start, end, when in index.recent_edits(16):
         check()
         if path == window.path:
