@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run install dev test lint test-vscode test-slow bench clean
+.PHONY: run install dev test test-fast lint test-vscode test-slow bench clean
 
 run: install
 	$(BIN)/nearcode daemon
@@ -31,6 +31,11 @@ lint: dev
 test: lint
 	$(BIN)/pytest -q
 	$(MAKE) -C vscode-extension unit
+
+# The fast tier: the logic against a scripted engine, no model (the embedded engine cannot even be
+# imported: tests/conftest.py), under a minute. `make test` runs it and the real tier.
+test-fast: dev
+	NEARCODE_TEST_TIER=fast $(BIN)/pytest -q -m "not real"
 
 # Slow end-to-end run in real VS Code (code-server + headless Chromium); see README.
 test-vscode: dev

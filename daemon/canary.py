@@ -61,7 +61,7 @@ async def run_canary(engine: Engine, template: FimTemplate, max_tokens: int = 16
         )
         request = GenerationRequest(
             prompt=prompt.text, max_tokens=max_tokens, stop=(*template.stop, "\n"),
-            priority=Priority.BACKGROUND, deadline=time.monotonic() + 120, request_id="canary",
+            priority=Priority.BACKGROUND, deadline=time.monotonic() + 120,
         )
         parts = []
         generation = engine.generate(request)

@@ -21,6 +21,7 @@ from nearcode.daemon.prompting.fim import PromptBudget
 from nearcode.daemon.prompting.templates import FimTemplate
 from nearcode.daemon.scheduler import GenerationHandle, Scheduler
 from nearcode.daemon.stats import DaemonStats
+from nearcode.shared.completion_end import StreamingEnd, block_indent_at
 from nearcode.shared.protocol.daemon_api import (
     PREFIX_WINDOW_CHARS,
     SUFFIX_WINDOW_CHARS,
@@ -183,8 +184,11 @@ class FimService:
         self, req: FimRequest, handle: GenerationHandle, started: float
     ) -> AsyncIterator[ServiceEvent | GenerationStats]:
         """The stream's events, with the engine's live counters interleaved for the caller."""
-        lines = 0
-        text_so_far = ""
+        line_prefix = req.prefix[req.prefix.rfind("\n") + 1 :]
+        end = StreamingEnd(
+            max_lines=req.max_lines,
+            block_indent=block_indent_at(line_prefix) if req.stop_at_block_end else None,
+        )
         final: GenerationChunk | None = None
         live: GenerationStats | None = None
         async for chunk in handle.events():
@@ -195,27 +199,15 @@ class FimService:
                 final = chunk
                 if chunk.finish_reason in _FAILED:
                     raise FimError(chunk.text)
+                if rest := end.flush():
+                    yield DeltaEvent(text=rest)
                 break
-            text = chunk.text
-            if req.block_indent is not None and "\n" in text:
-                cut = _block_end(text_so_far, text, req.block_indent)
-                if cut is not None:
-                    if text[:cut]:
-                        yield DeltaEvent(text=text[:cut])
-                    final = GenerationChunk("", FinishReason.STOP)
-                    break
-            text_so_far += text
-            if req.max_lines is not None:
-                lines += text.count("\n")
-                if lines >= req.max_lines:
-                    # Enough lines: keep up to the last one's end and stop the engine now.
-                    excess = lines - req.max_lines + 1
-                    text = text[: _nth_newline_from_end(text, excess)]
-                    if text:
-                        yield DeltaEvent(text=text)
-                    final = GenerationChunk("", FinishReason.LENGTH)
-                    break
-            yield DeltaEvent(text=text)
+            text, over = end.feed(chunk.text)
+            if text:
+                yield DeltaEvent(text=text)
+            if over:  # the answer is complete (shared/completion_end.py): stop the engine now
+                final = GenerationChunk("", FinishReason.LENGTH if end.ended_by == "line limit" else FinishReason.STOP)
+                break
         reason = final.finish_reason if final and final.finish_reason else FinishReason.CANCELLED
         if reason == FinishReason.STOP and req.mode == "single":
             reason = FinishReason.NEWLINE  # the newline stop or end of text: the line is complete
@@ -320,27 +312,3 @@ class FimService:
 class FimError(RuntimeError):
     pass
 
-
-def _block_end(before: str, new: str, block_indent: int) -> int | None:
-    """Where in `new` the block ends: the newline before the first finished non-empty line,
-    after the first line, that is indented less than `block_indent`."""
-    text = before + new
-    start = 0
-    first = True
-    while True:
-        end = text.find("\n", start)
-        if end < 0:
-            return None
-        line = text[start:end]
-        if not first and line.strip() and len(line) - len(line.lstrip(" \t")) < block_indent:
-            return max(0, start - 1 - len(before))
-        first = False
-        start = end + 1
-
-
-def _nth_newline_from_end(text: str, n: int) -> int:
-    """Index of the n-th newline counting from the end of `text`."""
-    index = len(text)
-    for _ in range(n):
-        index = text.rfind("\n", 0, index)
-    return max(index, 0)

@@ -27,6 +27,7 @@ from nearcode.daemon.fim_service import FimService
 from nearcode.daemon.model_family import family_for_model
 from nearcode.daemon.model_store import ModelError, resolve_model
 from nearcode.daemon.prompting.fim import PromptBudget
+from nearcode.daemon.prompting.templates import FamilyChoice
 from nearcode.daemon.scheduler import BackgroundPolicy, Scheduler
 from nearcode.daemon.stats import DaemonStats
 from nearcode.shared import paths, privacy
@@ -119,104 +120,120 @@ async def _serve(config: DaemonConfig, model_path: Path | None, engine_name: str
     engine = create_engine(config, model_path, engine_name)
     await engine.start()
     family = family_for_model(model_path, [engine.info.model], config.family)
-    template = family.template
-    canary = CanaryResult("pending")
-    stats = DaemonStats()
-    scheduler = Scheduler(engine, BackgroundPolicy(pause_for_interactive=config.background_pause))
-    service = FimService(scheduler, template, PromptBudget(total_tokens=config.prompt_tokens), stats)
-    assumed = os.environ.get("NEARCODE_ASSUME_READ_SPEED")  # benchmarks on a busy machine (docs/benchmark.md)
-    if assumed:
-        service.assume_speed(float(assumed))
-    token = secrets.token_urlsafe(32)
     sock, where = bind_socket(config.transport)
-    endpoint = Endpoint(token=token, pid=os.getpid(), version=__version__, **where)
-    uv_server: uvicorn.Server | None = None
+    daemon = Daemon(config, engine, family, engine_reason, where)
+    log.info(
+        "serving %s on %s (%s, family %s) ready in %.1fs",
+        engine.info.model, daemon.endpoint.address, engine.info.engine, family.template.family,
+        time.monotonic() - started,
+    )
+    await daemon.serve(sock)
+    return 0
 
-    async def shutdown() -> None:
+
+class Daemon:
+    """One running daemon: the engine, the scheduler and service in front of it, the HTTP server
+    and the address file that lets editors find it, from start to clean shutdown."""
+
+    def __init__(
+        self, config: DaemonConfig, engine: Engine, family: FamilyChoice, engine_reason: str, where: dict[str, Any]
+    ) -> None:
+        self.engine = engine
+        self.family = family
+        self.template = family.template
+        self.engine_reason = engine_reason
+        self.canary = CanaryResult("pending")
+        self.stats = DaemonStats()
+        self.scheduler = Scheduler(engine, BackgroundPolicy(pause_for_interactive=config.background_pause))
+        self.service = FimService(
+            self.scheduler, self.template, PromptBudget(total_tokens=config.prompt_tokens), self.stats
+        )
+        assumed = os.environ.get("NEARCODE_ASSUME_READ_SPEED")  # benchmarks on a busy machine (docs/benchmark.md)
+        if assumed:
+            self.service.assume_speed(float(assumed))
+        token = secrets.token_urlsafe(32)
+        self.endpoint = Endpoint(token=token, pid=os.getpid(), version=__version__, **where)
+        app = build_app(self.service, self.describe, self.status, self.shutdown, token)
+        self.http = uvicorn.Server(
+            uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=3)
+        )
+
+    async def serve(self, sock: socket.socket) -> None:
+        address_file = paths.address_file()
+        self.endpoint.write(address_file)
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, lambda: loop.create_task(self.shutdown()))
+        canary_task = asyncio.create_task(self.canary_probe())
+        try:
+            await self.http.serve(sockets=[sock])
+        finally:
+            canary_task.cancel()
+            await self.scheduler.close()
+            current = Endpoint.read(address_file)
+            if current is not None and current.pid == os.getpid():
+                address_file.unlink(missing_ok=True)
+                if self.endpoint.transport == "unix":
+                    with contextlib.suppress(OSError):
+                        Path(self.endpoint.path).unlink()
+            await self.engine.close()
+            log.info("stopped")
+
+    async def shutdown(self) -> None:
         # Cancel generations first: uvicorn's graceful shutdown would otherwise wait for every
         # open stream to finish.
-        await scheduler.close()
-        if uv_server is not None:
-            uv_server.should_exit = True
+        await self.scheduler.close()
+        self.http.should_exit = True
 
-    def describe() -> dict[str, Any]:
-        info = engine.info
+    async def canary_probe(self) -> None:
+        """In the background, once no generation has run for a moment: start is never delayed, an
+        editor's first request never shares the CPU with it, a bad template is reported, not fatal."""
+        quiet_since, give_up = time.monotonic(), time.monotonic() + 60
+        while time.monotonic() < give_up and time.monotonic() - quiet_since < 2.0:
+            if sum(self.scheduler.gate.running.values()):
+                quiet_since = time.monotonic()
+            await asyncio.sleep(0.25)
+        self.canary = await run_canary(self.engine, self.template)
+        log.log(logging.INFO if self.canary.status == "ok" else logging.WARNING,
+                "canary %s: %r %s", self.canary.status, self.canary.answer, self.canary.detail)
+
+    def describe(self) -> dict[str, Any]:
+        """`/api/model`: what serves, and why."""
+        info, service = self.engine.info, self.service
         return {
             "engine": info.engine,
             "model": info.model,
             "model_path": info.model_path,
-            "family": template.family,
-            "template": template.template,
+            "family": self.template.family,
+            "template": self.template.template,
             "context_tokens": info.context_tokens,
             "parallel_slots": info.parallel_slots,
             "prompt_budget_tokens": service.budget.total_tokens,
             "prompt_tokens_per_s": round(service.prompt_tokens_per_s, 1) if service.prompt_tokens_per_s else None,
-            "fim_mode": template.mode,
-            "family_reason": family.reason,
-            "engine_reason": engine_reason,
+            "fim_mode": self.template.mode,
+            "family_reason": self.family.reason,
+            "engine_reason": self.engine_reason,
             "engine_metadata": info.metadata,
-            "canary": canary.as_dict(),
+            "canary": self.canary.as_dict(),
         }
 
-    async def canary_probe() -> None:
-        # In the background, once no generation has run for a moment: start is never delayed, an
-        # editor's first request never shares the CPU with it, a bad template is reported, not fatal.
-        nonlocal canary
-        quiet_since, give_up = time.monotonic(), time.monotonic() + 60
-        while time.monotonic() < give_up and time.monotonic() - quiet_since < 2.0:
-            if sum(scheduler.gate.running.values()):
-                quiet_since = time.monotonic()
-            await asyncio.sleep(0.25)
-        canary = await run_canary(engine, template)
-        log.log(logging.INFO if canary.status == "ok" else logging.WARNING,
-                "canary %s: %r %s", canary.status, canary.answer, canary.detail)
-
-    def status() -> dict[str, Any]:
-        counters = engine.cancel_counters
+    def status(self) -> dict[str, Any]:
+        """`/api/status`: `describe()` plus what the daemon has done."""
+        counters, gate = self.engine.cancel_counters, self.scheduler.gate
         return {
             "version": __version__,
             "pid": os.getpid(),
-            "transport": endpoint.transport,
-            "address": endpoint.address,
-            **describe(),
-            **stats.snapshot(),
+            "transport": self.endpoint.transport,
+            "address": self.endpoint.address,
+            **self.describe(),
+            **self.stats.snapshot(),
             "cancelled_in_engine": counters.cancelled,
             "tokens_after_cancel_total": counters.tokens_after_cancel_total,
             "tokens_after_cancel_max": counters.tokens_after_cancel_max,
-            "running": {p.name.lower(): n for p, n in scheduler.gate.running.items()},
-            "background": {"paused": scheduler.background.paused, "shed": scheduler.background.shed},
-            "anchored_prompts": service.anchored_prompts,
-            "warm_prompts": service.prompts.warm_prompts,
-            "prefills_done": service.prefills_done,
+            "running": {p.name.lower(): n for p, n in gate.running.items()},
+            "background": {"paused": self.scheduler.background.paused, "shed": self.scheduler.background.shed},
+            "anchored_prompts": self.service.anchored_prompts,
+            "warm_prompts": self.service.prompts.warm_prompts,
+            "prefills_done": self.service.prefills_done,
             "network": privacy.network_status(),
         }
-
-    app = build_app(service, describe, status, shutdown, token)
-    uv_config = uvicorn.Config(
-        app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=3
-    )
-    uv_server = uvicorn.Server(uv_config)
-    address_file = paths.address_file()
-    endpoint.write(address_file)
-    log.info(
-        "serving %s on %s (%s, family %s) ready in %.1fs",
-        engine.info.model, endpoint.address, engine.info.engine, template.family, time.monotonic() - started,
-    )
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, lambda: loop.create_task(shutdown()))
-    canary_task = asyncio.create_task(canary_probe())
-    try:
-        await uv_server.serve(sockets=[sock])
-    finally:
-        canary_task.cancel()
-        await scheduler.close()
-        current = Endpoint.read(address_file)
-        if current is not None and current.pid == os.getpid():
-            address_file.unlink(missing_ok=True)
-            if endpoint.transport == "unix":
-                with contextlib.suppress(OSError):
-                    Path(endpoint.path).unlink()
-        await engine.close()
-        log.info("stopped")
-    return 0

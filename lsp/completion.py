@@ -24,6 +24,8 @@ from nearcode.shared.protocol.settings import Settings
 
 log = logging.getLogger("nearcode.lsp")
 
+# Finish reasons of a stream nobody should see the end of: what it produced is not an answer.
+ABANDONED = ("superseded", "cancelled")
 
 
 @dataclass(frozen=True)
@@ -101,16 +103,11 @@ async def ask_model(
     client_id: str,
     on_delta: Callable[[str], None] | None = None,
     priority: Priority = "interactive",
-    document: str | None = None,
 ) -> CompletionOutcome:
-    """Stream one FIM request from the daemon and post-process the answer.
-
-    `document` is the daemon's supersede key (default: the uri): a speculative request uses its own
-    so that it and the user's requests do not cancel each other there.
-    """
+    """Stream one FIM request from the daemon and post-process the answer. The document is the
+    daemon's supersede key: a newer request of this editor for it stops this one."""
     started = time.monotonic()
     outcome = CompletionOutcome()
-    line_prefix = cursor.prefix[cursor.prefix.rfind("\n") + 1 :]
     request = FimRequest(
         prefix=cursor.prefix,
         suffix=cursor.suffix,
@@ -118,11 +115,11 @@ async def ask_model(
         path=cursor.path,
         mode=plan.mode,
         max_tokens=plan.max_tokens,
-        max_lines=plan.max_lines + 1,  # one spare line lets the block filter see the dedent
-        block_indent=len(line_prefix) if plan.mode == "multi" and line_prefix.strip() == "" else None,
+        max_lines=plan.max_lines,
+        stop_at_block_end=plan.mode == "multi",
         deadline_ms=plan.deadline_ms,
         max_generation_ms=plan.max_generation_ms,
-        document=document or cursor.uri,
+        document=cursor.uri,
         affinity=cursor.uri,  # speculation shares the document's engine slot and its KV cache
         client=client_id,
         priority=priority,
@@ -146,7 +143,9 @@ async def ask_model(
     )
     outcome.latency_ms = round((time.monotonic() - started) * 1000, 1)
     outcome.source = "model"
-    if candidate.dropped:
+    if outcome.finish_reason in ABANDONED:
+        outcome.reason = outcome.finish_reason  # a newer request took over: its text is stale
+    elif candidate.dropped:
         outcome.reason = candidate.dropped
     else:
         outcome.text = candidate.text

@@ -5,15 +5,16 @@ Per document, at most one model request is in flight. A new request is answered,
    line of a multi-line one): no model call;
 2. by joining the in-flight request when the user only typed characters its stream has produced
    (or is still producing): no second model call;
-3. otherwise the stale in-flight request is cancelled in the engine at once and a new one starts.
+3. otherwise a new one starts, and the daemon's scheduler supersedes the stale one (same editor and
+   document): the one mechanism that stops stale work, for this server and any other client.
 An editor's `$/cancelRequest` usually comes right before its next keystroke's request; the
 in-flight request is kept for a short grace period so that request can join it, and cancelled if
 none does.
 
 Two more things keep the wait short. Speculation: once a suggestion at the end of a line is
 offered, the completion that would follow accepting it and pressing Enter is computed at
-speculative priority and cached (llama.vscode prefetches the same way); any new request from the
-user cancels it. Adaptive debounce: when the user types faster than the engine answers, a new
+speculative priority and cached (llama.vscode prefetches the same way); the user's next model
+request for the document supersedes it in the daemon. Adaptive debounce: when the user types faster than the engine answers, a new
 model call waits a fraction of the typing interval, so a keystroke that follows at once replaces
 it before any work starts.
 """
@@ -121,11 +122,11 @@ class CompletionCoordinator:
             # The stream went another way than the user typed: ask again (its prompt is warm now).
             self.counters["joined_diverged"] += 1
         if current is not None and not current.task.done():
+            # The new request supersedes it in the daemon (same client and document): the one
+            # supersede mechanism, which also ends this document's speculation.
             self.counters["cancelled_stale"] += 1
-            current.cancel()
-        self.cancel_speculation()  # the user's request gets the CPU, wherever it is
         if not invoked:
-            delay = self.debounce_s()
+            delay = self.debounce_s(settings)
             if delay:
                 await asyncio.sleep(delay)  # a cancel meanwhile means no work was started at all
         self.counters["model"] += 1
@@ -206,12 +207,15 @@ class CompletionCoordinator:
 
         return sink
 
-    def debounce_s(self) -> float:
-        """Wait before a model call only when keystrokes come faster than answers."""
+    def debounce_s(self, settings: Settings) -> float:
+        """The one debounce: before a model call for an automatic request, wait a fraction of the
+        typing interval when keystrokes come faster than answers (a keystroke that follows at once
+        replaces the request before any work starts), and at least the `debounceMs` setting."""
+        floor = settings.debounce_ms / 1000
         typing, latency = self.typing_interval_s, self.model_latency_s
         if typing is None or latency is None or typing >= latency:
-            return 0.0
-        return min(MAX_DEBOUNCE_S, 0.75 * typing)
+            return floor
+        return max(floor, min(MAX_DEBOUNCE_S, 0.75 * typing))
 
     def _note_keystroke(self, uri: str, now: float) -> None:
         previous = self.last_request_at.get(uri)
@@ -228,10 +232,8 @@ class CompletionCoordinator:
 
         async def speculate() -> None:
             plan = plan_for(after, settings, invoked=False)
-            outcome = await ask_model(
-                self.daemon, after, plan, settings, self.client_id,
-                priority="speculative", document=f"{cursor.uri}#speculative",
-            )
+            # Same document as the user's requests: the next one supersedes it in the daemon.
+            outcome = await ask_model(self.daemon, after, plan, settings, self.client_id, priority="speculative")
             self.counters["speculated"] += 1
             if outcome.offered:
                 self.cache.store(after.uri, after.prefix, after.suffix, outcome.text)

@@ -7,7 +7,6 @@ handler, which closes the daemon stream, which stops the engine.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections import Counter, OrderedDict
@@ -99,8 +98,6 @@ class NearcodeServer(LanguageServer):
     async def run_completion(self, cursor: CursorText, invoked: bool, position: types.Position) -> CompletionOutcome:
         self.read_ahead.requested(cursor, self.settings, lambda: text_and_offset(self.workspace, cursor.uri, position))
         self.last_completed_uri = cursor.uri
-        if self.settings.debounce_ms and not invoked:
-            await asyncio.sleep(self.settings.debounce_ms / 1000)
         self.counters["requested"] += 1
         try:
             outcome = await self.coordinator.complete(cursor, self.settings, invoked)

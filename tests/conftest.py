@@ -3,9 +3,13 @@ language-server processes talking to it through pytest-lsp."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
+import tempfile
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -13,6 +17,29 @@ from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
 from tests.support import NEARCODE, env_for, new_runtime_dir, start_daemon, stop_daemon
+
+# Fixtures that start the real daemon with the real model: a test using one (directly or through
+# another fixture) belongs to the real tier. `make test-fast` runs everything else.
+_REAL_FIXTURES = {"daemon_env", "lsp"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """`make test-fast` (NEARCODE_TEST_TIER=fast) proves its tests need no model: the embedded
+    engine cannot be imported in this process or any process it starts."""
+    if os.environ.get("NEARCODE_TEST_TIER") != "fast":
+        return
+    blocker = Path(tempfile.mkdtemp(prefix="nc-fast-")) / "xllamacpp"
+    blocker.mkdir()
+    (blocker / "__init__.py").write_text("raise ImportError('the fast test tier runs no model')\n")
+    sys.path.insert(0, str(blocker.parent))
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(blocker.parent), os.environ.get("PYTHONPATH")]))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if fixtures & _REAL_FIXTURES or "editors" in item.path.parts:
+            item.add_marker(pytest.mark.real)
 
 
 @pytest.fixture(scope="session")

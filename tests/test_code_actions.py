@@ -209,9 +209,9 @@ async def test_docstring_streams_into_place_and_passes_the_signature_check(daemo
         reports = progress_of(client)
         assert reports and reports[-1][0].kind == "begin" and reports[-1][-1].kind == "end"
         final = editor.texts[uri]
-        if not result["offered"]:
-            assert final == SHOP, "a docstring that is not offered must leave the file as it was"
-            pytest.skip(f"the 0.5B model's docstring was not offered: {result['reason']}")
+        # The model reliably documents this small function: not offering it is a failure here
+        # (tests/test_code_actions.py also checks that a withheld docstring leaves the file alone).
+        assert result["offered"], f"the docstring was not offered: {result['reason']}"
         assert result["applied"] and result["streamedEdits"] >= 1
         tree = ast.parse(final)
         scale = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "scale")
@@ -260,8 +260,7 @@ async def test_generated_tests_are_run_then_inserted_with_their_outcome(daemon_e
         result = await run_command(client, "nearcode.generateTests", {"uri": uri, "position": {"line": 0, "character": 4}})
         assert result["framework"] == "pytest"
         assert result["testFile"] == (root / "tests" / "test_shop.py").as_uri() and result["createFile"]
-        if not result["offered"]:
-            pytest.skip(f"the 0.5B model wrote no test: {result['raw'][:200]!r}")
+        assert result["offered"], f"no test was offered: {result.get('raw', '')[:200]!r}"
         assert result["run"]["outcome"] in ("passed", "failed", "error") and result["run"]["summary"]
         text = editor.texts[result["testFile"]]
         assert result["testFile"] in editor.created

@@ -5,6 +5,7 @@ from __future__ import annotations
 from nearcode.lsp.completion import CursorText
 from nearcode.lsp.coordinator import MAX_DEBOUNCE_S, CompletionCoordinator, next_line_cursor
 from nearcode.lsp.daemon_client import DaemonClient
+from nearcode.shared.protocol.settings import Settings
 
 
 def cursor(prefix: str, suffix: str = "\n") -> CursorText:
@@ -26,11 +27,13 @@ def test_no_speculation_mid_line_or_for_blank_text() -> None:
 
 def test_debounce_only_when_typing_outpaces_the_engine() -> None:
     coordinator = CompletionCoordinator(DaemonClient(spawn=False), "t")
-    assert coordinator.debounce_s() == 0.0  # nothing known yet
+    settings = Settings()
+    assert coordinator.debounce_s(settings) == 0.0  # nothing known yet
     coordinator.typing_interval_s, coordinator.model_latency_s = 0.08, 0.9
-    assert 0 < coordinator.debounce_s() <= MAX_DEBOUNCE_S
+    assert 0 < coordinator.debounce_s(settings) <= MAX_DEBOUNCE_S
     coordinator.typing_interval_s, coordinator.model_latency_s = 1.5, 0.4
-    assert coordinator.debounce_s() == 0.0
+    assert coordinator.debounce_s(settings) == 0.0
+    assert coordinator.debounce_s(Settings(debounceMs=200)) == 0.2, "the setting is a floor"
     for now in (0.0, 0.1, 0.2, 0.3, 10.0):  # a long pause does not count as typing speed
         coordinator._note_keystroke("file:///a.py", now)
     assert coordinator.typing_interval_s is not None and coordinator.typing_interval_s < 1.0

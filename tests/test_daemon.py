@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from pytest_lsp import LanguageClient
 
 from tests.conftest import start_lsp
@@ -93,6 +94,7 @@ def test_disconnect_cancels_generation(daemon_env: dict[str, str]) -> None:
     assert after["tokens_after_cancel_max"] <= 2
 
 
+@pytest.mark.real
 async def test_killed_daemon_is_restarted_by_next_request() -> None:
     env = env_for(new_runtime_dir())
     client: LanguageClient = await start_lsp(env)  # starts its own daemon in the background
@@ -114,6 +116,7 @@ async def test_killed_daemon_is_restarted_by_next_request() -> None:
         stop_daemon(env)
 
 
+@pytest.mark.real
 async def test_engine_setting_reaches_the_daemon_the_server_starts() -> None:
     env = env_for(new_runtime_dir())
     client: LanguageClient = await start_lsp(env, options={"engine": "llamacpp", "model": "default"})
@@ -176,6 +179,7 @@ def test_engine_not_installed(tmp_path: Path) -> None:
     assert "embedded engine is not installed" in result.stderr and "requirements/embedded-0.5b.txt" in result.stderr
 
 
+@pytest.mark.real
 def test_truncated_model_file_fails_cleanly(tmp_path: Path) -> None:
     from nearcode.daemon.model_store import PRESETS, model_path
 

@@ -24,6 +24,8 @@ from nearcode.daemon.prompting.templates import fim_templates
 from tests.llama_server import CHILD_SERVER, RunningServer, free_port, llama_server, model_file
 from tests.support import daemon_http, env_for, new_runtime_dir, start_daemon, stop_daemon
 
+pytestmark = pytest.mark.real  # a real llama.cpp server speaks the protocol
+
 KEY = "test-key-123"
 KEY_ENV = "NEARCODE_TEST_REMOTE_KEY"
 

@@ -7,7 +7,11 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from tests.support import REPO
+
+pytestmark = pytest.mark.real  # builds a wheel with pip
 
 
 def test_wheel_ships_and_finds_the_templates(tmp_path: Path) -> None:

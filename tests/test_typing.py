@@ -81,22 +81,6 @@ async def test_follow_up_keystroke_joins_the_in_flight_request(lsp: LanguageClie
     assert daemon_status(daemon_env)["requests"] == daemon_before + 1, "one model call for both keystrokes"
 
 
-async def test_accepting_a_line_of_a_multi_line_suggestion_shows_the_next(lsp: LanguageClient) -> None:
-    uri = "file:///tmp/nc-test/lines.py"
-    source = "def total(xs):\n    \n"
-    open_doc(lsp, uri, source)
-    items = await inline(lsp, uri, 1, 4)
-    assert items
-    lines = items[0].insert_text.split("\n")
-    if len(lines) < 2:
-        return  # the model answered with one line: nothing to accept line by line
-    # Accept the first line (the editor inserts it and a newline), then ask at the next line start.
-    type_text(lsp, uri, 2, 1, 4, lines[0] + "\n")
-    following = await inline(lsp, uri, 2, 0, invoked=False)
-    assert following and following[0].insert_text == "\n".join(lines[1:])
-    assert (await status(lsp))["served_cache"] == 1
-
-
 async def test_multi_line_answers_at_its_first_line_and_caches_the_rest(lsp: LanguageClient) -> None:
     uri = "file:///tmp/nc-test/first-line.py"
     open_doc(lsp, uri, "def fibonacci(n):\n    \n")

@@ -38,6 +38,7 @@ async def fib_answer(engine: VllmEngine) -> str:
     return "".join([c.text async for c in engine.generate(request)])
 
 
+@pytest.mark.real
 async def test_supervised_child_serves_and_is_restarted_after_it_dies() -> None:
     engine = VllmEngine(VllmConfig(model=model_file(), command=child_command(), check_gpu=False,
                                    restart_backoff_s=(0.5,), max_num_seqs=2, ready_timeout_s=120))

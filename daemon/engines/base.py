@@ -43,7 +43,6 @@ class GenerationRequest:
     priority: Priority = Priority.INTERACTIVE
     # Requests with the same affinity key should land where the previous one left its KV cache.
     affinity: str | None = None
-    request_id: str = ""
     # Generation time allowed once the first token is out (prompt reading excluded): a completion
     # that keeps going is cut rather than kept waiting for.
     max_generation_ms: float | None = None

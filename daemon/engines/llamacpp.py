@@ -16,7 +16,6 @@ import asyncio
 import os
 import secrets
 import threading
-import time
 from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +34,7 @@ from nearcode.daemon.engines.base import (
     GenerationRequest,
     GenerationStats,
 )
+from nearcode.daemon.engines.results import GenerationClock, finish_reason_of, read_usage
 
 _DONE = object()
 
@@ -149,12 +149,6 @@ class LlamaCppEngine:
         response.raise_for_status()
         return len(response.json()["tokens"])
 
-    async def has_special_token(self, token: str) -> bool:
-        """True when `token` is one vocabulary entry (how a FIM template is checked)."""
-        assert self._http is not None, "engine not started"
-        response = await self._http.post("/tokenize", json={"content": token, "parse_special": True})
-        return response.is_success and len(response.json()["tokens"]) == 1
-
     def holds_slot(self, key: str) -> bool:
         """Whether requests with affinity `key` still own a slot (and so, probably, its cache)."""
         return key in self._slots
@@ -175,12 +169,45 @@ class LlamaCppEngine:
     async def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]:
         if self._server is None:
             raise EngineError("engine not started")
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[Any] = asyncio.Queue()
-        cancel = threading.Event()
-        stats = GenerationStats()
-        state: dict[str, Any] = {"first_token_at": None, "stopped_by": None}
-        body: dict[str, Any] = {
+        slot = self._slot_for(request.affinity) if request.affinity else None
+        run = _Completion(self, request, slot, asyncio.get_running_loop())
+        if slot is not None:
+            self._busy[slot] += 1
+        worker = run.loop.run_in_executor(self._pool, run.work)
+        try:
+            async for chunk in run.chunks():
+                yield chunk
+        finally:
+            if slot is not None:
+                self._busy[slot] -= 1
+            run.cancel.set()  # a consumer that stopped early stops the engine at its next token
+            if not worker.done():
+                # Let the thread unwind in the background; its counters are recorded in work().
+                worker.add_done_callback(lambda f: f.exception())
+
+    def decoding_started(self) -> None:
+        with self._decoding_lock:
+            self._decoding += 1
+
+    def decoding_ended(self) -> None:
+        with self._decoding_lock:
+            self._decoding -= 1
+
+
+class _Completion:
+    """One request in flight: the body sent to llama.cpp, the callback that runs on the worker
+    thread once per token and per prompt batch, and the queue that carries chunks to the loop."""
+
+    def __init__(self, engine: LlamaCppEngine, request: GenerationRequest, slot: int | None, loop: asyncio.AbstractEventLoop) -> None:
+        self.engine = engine
+        self.request = request
+        self.loop = loop
+        self.queue: asyncio.Queue[Any] = asyncio.Queue()
+        self.cancel = threading.Event()
+        self.stats = GenerationStats()
+        self.clock = GenerationClock(request)
+        self.stopped_by: FinishReason | None = None
+        self.body: dict[str, Any] = {
             "prompt": request.prompt,
             "n_predict": request.max_tokens,
             "stop": list(request.stop),
@@ -189,85 +216,62 @@ class LlamaCppEngine:
             "cache_prompt": True,
             "return_progress": True,  # a callback per prompt batch: cancellable while reading
         }
-        slot = self._slot_for(request.affinity) if request.affinity else None
         if slot is not None:
-            body["id_slot"] = slot
-            self._busy[slot] += 1
+            self.body["id_slot"] = slot
 
-        def on_token(chunk: dict[str, Any]) -> bool:
-            # Runs on the worker thread, once per generated token (and once for the final chunk).
-            if cancel.is_set():
-                if _chunk_text(chunk):
-                    stats.tokens_after_cancel += 1
-                return True
-            now = time.monotonic()
-            if "prompt_progress" in chunk:  # still reading the prompt: only the deadline applies
-                progress = chunk["prompt_progress"]
-                stats.prompt_tokens = int(progress.get("total", 0))
-                stats.cached_tokens = int(progress.get("cache", 0))
-                stats.prompt_ms = float(progress.get("time_ms", 0.0))
-                if request.deadline is not None and now > request.deadline:
-                    state["stopped_by"] = FinishReason.DEADLINE
-                    return True
-                return False
-            if state["first_token_at"] is None:
-                state["first_token_at"] = now
-                with self._decoding_lock:
-                    self._decoding += 1
-            limit = request.max_generation_ms
-            if limit is not None:
-                limit *= max(1, self._decoding)
-            if (request.deadline is not None and now > request.deadline) or (
-                limit is not None and (now - state["first_token_at"]) * 1000 > limit
-            ):
-                state["stopped_by"] = FinishReason.DEADLINE
-                return True
-            loop.call_soon_threadsafe(queue.put_nowait, chunk)
-            return False
+    def on_token(self, chunk: dict[str, Any]) -> bool:
+        """Runs on the worker thread; returning True stops llama.cpp at this token."""
+        if self.cancel.is_set():
+            if _chunk_text(chunk):
+                self.stats.tokens_after_cancel += 1
+            return True
+        if "prompt_progress" in chunk:  # still reading the prompt: only the deadline applies
+            progress = chunk["prompt_progress"]
+            self.stats.prompt_tokens = int(progress.get("total", 0))
+            self.stats.cached_tokens = int(progress.get("cache", 0))
+            self.stats.prompt_ms = float(progress.get("time_ms", 0.0))
+        elif self.clock.first_token_at is None:
+            self.clock.token()
+            self.engine.decoding_started()
+        if self.clock.expired(sharing=self.engine._decoding):
+            self.stopped_by = FinishReason.DEADLINE
+            return True
+        if "prompt_progress" not in chunk:
+            self.loop.call_soon_threadsafe(self.queue.put_nowait, chunk)
+        return False
 
-        def run() -> None:
-            try:
-                result = self._server.handle_completions(body, on_token)
-                if isinstance(result, dict) and "error" in result:
-                    loop.call_soon_threadsafe(queue.put_nowait, result)
-            except Exception as exc:
-                loop.call_soon_threadsafe(queue.put_nowait, {"error": {"message": str(exc)}})
-            finally:
-                if state["first_token_at"] is not None:
-                    with self._decoding_lock:
-                        self._decoding -= 1
-                if cancel.is_set():
-                    self._cancel_counters.record(stats.tokens_after_cancel)
-                loop.call_soon_threadsafe(queue.put_nowait, _DONE)
-
-        worker = loop.run_in_executor(self._pool, run)
-        finish: FinishReason | None = None
+    def work(self) -> None:
+        """The worker thread: the whole completion, then the end marker."""
         try:
-            while True:
-                item = await queue.get()
-                if item is _DONE:
-                    break
-                if "error" in item:
-                    raise EngineError(f"llama.cpp: {_error_message(item)}")
-                choice = item["choices"][0]
-                if choice.get("text"):
-                    stats.generated_tokens += 1
-                    # The live stats ride along so a consumer that stops early still has them.
-                    yield GenerationChunk(choice["text"], stats=stats)
-                if choice.get("finish_reason"):
-                    finish = FinishReason.LENGTH if choice["finish_reason"] == "length" else FinishReason.STOP
-                    usage = item.get("usage") or {}
-                    stats.prompt_tokens = usage.get("prompt_tokens", 0)
-                    stats.cached_tokens = (usage.get("prompt_tokens_details") or {}).get("cached_tokens", 0)
-                    stats.generated_tokens = usage.get("completion_tokens", stats.generated_tokens)
-            yield GenerationChunk("", finish or state["stopped_by"] or FinishReason.STOP, stats)
+            result = self.engine._server.handle_completions(self.body, self.on_token)
+            if isinstance(result, dict) and "error" in result:
+                self.loop.call_soon_threadsafe(self.queue.put_nowait, result)
+        except Exception as exc:
+            self.loop.call_soon_threadsafe(self.queue.put_nowait, {"error": {"message": str(exc)}})
         finally:
-            if slot is not None:
-                self._busy[slot] -= 1
-            cancel.set()  # a consumer that stopped early stops the engine at its next token
-            if not worker.done():
-                # Let the thread unwind in the background; its counters are recorded in run().
-                worker.add_done_callback(lambda f: f.exception())
+            if self.clock.first_token_at is not None:
+                self.engine.decoding_ended()
+            if self.cancel.is_set():
+                self.engine.cancel_counters.record(self.stats.tokens_after_cancel)
+            self.loop.call_soon_threadsafe(self.queue.put_nowait, _DONE)
+
+    async def chunks(self) -> AsyncIterator[GenerationChunk]:
+        finish: FinishReason | None = None
+        while True:
+            item = await self.queue.get()
+            if item is _DONE:
+                break
+            if "error" in item:
+                raise EngineError(f"llama.cpp: {_error_message(item)}")
+            choice = item["choices"][0]
+            if choice.get("text"):
+                self.stats.generated_tokens += 1
+                # The live stats ride along so a consumer that stops early still has them.
+                yield GenerationChunk(choice["text"], stats=self.stats)
+            if reason := finish_reason_of(choice.get("finish_reason")):
+                finish = reason
+                read_usage(item, self.stats)
+        yield GenerationChunk("", finish or self.stopped_by or FinishReason.STOP, self.stats)
 
 
 def _chunk_text(chunk: dict[str, Any]) -> str:

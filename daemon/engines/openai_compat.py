@@ -29,7 +29,6 @@ import logging
 import math
 import os
 import ssl
-import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +44,7 @@ from nearcode.daemon.engines.base import (
     GenerationRequest,
     GenerationStats,
 )
+from nearcode.daemon.engines.results import GenerationClock, finish_reason_of, read_usage
 
 log = logging.getLogger("nearcode.engine.openai")
 
@@ -228,7 +228,7 @@ class OpenAICompatEngine:
             raise EngineError("engine not started")
         stats = GenerationStats()
         finish: FinishReason | None = None
-        first_token_at: float | None = None
+        clock = GenerationClock(request)
         body = self._body(request)
         url = f"{self._root}/v1/completions"
         response = await self._open_stream(url, body)
@@ -236,7 +236,7 @@ class OpenAICompatEngine:
         done = False
         try:
             while True:
-                timeout = _time_left(request, first_token_at)
+                timeout = clock.time_left()
                 if timeout is not None and timeout <= 0:
                     finish = FinishReason.DEADLINE
                     break
@@ -258,13 +258,11 @@ class OpenAICompatEngine:
                 for choice in event.get("choices") or []:
                     text = choice.get("text") or ""
                     if text:
-                        if first_token_at is None:
-                            first_token_at = time.monotonic()
+                        clock.token()
                         stats.generated_tokens += 1
                         yield GenerationChunk(text)
-                    if choice.get("finish_reason"):
-                        finish = FinishReason.LENGTH if choice["finish_reason"] == "length" else FinishReason.STOP
-                _read_usage(event, stats)
+                    finish = finish_reason_of(choice.get("finish_reason")) or finish
+                read_usage(event, stats)
             done = True
             yield GenerationChunk("", finish or FinishReason.STOP, stats)
         except (GeneratorExit, asyncio.CancelledError):
@@ -317,16 +315,6 @@ def _tls(config: OpenAICompatConfig) -> ssl.SSLContext | bool:
     return True
 
 
-def _time_left(request: GenerationRequest, first_token_at: float | None) -> float | None:
-    now = time.monotonic()
-    limits = []
-    if request.deadline is not None:
-        limits.append(request.deadline - now)
-    if request.max_generation_ms is not None and first_token_at is not None:
-        limits.append(first_token_at + request.max_generation_ms / 1000 - now)
-    return min(limits) if limits else None
-
-
 async def _sse_events(lines: AsyncIterator[str]) -> AsyncGenerator[str, None]:
     """The data of each Server-Sent Event (multi-line data joined by newlines)."""
     data: list[str] = []
@@ -343,18 +331,6 @@ async def _sse_events(lines: AsyncIterator[str]) -> AsyncGenerator[str, None]:
             data.append(value[1:] if value.startswith(" ") else value)
     if data:
         yield "\n".join(data)
-
-
-def _read_usage(event: dict[str, Any], stats: GenerationStats) -> None:
-    usage = event.get("usage") or {}
-    if usage:
-        stats.prompt_tokens = int(usage.get("prompt_tokens") or stats.prompt_tokens)
-        stats.generated_tokens = int(usage.get("completion_tokens") or stats.generated_tokens)
-        details = usage.get("prompt_tokens_details") or {}
-        stats.cached_tokens = int(details.get("cached_tokens") or stats.cached_tokens)
-    timings = event.get("timings") or {}  # llama.cpp's server: cache_n = prompt tokens reused
-    if "cache_n" in timings:
-        stats.cached_tokens = int(timings["cache_n"])
 
 
 def _raise_for_status(response: httpx.Response, api_key_env: str) -> None:

@@ -44,7 +44,3 @@ class PostContext:
 
 
 Filter = Callable[[Candidate, PostContext], Candidate]
-
-
-def indentation(line: str) -> int:
-    return len(line) - len(line.lstrip(" \t"))

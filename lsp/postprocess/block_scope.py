@@ -1,19 +1,16 @@
 """A multi-line suggestion ends where the code leaves the cursor's block (a line indented less).
 
 The model writes past the end of the function it was asked to fill (the 0.5B model invents whole
-new functions): what comes after a dedent is not what the user asked for.
+new functions): what comes after a dedent is not what the user asked for. The rule itself lives in
+nearcode/shared/completion_end.py, which the daemon also applies while tokens stream.
 """
 
-from nearcode.lsp.postprocess.base import Candidate, PostContext, indentation
+from nearcode.lsp.postprocess.base import Candidate, PostContext
+from nearcode.shared.completion_end import block_end, block_indent_at
 
 
 def block_scope(candidate: Candidate, ctx: PostContext) -> Candidate:
     if ctx.mode != "multi":
         return candidate
-    line_prefix = ctx.line_prefix
-    block_indent = len(line_prefix) if not line_prefix.strip() else indentation(line_prefix)
-    lines = candidate.text.split("\n")
-    for i, line in enumerate(lines[1:], start=1):
-        if line.strip() and indentation(line) < block_indent:
-            return candidate.cut("\n".join(lines[:i]).rstrip(), "block end")
-    return candidate
+    cut = block_end(candidate.text, block_indent_at(ctx.line_prefix))
+    return candidate if cut is None else candidate.cut(candidate.text[:cut].rstrip(), "block end")

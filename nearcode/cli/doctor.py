@@ -7,6 +7,7 @@ comes from the running daemon (it probes its model at start), if there is one.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from nearcode.cli.engine_args import engine_options_from
 from nearcode.daemon.engines.engine_choice import choose_engine, detect_gpu, installed_engines
 from nearcode.daemon.model_family import family_for_model, read_metadata
 from nearcode.daemon.model_store import PRESETS, model_path
+from nearcode.lsp.daemon_client import DaemonClient, DaemonUnavailable
 from nearcode.shared import paths
 from nearcode.shared.endpoint import Endpoint, pid_alive
 
@@ -91,8 +93,8 @@ def _canary() -> str:
     if endpoint is None or not pid_alive(endpoint.pid):
         return "no daemon running (the canary runs when the daemon starts)"
     try:
-        model = _daemon_get(endpoint, "/api/model")
-    except (httpx.HTTPError, ValueError) as exc:
+        model = asyncio.run(_daemon_model())
+    except (DaemonUnavailable, httpx.HTTPError, ValueError) as exc:
         return f"daemon pid {endpoint.pid} did not answer: {exc}"
     canary = model.get("canary") or {}
     status = canary.get("status", "unknown")
@@ -106,11 +108,9 @@ def _canary() -> str:
     return line
 
 
-def _daemon_get(endpoint: Endpoint, path: str) -> dict[str, Any]:
-    transport = httpx.HTTPTransport(uds=endpoint.path) if endpoint.transport == "unix" else None
-    base = "http://nearcode" if endpoint.transport == "unix" else f"http://{endpoint.host}:{endpoint.port}"
-    with httpx.Client(base_url=base, transport=transport, trust_env=False, timeout=5,
-                      headers={"Authorization": f"Bearer {endpoint.token}"}) as client:
-        response = client.get(path)
-        response.raise_for_status()
-        return dict(response.json())
+async def _daemon_model() -> dict[str, Any]:
+    client = DaemonClient(spawn=False)  # the one client of the daemon's API (lsp/daemon_client.py)
+    try:
+        return await client.get_json("/api/model")
+    finally:
+        await client.close()

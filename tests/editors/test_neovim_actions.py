@@ -62,9 +62,7 @@ def test_docstring_code_action_in_neovim(run_nvim_script: RunScript, tmp_path: P
     assert kinds and kinds[0] == "begin" and kinds[-1] == "end", report["progress"]
     text = "\n".join(report["lines"]) + "\n"
     result = report["result"]
-    if not result["offered"]:
-        assert text == SHOP, "not offered: the buffer must be as it was"
-        pytest.skip(f"the 0.5B model's docstring was not offered: {result['reason']}")
+    assert result["offered"], f"the docstring was not offered: {result['reason']}"
     assert report["buffer_changes"] >= 1
     tree = ast.parse(text)
     scale = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "scale")
@@ -116,9 +114,7 @@ def test_unit_tests_code_action_in_neovim(run_nvim_script: RunScript, tmp_path: 
     assert result["testFile"] == test_file.as_uri()
     # The file under test is never touched.
     assert "\n".join(report["source_lines"]) + "\n" == CALC and not report["source_modified"]
-    if not result["offered"]:
-        assert not report["applied_edits"] and not test_file.exists(), report
-        pytest.skip(f"the 0.5B model wrote no test: {result.get('raw', '')[:200]!r}")
+    assert result["offered"], f"no test was offered: {result.get('raw', '')[:200]!r}"
 
     # Ran before it was offered, then one edit: create the file, insert the tests.
     assert any(p["kind"] == "report" and p.get("message") == "running the generated tests" for p in progress)

@@ -35,9 +35,10 @@ class FimRequest(BaseModel):
     context: list[ContextSnippet] = Field(default_factory=list, max_length=64)
     mode: Literal["single", "multi"] = "single"
     max_tokens: int = Field(default=64, ge=1, le=2048)
+    # Where the answer ends (nearcode/shared/completion_end.py): after this many lines, and, with
+    # stop_at_block_end, where a line leaves the block the cursor is in.
     max_lines: int | None = Field(default=None, ge=1, le=200)
-    # Multi-line: stop once a finished line is indented less than this (the block has ended).
-    block_indent: int | None = Field(default=None, ge=0, le=400)
+    stop_at_block_end: bool = False
     deadline_ms: int | None = Field(default=None, ge=1, le=600_000)
     max_generation_ms: int | None = Field(default=None, ge=1, le=600_000)
     document: str = ""  # with `client`: the stream a newer request supersedes

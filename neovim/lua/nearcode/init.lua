@@ -16,8 +16,6 @@ local defaults = {
   -- Filetypes to attach to: nil = every filetype of a normal buffer, or a list.
   filetypes = nil, ---@type string[]|nil
   exclude_filetypes = { "help", "gitcommit", "gitrebase", "hgcommit", "svn", "cvs", "TelescopePrompt" },
-  -- Wait this long after the last keystroke before asking (the request before is cancelled).
-  debounce_ms = 75,
   -- Keys in insert mode; false disables one. Without a suggestion a key keeps its own meaning.
   keys = {
     accept = "<Tab>",
@@ -54,6 +52,9 @@ end
 
 local function server_settings()
   local settings = vim.tbl_extend("force", M.config.settings or {}, { enable = enabled })
+  if M.config.debounce_ms then -- older configs: the server is the one place that waits
+    settings.debounceMs = settings.debounceMs or M.config.debounce_ms
+  end
   for key in pairs(settings) do
     if protocol.server_settings[key] == nil then
       vim.notify_once(("nearcode: unknown server setting %q (see lua/nearcode/protocol.lua)"):format(key), vim.log.levels.WARN)

@@ -23,11 +23,10 @@ M.ns = vim.api.nvim_create_namespace("nearcode")
 local current = nil
 ---@type {client_id: integer, id: integer, bufnr: integer}|nil
 local pending = nil
-local timer = nil
 local accepting = false
 
 ---@type table  set by setup()
-local cfg = { debounce_ms = 75, hl_group = "NearcodeSuggestion", virt_text_pos = "inline" }
+local cfg = { hl_group = "NearcodeSuggestion", virt_text_pos = "inline" }
 ---@type fun(bufnr: integer): vim.lsp.Client|nil
 local get_client = function(_)
   return nil
@@ -74,11 +73,8 @@ local function undraw()
   end
 end
 
---- Remove the suggestion, cancel a request in flight and a pending debounce.
+--- Remove the suggestion and cancel a request in flight.
 function M.clear()
-  if timer then
-    timer:stop()
-  end
   cancel_pending()
   undraw()
   current = nil
@@ -224,21 +220,17 @@ function M.request(trigger_kind)
   end
 end
 
---- Debounced request (restarts the timer on every call).
+--- Ask after a keystroke: the request before is cancelled and a new one goes out at once. The
+--- server is the one place that waits (its debounce adapts to typing speed; a keystroke it can
+--- answer from its typing cache or a running request costs no model call).
 function M.schedule_request()
   cancel_pending()
   if not is_enabled() then
     return
   end
-  timer = timer or vim.uv.new_timer()
-  timer:stop()
-  timer:start(
-    cfg.debounce_ms,
-    0,
-    vim.schedule_wrap(function()
-      M.request(2)
-    end)
-  )
+  vim.schedule(function()
+    M.request(2)
+  end)
 end
 
 --- Insert `part` of the suggestion at its anchor (the cursor) and move the cursor after it.

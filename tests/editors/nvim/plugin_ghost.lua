@@ -36,7 +36,7 @@ local ok, err = pcall(function()
     local plugin_dir, nearcode, file = ...
     vim.opt.rtp:prepend(plugin_dir)
     vim.o.showmode = false
-    require("nearcode").setup({ cmd = { nearcode, "lsp", "--stdio" }, debounce_ms = 50 })
+    require("nearcode").setup({ cmd = { nearcode, "lsp", "--stdio" } })
     vim.cmd.edit(vim.fn.fnameescape(file))
     vim.bo.filetype = "python"
   ]],

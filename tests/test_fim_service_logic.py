@@ -1,0 +1,98 @@
+"""From a FIM request to events, against a scripted engine (fast tier: no model, no server).
+
+The prompt the engine receives (template, budget, a document's anchored start), where a
+completion ends (line limit, block end, single line) and the reasons the final event carries.
+"""
+
+from __future__ import annotations
+
+from nearcode.daemon.engines.base import GenerationRequest
+from nearcode.daemon.fim_service import FimService, ServiceEvent
+from nearcode.daemon.prompting.fim import PromptBudget
+from nearcode.daemon.prompting.templates import fim_templates
+from nearcode.daemon.scheduler import Scheduler
+from nearcode.daemon.stats import DaemonStats
+from nearcode.shared.protocol.daemon_api import DeltaEvent, DoneEvent, FimRequest
+from tests.scripted_engine import ScriptedEngine
+
+QWEN = fim_templates()["qwen2.5-coder"]
+
+
+def service(engine: ScriptedEngine, total_tokens: int = 768) -> FimService:
+    return FimService(Scheduler(engine), QWEN, PromptBudget(total_tokens=total_tokens), DaemonStats())
+
+
+async def run(svc: FimService, req: FimRequest) -> tuple[str, DoneEvent]:
+    text = ""
+    events: list[ServiceEvent] = [event async for event in svc.stream(req)]
+    for event in events:
+        if isinstance(event, DeltaEvent):
+            text += event.text
+    final = events[-1]
+    assert isinstance(final, DoneEvent) and sum(isinstance(e, DoneEvent) for e in events) == 1
+    return text, final
+
+
+def last_prompt(engine: ScriptedEngine) -> GenerationRequest:
+    return engine.requests[-1]
+
+
+async def test_the_prompt_is_the_family_template_with_newline_stop_for_one_line() -> None:
+    engine = ScriptedEngine(script=lambda r: "a + b\nnext line")
+    text, final = await run(service(engine), FimRequest(prefix="def add(a, b):\n    return ", suffix="\n", mode="single"))
+    sent = last_prompt(engine)
+    assert sent.prompt == "<|fim_prefix|>def add(a, b):\n    return <|fim_suffix|>\n<|fim_middle|>"
+    assert "\n" in sent.stop and "<|endoftext|>" in sent.stop
+    assert text == "a + b" and final.finish_reason == "newline"
+
+
+async def test_multi_line_stops_at_the_line_limit() -> None:
+    engine = ScriptedEngine(script=lambda r: "a = 1\nb = 2\nc = 3\nd = 4\n")
+    text, final = await run(service(engine), FimRequest(prefix="def f():\n    ", mode="multi", max_lines=2))
+    assert text == "a = 1\nb = 2" and final.finish_reason == "length"
+
+
+async def test_multi_line_stops_where_the_block_ends() -> None:
+    engine = ScriptedEngine(script=lambda r: "x = 1\n    y = 2\nz = 3\n")
+    text, final = await run(
+        service(engine), FimRequest(prefix="def f():\n    ", mode="multi", stop_at_block_end=True, max_lines=10)
+    )
+    assert text == "x = 1\n    y = 2" and final.finish_reason == "stop"
+
+
+async def test_the_prefix_is_cut_from_its_end_at_whole_lines_within_the_budget() -> None:
+    engine = ScriptedEngine(script=lambda r: "1")
+    prefix = "".join(f"line_{i} = {i}\n" for i in range(400))
+    await run(service(engine, total_tokens=256), FimRequest(prefix=prefix, suffix="", mode="single"))
+    sent = last_prompt(engine).prompt
+    kept = sent[len("<|fim_prefix|>") : sent.index("<|fim_suffix|>")]
+    assert prefix.endswith(kept) and kept.startswith("line_") and len(kept) < len(prefix)
+    assert await engine.count_tokens(sent) <= 256
+
+
+async def test_typing_keeps_the_prompt_start_so_the_cache_is_reused() -> None:
+    engine = ScriptedEngine(script=lambda r: "x")
+    svc = service(engine, total_tokens=256)
+    body = "".join(f"value_{i} = compute({i}, other_{i})\n" for i in range(200))
+    starts, cached = [], []
+    for typed in range(0, 30, 3):
+        typed_text = ("ab" * 15)[:typed]
+        req = FimRequest(prefix=body + "result = " + typed_text, mode="single", document="file:///a.py", client="c")
+        _, final = await run(svc, req)
+        prompt = last_prompt(engine).prompt
+        starts.append(prompt[:60])
+        cached.append((final.prompt_tokens, final.cached_tokens))
+    assert len(set(starts)) == 1, "every keystroke's prompt starts on the same line"
+    # Read again: the word being typed and the FIM markers after it (11 stand-in tokens), not the body.
+    assert all(total - hit <= 12 for total, hit in cached[1:]), f"only the typed end is read again: {cached}"
+
+
+async def test_a_slow_engine_gets_a_smaller_budget_and_editors_share_it() -> None:
+    engine = ScriptedEngine(script=lambda r: "1")
+    svc = service(engine, total_tokens=2000)
+    svc.prompt_tokens_per_s = 100.0  # 5 s of cold reading: 500 tokens
+    alone = svc.budget_for(FimRequest(prefix="x", client="a"))
+    assert alone.total_tokens == 512
+    svc.scheduler.gate.running_interactive_by_client.update({"b": 1})
+    shared = svc.budget_for(FimRequest(prefix="x", client="a"))
+    assert shared.total_tokens == 256, "two editors with interactive work split the cold-read budget"
