@@ -34,6 +34,7 @@ from nearcode.shared.protocol.daemon_api import PREFIX_WINDOW_CHARS, ContextSnip
 from nearcode.shared.protocol.editor import ContextResult, PromptBudgetReport, PromptPart
 
 DOCUMENTS_KEPT = 512
+CHARS_PER_TOKEN = 3.0  # a low estimate for code: "the prefix surely fits" errs towards keeping the view
 V = TypeVar("V")
 
 
@@ -113,7 +114,7 @@ class DocumentPrompts:
         shown_path = choice.relative(req.path) if choice.root else req.path
         parts = [Snippet(choice.relative(c.path), c.text, c.kind, c.start_line, c.end_line, c.reason, c.key, c.name)
                  for c in choice.candidates]
-        view = self._view(req, shown_path, choice) if req.context_mode == "workspace" else None
+        view = self._view(req, shown_path, choice, budget) if req.context_mode == "workspace" else None
         if view is not None:
             parts.insert(0, view)
         parts += [Snippet(s.path, s.text, "snippet", reason="sent by the editor") for s in req.extra_context]
@@ -130,9 +131,14 @@ class DocumentPrompts:
         self.warm_prompts += prompt.warm
         return BuiltPrompt(prompt, self._record(req, choice, prompt, budget))
 
-    def _view(self, req: PromptRequest, shown_path: str, choice: ContextChoice) -> Snippet | None:
+    def _view(self, req: PromptRequest, shown_path: str, choice: ContextChoice, budget: PromptBudget) -> Snippet | None:
         """The current file's far text, as last seen: kept per slot (it starts the context block, so
-        it must not change while the user types), taken afresh from a prefill's whole document."""
+        it must not change while the user types), taken afresh from a prefill's whole document.
+        None when the near prefix reaches back to the file's start anyway (a short file, or the
+        cursor near its top): the head would be there twice."""
+        starts_file = len(req.prefix) < PREFIX_WINDOW_CHARS and (req.prefix or req.full_text is None)
+        if starts_file and len(req.prefix) <= CHARS_PER_TOKEN * budget.total_tokens * budget.prefix_share:
+            return None
         if req.full_text is None:
             kept = self._views.get(req.slot_key)
             if kept is not None and kept.path == shown_path:

@@ -16,6 +16,8 @@ from nearcode.daemon.context.render import render_definitions
 from nearcode.daemon.prompting.context_fit import Snippet
 
 HEAD_MAX_LINES = 60  # the head ends at the first definition, or here
+# The most of the context share the view takes: definitions from other files need the rest.
+VIEW_MAX_SHARE = 0.5
 HEAD_MAX_CHARS = 3000
 OUTLINE_MAX_CHARS = 4000
 _DEFINITION_STARTS = ("def ", "async def ", "class ", "@", "function ", "export ", "func ", "fn ", "pub ", "impl ",
@@ -63,7 +65,7 @@ def file_view_part(
     body = "\n\n".join(piece for piece in (head, outline) if piece)
     if len(body.strip()) < 40:
         return None
-    what = "its imports and first lines" + (" and an outline of its definitions" if outline else "")
+    what = "imports and first lines" + (", and an outline of its definitions" if outline else "")
     return Snippet(shown_path, body, "file", 0, max(0, head_lines - 1),
                    f"this file's {what}, as last seen (the near prefix and suffix show only the lines around the cursor)",
-                   key=f"file:{shown_path}", name="")
+                   key=f"file:{shown_path}", name="", max_share=VIEW_MAX_SHARE)

@@ -159,7 +159,7 @@ def _candidates(
             return None
         seen.add(key)
         members = [m for m in _members(index, d, check)] if d.kind == "class" else []
-        return Candidate("definition", key, d.path, d.line, d.line + max(1, len(members)),
+        return Candidate("definition", key, d.path, d.line, max([d.line, *(m.line for m in members)]),
                          render_definitions([d, *members], window.language), score, reason, d.name)
 
     attribute_of = _attribute_pairs(window.before + "\n" + window.after)

@@ -33,6 +33,7 @@ class Snippet:
     reason: str = ""
     key: str = ""  # identity across requests (the same definition keeps its key)
     name: str = ""
+    max_share: float = 1.0  # the most of the context share it may take (cut beyond)
 
     @property
     def identity(self) -> str:
@@ -82,12 +83,13 @@ async def fit_context(
     for part in parts:
         block = _block(template, part, part.text, values)
         cost = await count_tokens(block)
-        if cost <= remaining:
+        room = min(remaining, int(budget * part.max_share))
+        if cost <= room:
             chosen.append((part, block, cost, "kept"))
             remaining -= cost
             continue
-        if part.kind != "snippet" and remaining >= MIN_CUT_TOKENS:
-            cut = await _cut_to(template, part, values, remaining, count_tokens)
+        if part.kind != "snippet" and room >= MIN_CUT_TOKENS:
+            cut = await _cut_to(template, part, values, room, count_tokens)
             if cut is not None:
                 block, cost = cut
                 chosen.append((part, block, cost, "cut"))

@@ -27,9 +27,9 @@ _MAX_CHARS_PER_TOKEN = 8
 @dataclass(frozen=True)
 class PromptBudget:
     total_tokens: int = 768
-    prefix_share: float = 0.75
+    prefix_share: float = 0.55
     suffix_share: float = 0.10
-    context_share: float = 0.15
+    context_share: float = 0.35
     # The suffix follows the cursor in the prompt, so the engine re-reads it on every keystroke; when
     # completing one line it is cut further, to the lines right after the cursor.
     single_line_suffix_tokens: int = 40
