@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
 
 from nearcode.daemon.context.assembler import ContextAssembler
@@ -74,6 +75,9 @@ class FimService:
         self.prompts = DocumentPrompts(template, engine.count_tokens, context or ContextAssembler(),
                                        getattr(engine, "holds_slot", None))
         self._prefills: set[asyncio.Task[None]] = set()
+        self._prefilling: dict[str, GenerationHandle] = {}  # (client, document) -> its read-ahead
+        self._completing: Counter[str] = Counter()  # (client, document) -> completions running
+        self._completions_started: Counter[str] = Counter()  # (client, document) -> completions so far
         self._speed_fixed = False
         self.prefills_done = 0  # prefills read to their end
 
@@ -140,7 +144,15 @@ class FimService:
             prefix=req.prefix, suffix=req.suffix, context_mode=req.context_mode, single_line=req.mode == "single",
             extra_context=tuple(req.context),
         )
-        built = await self.prompts.build(source, self.budget_for(req.client, req.priority), self.warm_tokens())
+        # A completion reads what it needs itself: a read-ahead of the same document stops.
+        self._stop_prefill(source.record_key)
+        self._completing[source.record_key] += 1
+        self._completions_started[source.record_key] += 1
+        try:
+            built = await self.prompts.build(source, self.budget_for(req.client, req.priority), self.warm_tokens())
+        except BaseException:
+            self._completing[source.record_key] -= 1
+            raise
         prompt = built.prompt
         stop = self.template.stop + (("\n",) if req.mode == "single" else ())
         generation = GenerationRequest(
@@ -165,6 +177,7 @@ class FimService:
                     done = event
                 yield event
         finally:
+            self._completing[source.record_key] -= 1
             read_all = bool(live and live.generated_tokens) or bool(done and done.finish_reason not in _UNREAD)
             self.prompts.read(source, prompt.text, complete=read_all)
             if req.document and req.priority == "interactive":
@@ -226,6 +239,10 @@ class FimService:
         it (it reads what it needs itself), other documents' keystrokes pause it."""
         if req.context_mode != "workspace":
             return PrefillAnswer(started=False, reason="context is 'file': there is no context block to read ahead")
+        key = f"{req.client}\x00{req.document}"
+        if self._completing[key] > 0:
+            return PrefillAnswer(started=False, reason="a completion in this document is reading its prompt already")
+        completions = self._completions_started[key]
         cursor = len(req.text) if req.cursor is None else min(req.cursor, len(req.text))
         source = PromptRequest(
             client=req.client, document=req.document, affinity=req.affinity, path=req.path, language=req.language,
@@ -240,11 +257,17 @@ class FimService:
             return PrefillAnswer(started=False, reason="nothing to read ahead (the context block is empty)")
         if self.prompts.cache_view(source, 1).text.startswith(text):
             return PrefillAnswer(started=False, reason="already in the engine's cache")
+        if self._completions_started[key] != completions:
+            # A completion came while this was being built: it read what it needs, and reading
+            # this older text after it would only push its prompt out of the slot.
+            return PrefillAnswer(started=False, reason="a completion in this document came first")
         generation = GenerationRequest(
             prompt=text, max_tokens=1, priority=Priority.BACKGROUND, affinity=req.affinity or req.document,
         )
-        handle = self.scheduler.submit(generation, f"{req.client}\x00{req.document}" if req.document else None,
-                                       req.client)
+        # No stream key: a read-ahead never supersedes a completion (completions stop it, above).
+        self._stop_prefill(key)
+        handle = self.scheduler.submit(generation, None, req.client)
+        self._prefilling[key] = handle
 
         async def read() -> None:
             complete = False
@@ -253,11 +276,18 @@ class FimService:
                     complete = chunk.finish_reason in (FinishReason.STOP, FinishReason.LENGTH)
             self.prompts.read(source, text, complete)
             self.prefills_done += complete
+            if self._prefilling.get(key) is handle:
+                del self._prefilling[key]
 
         task = asyncio.create_task(read())
         self._prefills.add(task)
         task.add_done_callback(self._prefills.discard)
         return PrefillAnswer(started=True, reason=f"reading {len(text)} characters ahead")
+
+    def _stop_prefill(self, key: str) -> None:
+        handle = self._prefilling.pop(key, None)
+        if handle is not None:
+            handle.cancel(FinishReason.SUPERSEDED)
 
     async def generate(self, req: GenerateRequest) -> AsyncIterator[ServiceEvent]:
         """An instruction task: chat messages through the family's chat template, streamed."""

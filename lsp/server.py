@@ -96,7 +96,7 @@ class NearcodeServer(LanguageServer):
         )
 
     async def run_completion(self, cursor: CursorText, invoked: bool, position: types.Position) -> CompletionOutcome:
-        self.read_ahead.requested(cursor, self.settings, lambda: text_and_offset(self.workspace, cursor.uri, position))
+        self.read_ahead.cancel(cursor.uri)
         self.last_completed_uri = cursor.uri
         self.counters["requested"] += 1
         try:
@@ -105,6 +105,8 @@ class NearcodeServer(LanguageServer):
             log.error("daemon unavailable: %s", exc)
             self.send_status("error", str(exc))
             return CompletionOutcome(reason=f"daemon unavailable: {exc}")
+        # Once the cursor rests here, the daemon reads this place's long prompt ahead.
+        self.read_ahead.requested(cursor, self.settings, lambda: text_and_offset(self.workspace, cursor.uri, position))
         if self.state != "ready":
             await self.refresh_model_name()
             self.state, self.message = "ready", ""

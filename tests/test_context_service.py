@@ -138,3 +138,20 @@ async def test_a_prefill_leaves_the_first_request_only_the_near_part_to_read() -
     again = await svc.prefill(PrefillRequest(document=URI, client="editor", path=PATH, language="python", text=text,
                                              affinity=URI))
     assert not again.started  # what it would read is in the cache already
+
+
+async def test_a_prefill_overtaken_by_a_completion_never_reads_after_it() -> None:
+    """A read-ahead still being built when the document's completion starts is dropped: run after
+    the completion, it would push the completion's prompt out of the engine slot."""
+    engine = ScriptedEngine(script=lambda r: "x\n")
+    svc = service(engine)
+    text = CURRENT + FILLER + "    \n" + FILLER
+    cursor = len(CURRENT + FILLER) + 4
+    prefill = asyncio.ensure_future(svc.prefill(PrefillRequest(
+        document=URI, client="editor", path=PATH, language="python", text=text, affinity=URI)))
+    await asyncio.sleep(0)  # the prefill is building its prompt when the completion arrives
+    await run(svc, request(text[:cursor], suffix=text[cursor:]))
+    answer = await prefill
+    await asyncio.gather(*svc._prefills)
+    assert not answer.started and "came first" in answer.reason
+    assert engine.requests[-1].max_tokens != 1, "the read-ahead ran after the completion"

@@ -111,7 +111,7 @@ class DocumentPrompts:
         choice = NO_CONTEXT
         if req.context_mode == "workspace":
             choice = await self.assembler.choose(req.slot_key, req.path, req.language, req.prefix, req.suffix)
-        shown_path = choice.relative(req.path) if choice.root else req.path
+        shown_path = choice.relative(req.path)
         parts = [Snippet(choice.relative(c.path), c.text, c.kind, c.start_line, c.end_line, c.reason, c.key, c.name)
                  for c in choice.candidates]
         view = self._view(req, shown_path, choice, budget) if req.context_mode == "workspace" else None
@@ -153,7 +153,7 @@ class DocumentPrompts:
         return view
 
     def _record(self, req: PromptRequest, choice: ContextChoice, prompt: FimPrompt, budget: PromptBudget) -> PromptRecord:
-        shown = choice.relative(req.path) if choice.root else req.path
+        shown = choice.relative(req.path)
         cursor_line = req.prefix.count("\n")
         prefix_text = req.prefix[len(req.prefix) - prompt.prefix_chars:]
         suffix_text = req.suffix[: prompt.suffix_chars]
