@@ -124,27 +124,20 @@ class DaemonClient:
             asyncio.get_running_loop().create_task(http.aclose())
 
     async def get_json(self, path: str) -> dict[str, Any]:
-        for attempt in (0, 1):
-            await self.connect()
-            assert self._http is not None
-            try:
-                response = await self._http.get(path, timeout=10.0)
-                response.raise_for_status()
-                return dict(response.json())
-            except _CONNECT_ERRORS:
-                self._forget()
-                if attempt:
-                    raise
-        raise AssertionError("unreachable")
+        return await self._json("GET", path)
 
-    async def post_json(self, path: str, body: BaseModel, timeout_s: float = 10.0) -> dict[str, Any]:
-        """A small JSON request (prefill, context report); retried once on a fresh daemon."""
-        content = body.model_dump_json(exclude_defaults=True)
+    async def post_json(self, path: str, body: BaseModel) -> dict[str, Any]:
+        """A small JSON request (prefill, context report)."""
+        return await self._json("POST", path, body.model_dump_json(exclude_defaults=True))
+
+    async def _json(self, method: str, path: str, content: str | None = None) -> dict[str, Any]:
+        """One JSON request and answer; retried once on a fresh daemon if the old one is gone."""
         for attempt in (0, 1):
             await self.connect()
             assert self._http is not None
             try:
-                response = await self._http.post(path, content=content, headers=_JSON, timeout=timeout_s)
+                headers = _JSON if content is not None else None
+                response = await self._http.request(method, path, content=content, headers=headers, timeout=10.0)
                 response.raise_for_status()
                 return dict(response.json())
             except _CONNECT_ERRORS:

@@ -8,8 +8,6 @@ own token counts, never on what the model writes.
 from __future__ import annotations
 
 import asyncio
-import shutil
-import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -20,7 +18,7 @@ from pytest_lsp import LanguageClient
 
 from nearcode.shared.protocol.editor import SHOW_CONTEXT_COMMAND, ContextResult
 from tests.conftest import start_lsp
-from tests.support import daemon_http, env_for, new_runtime_dir, start_daemon, stop_daemon
+from tests.support import daemon_http, running_daemon
 from tests.test_lsp_completion import inline, open_doc
 
 # A module long enough that the near prefix does not reach its head: the head (imports and
@@ -36,16 +34,8 @@ pytestmark = pytest.mark.real  # its own daemon with the real model
 
 @pytest.fixture(scope="module")
 def context_daemon() -> Iterator[dict[str, str]]:
-    runtime = new_runtime_dir()
-    env = {**env_for(runtime), "NEARCODE_ASSUME_READ_SPEED": "150"}
-    process = start_daemon(env)
-    yield env
-    stop_daemon(env)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    shutil.rmtree(runtime, ignore_errors=True)
+    with running_daemon(NEARCODE_ASSUME_READ_SPEED="150") as env:
+        yield env
 
 
 @pytest_asyncio.fixture

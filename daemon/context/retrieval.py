@@ -319,37 +319,28 @@ def _snippets(index: WorkspaceIndex, window: CursorWindow, around: frozenset[str
     """Windows of other open files and of recently edited ranges that share names with the cursor's
     surroundings, best first."""
     assert callable(check)
+
+    def other_lines(path: str) -> list[str]:
+        check()
+        text = index.text(path) if path != window.path else None
+        return text.split("\n") if text else []
+
     scored: list[Candidate] = []
     for path in index.open_buffers():
-        check()
-        if path == window.path:
-            continue
-        text = index.text(path)
-        if not text:
-            continue
-        lines = text.split("\n")
-        best: tuple[float, int] | None = None
-        for start in range(0, max(1, len(lines) - SNIPPET_LINES // 2), SNIPPET_STRIDE):
-            similarity = jaccard(identifier_set("\n".join(lines[start:start + SNIPPET_LINES])), around)
-            if best is None or similarity > best[0]:
-                best = (similarity, start)
-        if best is not None and best[0] >= MIN_SNIPPET_SIMILARITY:
-            similarity, start = best
+        lines = other_lines(path)
+        windows = [(jaccard(identifier_set("\n".join(lines[start:start + SNIPPET_LINES])), around), start)
+                   for start in range(0, max(1, len(lines) - SNIPPET_LINES // 2), SNIPPET_STRIDE)] if lines else []
+        similarity, start = max(windows, key=lambda w: w[0], default=(0.0, 0))
+        if similarity >= MIN_SNIPPET_SIMILARITY:
             end = min(len(lines), start + SNIPPET_LINES) - 1
             scored.append(Candidate(
                 "snippet", f"snip:{path}:{start}", path, start, end, "\n".join(lines[start:end + 1]),
                 SCORE_SNIPPET * similarity, f"open in the editor, {similarity:.0%} of names shared with the cursor's surroundings",
             ))
     now = time.monotonic()
-    for path, start, end, when in index.recent_edits(16):
-        check()
-        if path == window.path:
-            continue
-        text = index.text(path)
-        if not text:
-            continue
-        lines = text.split("\n")
-        lo, hi = max(0, start - 3), min(len(lines) - 1, end + 3)
+    for path, first, last, when in index.recent_edits(16):
+        lines = other_lines(path)
+        lo, hi = max(0, first - 3), min(len(lines) - 1, last + 3)
         piece = "\n".join(lines[lo:hi + 1])
         # An edit is a few lines: the share of its names found here (Jaccard would punish its size).
         similarity = overlap(identifier_set(piece), around)
