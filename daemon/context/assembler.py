@@ -68,7 +68,8 @@ class ContextAssembler:
             return NO_CONTEXT
         before = "\n".join(prefix.split("\n")[-WINDOW_LINES_BEFORE:])
         after = "\n".join(suffix.split("\n")[:WINDOW_LINES_AFTER])
-        gathered: Gathered = await gather(index, CursorWindow(relative, language, before, after), self.deadline_s)
+        window = CursorWindow(relative, language, before, after, prefix + suffix)
+        gathered: Gathered = await gather(index, window, self.deadline_s)
         cursor_line = prefix.count("\n")
         choice: Choice = self.selector.choose(key, relative, gathered, cursor_line)
         return ContextChoice(

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -48,6 +49,8 @@ SCORE_MODULE_MEMBER_USED = 0.95  # `module.member` near the cursor
 SCORE_WORKSPACE_NAME = 0.8  # a name near the cursor found elsewhere in the workspace
 SCORE_MODULE_MEMBER_MATCH = 0.6  # a member of a module used near the cursor, by its words
 SCORE_FILE_IMPORT = 0.3  # imported by the file, not used near the cursor
+SCORE_UNRESOLVED = 0.4  # used in the file, not defined or imported there, defined in the workspace
+MAX_UNRESOLVED = 24
 SCORE_SNIPPET = 0.9  # times the snippet's Jaccard similarity (0..1), so only close ones compete
 
 
@@ -72,6 +75,7 @@ class CursorWindow:
     language: str
     before: str  # the lines before the cursor (nearest last)
     after: str  # the lines after it
+    file_text: str = ""  # as much of the file as the request carries (for names it uses elsewhere)
 
     def near_names(self) -> list[str]:
         """Names near the cursor, nearest first (the words just typed before those further up)."""
@@ -199,6 +203,16 @@ def _candidates(
                 resolved_near.append(name)
                 yield c
     found.near_names = tuple(resolved_near)
+    # Names the file uses but neither defines nor imports: what an import line being written needs
+    # (its module's path and the name's definition), else weakly.
+    on_import_line = window.before.rsplit("\n", 1)[-1].lstrip().startswith(("from ", "import "))
+    score = SCORE_IMPORTED_NAME if on_import_line else SCORE_UNRESOLVED
+    for name in _unresolved(window.file_text, file_names | set(imported) | set(near))[:MAX_UNRESOLVED]:
+        check()
+        for target in _closest(index.definitions(name) or index.definitions(name.lstrip("_")), window.path)[:1]:
+            c = definition(target, score, f"{name} used in this file, defined in the workspace (not imported here)")
+            if c:
+                yield c
     # What the file imports but the cursor's surroundings do not use: weakly, after the rest.
     for name, (modules, names) in imported.items():
         check()
@@ -208,6 +222,17 @@ def _candidates(
                 if c:
                     yield c
     yield from _snippets(index, window, around, check)
+
+
+def _unresolved(text: str, known: set[str]) -> list[str]:
+    """Names of `text` it neither defines nor imports, most used first: specific ones only (a
+    capital, an underscore or 8 letters), as generic words are defined everywhere."""
+    counts = Counter(
+        name for name in identifiers(text)
+        if name not in known and not name.startswith("__") and len(name) > 3
+        and (name[0].isupper() or "_" in name or len(name) >= 8)
+    )
+    return [name for name, _ in counts.most_common()]
 
 
 def _imported_names(
