@@ -174,18 +174,18 @@ async def test_a_rebuilt_block_keeps_the_previous_parts_first_in_their_order() -
 
 
 async def test_names_the_file_uses_without_importing_them_are_found_for_an_import_line() -> None:
-    far_below = "\n" * 30 + "def later():\n    return shout(_RootValidatorDecoratorInfo)\n"
-    on_import = CurrentWindow("from ..", far_below)
+    far_below = "\n" * 30 + "def later():\n    return inspect_validator(_RootValidatorDecoratorInfo)\n"
+    on_import = current_window("from ..", far_below)
     found = await gather(project(), on_import, 1.0)
     by_name = {c.name: c for c in found.candidates}
     # The alias's underscore is dropped to find the definition it stands for.
-    for name in ("shout", "RootValidatorDecoratorInfo"):
+    for name in ("inspect_validator", "RootValidatorDecoratorInfo"):
         assert "used in this file, defined in the workspace" in by_name[name].reason
         assert by_name[name].score >= 0.9  # the line being written is an import: these lead
-    elsewhere = await gather(project(), CurrentWindow("x = ", far_below), 1.0)
-    assert max(c.score for c in elsewhere.candidates if c.name == "shout") < 0.5
+    elsewhere = await gather(project(), current_window("x = ", far_below), 1.0)
+    assert max(c.score for c in elsewhere.candidates if c.name == "inspect_validator") < 0.5
 
 
-def CurrentWindow(line: str, after: str) -> CursorWindow:  # noqa: N802 - reads like the type it builds
+def current_window(line: str, after: str) -> CursorWindow:
     before = CURRENT + line
     return CursorWindow(PATH, "python", before, "\n".join(after.split("\n")[:10]), before + after)

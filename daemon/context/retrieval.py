@@ -132,9 +132,17 @@ async def gather(index: WorkspaceIndex, window: CursorWindow, deadline_s: float)
     except Exception:  # a broken index costs this request its context, nothing more
         stop.set()
     with lock:
-        result = Gathered(list(found.candidates), found.deadline_missed, round((time.monotonic() - started) * 1000, 1),
+        result = Gathered(_best_per_key(found.candidates), found.deadline_missed, round((time.monotonic() - started) * 1000, 1),
                           found.near_names, found.current_definitions)
     return result
+
+
+def _best_per_key(candidates: list[Candidate]) -> list[Candidate]:
+    best: dict[str, Candidate] = {}
+    for c in candidates:
+        if c.key not in best or c.score > best[c.key].score:
+            best[c.key] = c
+    return list(best.values())
 
 
 def _candidates(
@@ -154,14 +162,14 @@ def _candidates(
     check()
     imports = index.file_imports(window.path)
     imported = _imported_names(index, window.path, imports, check)
-    seen: set[str] = set()
+    best: dict[str, float] = {}  # key -> best score so far: a later, better route replaces an earlier one
     resolved_near: list[str] = []
 
     def definition(d: Definition, score: float, reason: str) -> Candidate | None:
         key = f"def:{d.path}:{d.qualified}"
-        if key in seen or d.path == window.path:
+        if best.get(key, -1.0) >= score or d.path == window.path:
             return None
-        seen.add(key)
+        best[key] = score
         members = [m for m in _members(index, d, check)] if d.kind == "class" else []
         return Candidate("definition", key, d.path, d.line, max([d.line, *(m.line for m in members)]),
                          render_definitions([d, *members], window.language), score, reason, d.name)
