@@ -189,3 +189,12 @@ async def test_names_the_file_uses_without_importing_them_are_found_for_an_impor
 def current_window(line: str, after: str) -> CursorWindow:
     before = CURRENT + line
     return CursorWindow(PATH, "python", before, "\n".join(after.split("\n")[:10]), before + after)
+
+
+async def test_neighbouring_parts_from_one_file_share_its_header() -> None:
+    a = Snippet("pkg/m.py", "def a(): ...", "definition", key="def:a", name="a")
+    b = Snippet("pkg/m.py", "def b(): ...", "definition", key="def:b", name="b")
+    c = Snippet("pkg/n.py", "def c(): ...", "definition", key="def:c", name="c")
+    fitted = await fit_context((a, b, c), TEMPLATE, 500, count_by_words, VALUES)
+    assert "<|file_sep|>pkg/m.py\ndef a(): ...\ndef b(): ...\n<|file_sep|>pkg/n.py\ndef c(): ...\n" in fitted.text
+    assert fitted.tokens == await count_by_words(fitted.text)

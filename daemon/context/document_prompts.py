@@ -75,7 +75,7 @@ class DocumentPrompts:
     def __init__(self, template: FimTemplate, count_tokens: CountTokens, assembler: ContextAssembler,
                  slot_holds: Callable[[str], bool] | None = None) -> None:
         self.template = template
-        self.count_tokens = count_tokens
+        self.count_tokens = CachedCounter(count_tokens)
         self.assembler = assembler
         self.records = PromptRecords()
         # Whether the engine still keeps a slot for an affinity key (None: assume it does).
@@ -184,6 +184,24 @@ class DocumentPrompts:
             return ContextResult(available=False, uri=document,
                                  reason="no completion has been asked for in this document yet")
         return record.result()
+
+
+class CachedCounter:
+    """Token counts remembered: a document's context parts are the same request after request, and
+    each count is a call into the engine's tokenizer."""
+
+    def __init__(self, count: CountTokens, kept: int = 4096) -> None:
+        self._count = count
+        self._known: LruDict[int] = LruDict(kept)
+        self.calls = 0
+
+    async def __call__(self, text: str) -> int:
+        known = self._known.get(text)
+        if known is None:
+            self.calls += 1
+            known = await self._count(text)
+            self._known.put(text, known)
+        return known
 
 
 class LruDict(Generic[V]):

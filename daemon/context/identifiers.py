@@ -35,11 +35,16 @@ def identifier_set(text: str) -> frozenset[str]:
 
 
 def subwords(name: str) -> tuple[str, ...]:
-    """Lowercase words of an identifier: snake_case, camelCase and ACRONYMCase split."""
+    """Lowercase words of an identifier: snake_case, camelCase and ACRONYMCase split, a plural's
+    `s` dropped (`_decorators` matches `DecoratorInfo`)."""
     words: list[str] = []
     for part in name.split("_"):
-        words.extend(w.lower() for w in _SUBWORD.findall(part))
+        words.extend(_singular(w.lower()) for w in _SUBWORD.findall(part))
     return tuple(w for w in words if len(w) > 1 and w not in COMMON_WORDS)
+
+
+def _singular(word: str) -> str:
+    return word[:-1] if len(word) > 4 and word.endswith("s") and not word.endswith("ss") else word
 
 
 def subword_set(names: Iterable[str]) -> frozenset[str]:

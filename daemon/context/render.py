@@ -23,24 +23,37 @@ def render_definitions(definitions: list[Definition], language: str) -> str:
     return _braces(head, members, language)
 
 
+DOC_MAX_CHARS = 80  # a doc line says what a thing is for; more is tokens the near prefix needs
+
+
+def _doc(definition: Definition) -> str:
+    doc = definition.doc.strip()
+    return doc if len(doc) <= DOC_MAX_CHARS else doc[: DOC_MAX_CHARS - 1].rstrip() + "…"
+
+
 def _python(head: Definition, members: list[Definition]) -> str:
+    """A class with its doc line and one line per member; a function on one line (`...` body),
+    its doc as a comment: as compact as a stub file, since every token is one the near prefix
+    does not get."""
     signature = head.signature.rstrip()
-    if head.kind in ("class", "function", "method"):
+    if head.kind == "class":
         lines = [signature if signature.endswith(":") else signature + ":"]
         if head.doc:
-            lines.append(f'    """{head.doc.strip()}"""')
-        for member in members:
-            lines.extend("    " + line for line in _python(member, []).split("\n"))
-        if len(lines) == 1 or (head.kind != "class" and not members):
+            lines.append(f'    """{_doc(head)}"""')
+        lines.extend("    " + _python(member, []).replace("\n", "\n    ") for member in members)
+        if len(lines) == 1:
             lines.append("    ...")
         return "\n".join(lines)
-    return signature + (f"  # {head.doc.strip()}" if head.doc else "")
+    comment = f"  # {_doc(head)}" if head.doc else ""
+    if head.kind in ("function", "method"):
+        return (signature if signature.endswith(":") else signature + ":") + " ..." + comment
+    return signature + comment
 
 
 def _braces(head: Definition, members: list[Definition], language: str) -> str:
     lines = []
     if head.doc:
-        lines.append(f"// {head.doc.strip()}")
+        lines.append(f"// {_doc(head)}")
     signature = head.signature.rstrip().rstrip("{").rstrip()
     if head.kind == "class" and members:
         lines.append(signature + " {")

@@ -47,7 +47,7 @@ MIN_SNIPPET_SIMILARITY = 0.08
 SCORE_IMPORTED_NAME = 1.0  # a name near the cursor, resolved through the file's imports
 SCORE_MODULE_MEMBER_USED = 0.95  # `module.member` near the cursor
 SCORE_WORKSPACE_NAME = 0.8  # a name near the cursor found elsewhere in the workspace
-SCORE_MODULE_MEMBER_MATCH = 0.6  # a member of a module used near the cursor, by its words
+SCORE_MODULE_MEMBER_MATCH = 0.8  # a member of a module used near the cursor, by its words (x 0.5-1)
 SCORE_FILE_IMPORT = 0.3  # imported by the file, not used near the cursor
 SCORE_UNRESOLVED = 0.4  # used in the file, not defined or imported there, defined in the workspace
 MAX_UNRESOLVED = 24
@@ -260,12 +260,17 @@ def _imported_names(
             if name == "*":
                 continue
             local = ref.alias if ref.alias and len(ref.names) == 1 else name
-            # `from pkg import submodule`: the name is a module when it resolves to a file of its own.
-            sub = [f for f in index.resolve(path, ImportRef(f"{ref.module}.{name}" if ref.module else name, (),
-                                                              "", ref.level, ref.line))]
-            own = [f for f in sub if PurePath(f).stem in (name, "__init__") and f not in files]
+            # `from pkg import submodule`: the name is a module when a file of its own resolves.
+            sub = index.resolve(path, ImportRef(f"{ref.module}.{name}" if ref.module else name, (), "", ref.level,
+                                                ref.line))
+            own = [f for f in dict.fromkeys([*files, *sub]) if _is_module_file(f, name)]
             out[local] = (own, ()) if own else (files, (name,))
     return out
+
+
+def _is_module_file(path: str, name: str) -> bool:
+    file = PurePath(path)
+    return file.stem == name or (file.stem in ("__init__", "index", "mod") and file.parent.name == name)
 
 
 def _named_in(index: WorkspaceIndex, files: list[str], names: tuple[str, ...], check: object) -> list[Definition]:

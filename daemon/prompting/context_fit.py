@@ -10,6 +10,7 @@ their text.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -46,7 +47,7 @@ class PartReport:
     path: str
     start_line: int
     end_line: int
-    tokens: int
+    tokens: int  # as a block of its own (neighbours from one file share a header in the prompt)
     status: str  # kept, cut, dropped
     reason: str
     name: str = ""
@@ -91,8 +92,8 @@ async def fit_context(
         if part.kind != "snippet" and room >= MIN_CUT_TOKENS:
             cut = await _cut_to(template, part, values, room, count_tokens)
             if cut is not None:
-                block, cost = cut
-                chosen.append((part, block, cost, "cut"))
+                text, cost = cut
+                chosen.append((dataclasses.replace(part, text=text), _block(template, part, text, values), cost, "cut"))
                 remaining -= cost
                 continue
         reason = f"dropped: needs {cost} tokens, {max(0, remaining)} of the context share left"
@@ -103,17 +104,31 @@ async def fit_context(
     carried = [by_identity[key] for key in previous_block if key in by_identity]
     carried_keys = {item[0].identity for item in carried}
     ordered = carried + [item for item in chosen if item[0].identity not in carried_keys]
-    text = header + "".join(block for _, block, _, _ in ordered) + footer
+    text = header + _merged(template, [part for part, _, _, _ in ordered], values) + footer
     reports = [
         _report(part, tokens, status, part.reason if status == "kept" else f"cut to fit the context share; {part.reason}")
         for part, _, tokens, status in ordered
     ]
     return FittedContext(
         text=text,
-        tokens=budget - remaining,
+        tokens=await count_tokens(text),  # merged blocks share headers: less than the parts' sum
         kept=tuple(part.identity for part, _, _, _ in ordered),
         reports=tuple(reports + left_out),
     )
+
+
+def _merged(template: FimTemplate, parts: list[Snippet], values: dict[str, str]) -> str:
+    """The parts as file blocks, neighbours from the same file in one block (one header: a file's
+    definitions read as that file's stub). Cut parts keep their cut text."""
+    blocks: list[str] = []
+    group: list[Snippet] = []
+    for part in [*parts, None]:
+        if group and (part is None or part.path != group[0].path):
+            blocks.append(_block(template, group[0], "\n".join(p.text for p in group), values))
+            group = []
+        if part is not None:
+            group.append(part)
+    return "".join(blocks)
 
 
 def _block(template: FimTemplate, part: Snippet, text: str, values: dict[str, str]) -> str:
@@ -123,16 +138,16 @@ def _block(template: FimTemplate, part: Snippet, text: str, values: dict[str, st
 async def _cut_to(
     template: FimTemplate, part: Snippet, values: dict[str, str], budget: int, count_tokens: CountTokens
 ) -> tuple[str, int] | None:
-    """The part's first lines that fit `budget` tokens with its header, or None."""
+    """The part's first lines (and their token count with its header) that fit `budget`, or None."""
     lines = part.text.split("\n")
     low, high = 1, len(lines) - 1
     best: tuple[str, int] | None = None
     while low <= high:  # the longest head that fits; a few token counts
         middle = (low + high) // 2
-        block = _block(template, part, "\n".join(lines[:middle]), values)
-        cost = await count_tokens(block)
+        text = "\n".join(lines[:middle])
+        cost = await count_tokens(_block(template, part, text, values))
         if cost <= budget:
-            best, low = (block, cost), middle + 1
+            best, low = (text, cost), middle + 1
         else:
             high = middle - 1
     return best
