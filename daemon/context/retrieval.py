@@ -41,6 +41,7 @@ SNIPPET_LINES = 20  # open files and edits are cut into windows of this many lin
 SNIPPET_STRIDE = 10
 MAX_MEMBERS_PER_MODULE = 6  # members of an imported module offered for the words near the cursor
 MAX_DEFINITIONS_PER_NAME = 3  # a name defined in many places: the closest few
+MAX_CLASS_MEMBERS = 16  # a class's stub shows its first members (fields, __init__, main methods)
 MIN_SNIPPET_SIMILARITY = 0.08
 
 # Scores put every kind on one scale; the fitter takes candidates best first.
@@ -170,7 +171,7 @@ def _candidates(
         if best.get(key, -1.0) >= score or d.path == window.path:
             return None
         best[key] = score
-        members = [m for m in _members(index, d, check)] if d.kind == "class" else []
+        members = _members(index, d, check)[:MAX_CLASS_MEMBERS] if d.kind == "class" else []
         return Candidate("definition", key, d.path, d.line, max([d.line, *(m.line for m in members)]),
                          render_definitions([d, *members], window.language), score, reason, d.name)
 
@@ -181,7 +182,9 @@ def _candidates(
         check()
         if (name in reached_through and name not in imported) or name.startswith("__") or len(name) < 3:
             continue  # dunders are defined everywhere; two letters are a loop variable
-        decay = 1.0 / (1.0 + 0.02 * distance)  # nearer names first, gently
+        # Nearer names first: a call just typed needs its signature, a name used 30 names up has
+        # been seen in the prefix already (a member matching the words here may be worth more).
+        decay = 1.0 / (1.0 + 0.05 * distance)
         if name in imported:
             modules, names = imported[name]
             for target in _named_in(index, modules, names, check)[:MAX_DEFINITIONS_PER_NAME]:

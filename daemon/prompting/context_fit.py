@@ -79,42 +79,56 @@ async def fit_context(
     header = render(template.context_header, values)
     footer = render(template.context_current_file, values)
     remaining = budget - await count_tokens(header + footer)
-    chosen: list[tuple[Snippet, str, int, str]] = []  # part, block, tokens, status
+    chosen: list[tuple[Snippet, int, str]] = []  # part, tokens, status
     left_out: list[PartReport] = []
     for part in parts:
-        block = _block(template, part, part.text, values)
-        cost = await count_tokens(block)
+        # A second part from a file already in the block joins that file's block: no header.
+        joins = any(p.path == part.path for p, _, _ in chosen)
+        cost = await count_tokens(part.text + "\n" if joins else _block(template, part, part.text, values))
         room = min(remaining, int(budget * part.max_share))
         if cost <= room:
-            chosen.append((part, block, cost, "kept"))
+            chosen.append((part, cost, "kept"))
             remaining -= cost
             continue
         if part.kind != "snippet" and room >= MIN_CUT_TOKENS:
             cut = await _cut_to(template, part, values, room, count_tokens)
             if cut is not None:
                 text, cost = cut
-                chosen.append((dataclasses.replace(part, text=text), _block(template, part, text, values), cost, "cut"))
+                chosen.append((dataclasses.replace(part, text=text), cost, "cut"))
                 remaining -= cost
                 continue
         reason = f"dropped: needs {cost} tokens, {max(0, remaining)} of the context share left"
         left_out.append(_report(part, cost, "dropped", reason))
     if not chosen:
         return FittedContext("", 0, (), tuple(left_out))
-    by_identity = {part.identity: item for item in chosen for part in [item[0]]}
-    carried = [by_identity[key] for key in previous_block if key in by_identity]
-    carried_keys = {item[0].identity for item in carried}
-    ordered = carried + [item for item in chosen if item[0].identity not in carried_keys]
-    text = header + _merged(template, [part for part, _, _, _ in ordered], values) + footer
+    ordered = _stable_grouped_order(chosen, previous_block)
+    text = header + _merged(template, [part for part, _, _ in ordered], values) + footer
     reports = [
         _report(part, tokens, status, part.reason if status == "kept" else f"cut to fit the context share; {part.reason}")
-        for part, _, tokens, status in ordered
+        for part, tokens, status in ordered
     ]
     return FittedContext(
         text=text,
         tokens=await count_tokens(text),  # merged blocks share headers: less than the parts' sum
-        kept=tuple(part.identity for part, _, _, _ in ordered),
+        kept=tuple(part.identity for part, _, _ in ordered),
         reports=tuple(reports + left_out),
     )
+
+
+def _stable_grouped_order(
+    chosen: list[tuple[Snippet, int, str]], previous_block: tuple[str, ...]
+) -> list[tuple[Snippet, int, str]]:
+    """Parts the previous block held first, in their old order (the engine's cache holds them
+    there), then the new ones best first; then a file's parts together, files in the order they
+    first appear (a new part of a file already there joins it, which re-reads from that file on)."""
+    by_identity = {item[0].identity: item for item in chosen}
+    carried = [by_identity[key] for key in previous_block if key in by_identity]
+    carried_keys = {item[0].identity for item in carried}
+    ordered = carried + [item for item in chosen if item[0].identity not in carried_keys]
+    first_seen: dict[str, int] = {}
+    for index, (part, _, _) in enumerate(ordered):
+        first_seen.setdefault(part.path, index)
+    return sorted(ordered, key=lambda item: first_seen[item[0].path])
 
 
 def _merged(template: FimTemplate, parts: list[Snippet], values: dict[str, str]) -> str:
