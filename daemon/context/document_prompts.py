@@ -34,6 +34,7 @@ from nearcode.shared.protocol.daemon_api import PREFIX_WINDOW_CHARS, ContextSnip
 from nearcode.shared.protocol.editor import ContextResult, PromptBudgetReport, PromptPart
 
 DOCUMENTS_KEPT = 512
+VIEW_AFTER_SCORE = 0.7
 CHARS_PER_TOKEN = 3.0  # a low estimate for code: "the prefix surely fits" errs towards keeping the view
 V = TypeVar("V")
 
@@ -116,7 +117,11 @@ class DocumentPrompts:
                  for c in choice.candidates]
         view = self._view(req, shown_path, choice, budget) if req.context_mode == "workspace" else None
         if view is not None:
-            parts.insert(0, view)
+            # Fitted after the definitions the cursor plainly needs (a call just typed, an imported
+            # name used right here), before the rest; its place in the prompt stays first once
+            # read (the block keeps its parts' order).
+            strong = sum(1 for c in choice.candidates if c.score >= VIEW_AFTER_SCORE)
+            parts.insert(strong, view)
         parts += [Snippet(s.path, s.text, "snippet", reason="sent by the editor") for s in req.extra_context]
         prompt = await build_fim_prompt(
             FimInput(prefix=req.prefix, suffix=req.suffix, path=shown_path, language=req.language,

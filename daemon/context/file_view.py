@@ -17,7 +17,7 @@ from nearcode.daemon.prompting.context_fit import Snippet
 
 HEAD_MAX_LINES = 60  # the head ends at the first definition, or here
 # The most of the context share the view takes: definitions from other files need the rest.
-VIEW_MAX_SHARE = 0.5
+VIEW_MAX_SHARE = 0.4
 HEAD_MAX_CHARS = 3000
 OUTLINE_MAX_CHARS = 4000
 _DEFINITION_STARTS = ("def ", "async def ", "class ", "@", "function ", "export ", "func ", "fn ", "pub ", "impl ",
