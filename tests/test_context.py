@@ -61,7 +61,7 @@ def project(delay_s: float = 0.0) -> MemoryIndex:
 
 
 def window(before: str, after: str = "") -> CursorWindow:
-    return CursorWindow(PATH, "python", before, after)
+    return CursorWindow(PATH, "python", "\n".join(before.split("\n")[-40:]), after, before + after)
 
 
 async def test_imported_names_resolve_through_the_imports_first() -> None:
@@ -198,3 +198,11 @@ async def test_neighbouring_parts_from_one_file_share_its_header() -> None:
     fitted = await fit_context((a, b, c), TEMPLATE, 500, count_by_words, VALUES)
     assert "<|file_sep|>pkg/m.py\ndef a(): ...\ndef b(): ...\n<|file_sep|>pkg/n.py\ndef c(): ...\n" in fitted.text
     assert fitted.tokens == await count_by_words(fitted.text)
+
+
+async def test_a_variable_holding_an_instance_brings_its_class_members() -> None:
+    before = CURRENT + "\n" * 50 + "    checked = model.validate(1)\n    again = checked."
+    found = await gather(project(), window(before), 1.0)
+    # `model = Model()` is far above (outside the window): the file's text says what it holds.
+    [holds] = [c for c in found.candidates if "holds a" in c.reason]
+    assert holds.name == "Model" and "model holds a Model" in holds.reason and "def validate(" in holds.text

@@ -17,13 +17,13 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Literal
 
+from nearcode.daemon.context.code_scan import assigned_classes, attribute_pairs, unresolved_names
 from nearcode.daemon.context.identifiers import (
     identifier_set,
     identifiers,
@@ -99,7 +99,7 @@ class Gathered:
     candidates: list[Candidate] = field(default_factory=list)
     deadline_missed: bool = False
     elapsed_ms: float = 0.0
-    near_names: tuple[str, ...] = ()  # the names that had definitions: what hysteresis compares
+    near_names: tuple[str, ...] = ()  # keys of the definitions names near the cursor resolve to (hysteresis)
     current_definitions: tuple[Definition, ...] = ()  # the current file's, as the index has them
 
 
@@ -164,20 +164,26 @@ def _candidates(
     imports = index.file_imports(window.path)
     imported = _imported_names(index, window.path, imports, check)
     best: dict[str, float] = {}  # key -> best score so far: a later, better route replaces an earlier one
-    resolved_near: list[str] = []
+    resolved_near: dict[str, None] = {}  # keys of the definitions names near the cursor resolve to
+
+    def resolved(target: Definition) -> Definition:
+        resolved_near[f"def:{target.path}:{target.qualified}"] = None
+        return target
 
     def definition(d: Definition, score: float, reason: str) -> Candidate | None:
         key = f"def:{d.path}:{d.qualified}"
         if best.get(key, -1.0) >= score or d.path == window.path:
             return None
         best[key] = score
-        members = _members(index, d, check)[:MAX_CLASS_MEMBERS] if d.kind == "class" else []
+        members = _members(index, d, check, around_words) if d.kind == "class" else []
         return Candidate("definition", key, d.path, d.line, max([d.line, *(m.line for m in members)]),
                          render_definitions([d, *members], window.language), score, reason, d.name)
 
-    attribute_of = _attribute_pairs(window.before + "\n" + window.after)
+    attribute_of = attribute_pairs(window.before + "\n" + window.after)
     # `module.name` with an imported module: looked up in that module (below), not by bare name.
     reached_through = {m for owner in imported for m in attribute_of.get(owner, ())}
+    # `x.member` where x holds an instance (`x = Cls(...)`, `x: Cls`): Cls's stub shows its members.
+    held = assigned_classes(window.file_text or window.before, set(attribute_of) - set(imported))
     for distance, name in enumerate(near):
         check()
         if (name in reached_through and name not in imported) or name.startswith("__") or len(name) < 3:
@@ -188,16 +194,14 @@ def _candidates(
         if name in imported:
             modules, names = imported[name]
             for target in _named_in(index, modules, names, check)[:MAX_DEFINITIONS_PER_NAME]:
-                c = definition(target, SCORE_IMPORTED_NAME * decay, f"imported as {name}, used near the cursor")
+                c = definition(resolved(target), SCORE_IMPORTED_NAME * decay, f"imported as {name}, used near the cursor")
                 if c:
-                    resolved_near.append(name)
                     yield c
             for member_name in attribute_of.get(name, ()):
                 for target in _named_in(index, modules, (member_name,), check)[:1]:
-                    c = definition(target, SCORE_MODULE_MEMBER_USED * decay,
+                    c = definition(resolved(target), SCORE_MODULE_MEMBER_USED * decay,
                                    f"{name}.{member_name} used near the cursor ({name} is imported)")
                     if c:
-                        resolved_near.append(f"{name}.{member_name}")
                         yield c
             if not names:  # a module used near the cursor: its members that match the words here
                 for target, words in _matching_members(index, modules, around_words, check):
@@ -206,19 +210,26 @@ def _candidates(
                     if c:
                         yield c
             continue
+        if name in held:
+            cls = held[name]
+            via = _named_in(index, *imported[cls], check) if cls in imported and imported[cls][1] else []
+            for target in (via or _closest(index.definitions(cls), window.path))[:1]:
+                c = definition(resolved(target), SCORE_IMPORTED_NAME * decay, f"{name} holds a {cls}: its members")
+                if c:
+                    yield c
+            continue
         if name in file_names:
             continue  # defined in this file: the file itself shows it
         for target in _closest(index.definitions(name), window.path)[:MAX_DEFINITIONS_PER_NAME]:
-            c = definition(target, SCORE_WORKSPACE_NAME * decay, f"{name} used near the cursor, defined in the workspace")
+            c = definition(resolved(target), SCORE_WORKSPACE_NAME * decay, f"{name} used near the cursor, defined in the workspace")
             if c:
-                resolved_near.append(name)
                 yield c
     found.near_names = tuple(resolved_near)
     # Names the file uses but neither defines nor imports: what an import line being written needs
     # (its module's path and the name's definition), else weakly.
     on_import_line = window.before.rsplit("\n", 1)[-1].lstrip().startswith(("from ", "import "))
     score = SCORE_IMPORTED_NAME if on_import_line else SCORE_UNRESOLVED
-    for name in _unresolved(window.file_text, file_names | set(imported) | set(near))[:MAX_UNRESOLVED]:
+    for name in unresolved_names(window.file_text, file_names | set(imported) | set(near))[:MAX_UNRESOLVED]:
         check()
         for target in _closest(index.definitions(name) or index.definitions(name.lstrip("_")), window.path)[:1]:
             c = definition(target, score, f"{name} used in this file, defined in the workspace (not imported here)")
@@ -233,17 +244,6 @@ def _candidates(
                 if c:
                     yield c
     yield from _snippets(index, window, around, check)
-
-
-def _unresolved(text: str, known: set[str]) -> list[str]:
-    """Names of `text` it neither defines nor imports, most used first: specific ones only (a
-    capital, an underscore or 8 letters), as generic words are defined everywhere."""
-    counts = Counter(
-        name for name in identifiers(text)
-        if name not in known and not name.startswith("__") and len(name) > 3
-        and (name[0].isupper() or "_" in name or len(name) >= 8)
-    )
-    return [name for name, _ in counts.most_common()]
 
 
 def _imported_names(
@@ -287,13 +287,24 @@ def _named_in(index: WorkspaceIndex, files: list[str], names: tuple[str, ...], c
     return out
 
 
-def _members(index: WorkspaceIndex, cls: Definition, check: object) -> list[Definition]:
-    """A class's methods and attributes, as the index holds them."""
+def _members(index: WorkspaceIndex, cls: Definition, check: object, around_words: frozenset[str]) -> list[Definition]:
+    """A class's methods and attributes (the index's), at most MAX_CLASS_MEMBERS, in source order:
+    the constructor and those whose names share words with the cursor's surroundings first, then
+    public ones, then the rest."""
     assert callable(check)
     check()
     prefix = cls.qualified + "."
-    return [d for d in index.file_definitions(cls.path) if d.qualified.startswith(prefix)
-            and "." not in d.qualified[len(prefix):]]
+    members = [d for d in index.file_definitions(cls.path) if d.qualified.startswith(prefix)
+               and "." not in d.qualified[len(prefix):]]
+    if len(members) <= MAX_CLASS_MEMBERS:
+        return members
+
+    def rank(d: Definition) -> tuple[int, float, int]:
+        shared = len(frozenset(subwords(d.name)) & around_words)
+        return (0 if d.name == "__init__" else 1, -shared - (0.5 if not d.name.startswith("_") else 0.0), d.line)
+
+    kept = sorted(members, key=rank)[:MAX_CLASS_MEMBERS]
+    return sorted(kept, key=lambda d: d.line)
 
 
 def _matching_members(
@@ -333,27 +344,6 @@ def _closest(definitions: list[Definition], path: str) -> list[Definition]:
     # without the receiver's type they are noise.
     top_level = [d for d in definitions if d.kind not in ("method", "attribute") and "." not in d.qualified]
     return sorted(top_level, key=lambda d: (distance(d), d.path, d.line))
-
-
-def _attribute_pairs(text: str) -> dict[str, list[str]]:
-    """`a.b` occurrences: a -> [b, ...] in order of first use."""
-    pairs: dict[str, list[str]] = {}
-    words = text.replace("\n", " ")
-    start = 0
-    while True:
-        dot = words.find(".", start)
-        if dot < 0:
-            return pairs
-        start = dot + 1
-        left = identifiers(words[max(0, dot - 64):dot] + " ")
-        right = identifiers(" " + words[dot + 1:dot + 65])
-        if not left or not right or not words[dot - 1:dot].strip() or not words[dot + 1:dot + 2].strip():
-            continue
-        owner, member = left[-1], right[0]
-        if words[:dot].endswith(owner) and words[dot + 1:].startswith(member):
-            members = pairs.setdefault(owner, [])
-            if member not in members:
-                members.append(member)
 
 
 def _snippets(index: WorkspaceIndex, window: CursorWindow, around: frozenset[str], check: object) -> Iterator[Candidate]:

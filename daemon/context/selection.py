@@ -27,7 +27,7 @@ class Selection:
     """The candidates of one (client, document), best first."""
 
     candidates: tuple[Candidate, ...]
-    near_names: frozenset[str]  # names near the cursor that had definitions when it was chosen
+    near_names: frozenset[str]  # definitions names near the cursor resolved to when it was chosen
     cursor_line: int
     chosen_at: float
     path: str = ""
@@ -62,9 +62,10 @@ class StableSelector:
             if gathered.deadline_missed and not moved:
                 return self._keep(key, previous, "kept: gathering missed its deadline, the previous block stands")
             if not moved and not new_names:
-                return self._keep(key, previous, "kept: no new names with definitions near the cursor")
+                return self._keep(key, previous, "kept: no new definitions needed near the cursor")
+            shown = sorted(key.rsplit(":", 1)[-1] for key in new_names)[:5]
             why = (f"rebuilt: the cursor moved {abs(cursor_line - previous.cursor_line)} lines" if moved
-                   else "rebuilt: new names near the cursor: " + ", ".join(sorted(new_names)[:5]))
+                   else "rebuilt: new definitions needed near the cursor: " + ", ".join(shown))
         else:
             why = "built: first completion here"
         ranked = sorted(gathered.candidates, key=lambda c: -c.score)
