@@ -24,8 +24,6 @@ from nearcode.daemon.scheduler import GenerationHandle, Scheduler
 from nearcode.daemon.stats import DaemonStats
 from nearcode.shared.completion_end import StreamingEnd, block_indent_at
 from nearcode.shared.protocol.daemon_api import (
-    PREFIX_WINDOW_CHARS,
-    SUFFIX_WINDOW_CHARS,
     ContextQuery,
     DeltaEvent,
     DoneEvent,
@@ -243,12 +241,10 @@ class FimService:
         if self._completing[key] > 0:
             return PrefillAnswer(started=False, reason="a completion in this document is reading its prompt already")
         completions = self._completions_started[key]
-        cursor = len(req.text) if req.cursor is None else min(req.cursor, len(req.text))
         source = PromptRequest(
             client=req.client, document=req.document, affinity=req.affinity, path=req.path, language=req.language,
-            prefix=req.text[max(0, cursor - PREFIX_WINDOW_CHARS):cursor] if req.cursor is not None else "",
-            suffix=req.text[cursor:cursor + SUFFIX_WINDOW_CHARS] if req.cursor is not None else "",
-            context_mode=req.context_mode, full_text=req.text,
+            prefix=req.prefix or "", suffix=req.suffix if req.prefix is not None else "",
+            context_mode=req.context_mode, head=req.head,
         )
         # Budgeted cold: what is read here is what later requests find cached.
         built = await self.prompts.build(source, self.budget_for(req.client), warm_tokens=0)

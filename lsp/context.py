@@ -9,9 +9,9 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from nearcode.lsp.completion import CursorText
+from nearcode.lsp.completion import CursorText, cursor_text
 from nearcode.lsp.daemon_client import DaemonClient
-from nearcode.shared.protocol.daemon_api import ContextQuery, PrefillRequest
+from nearcode.shared.protocol.daemon_api import HEAD_WINDOW_CHARS, ContextQuery, PrefillRequest
 from nearcode.shared.protocol.editor import ContextResult
 from nearcode.shared.protocol.settings import Settings
 
@@ -41,8 +41,7 @@ class ReadAhead:
         """A document was opened or focused (`cursor` when the editor said where it is)."""
         self.cancel(uri)
         if settings.enable and settings.context == "workspace" and language not in settings.disabled_languages:
-            self._send(PrefillRequest(document=uri, client=self.client_id, path=path, language=language, text=text,
-                                      cursor=cursor, affinity=uri, context_mode=settings.context))
+            self._send(prefill_request(self.client_id, uri, path, language, text, cursor, settings))
 
     def requested(self, cursor: CursorText, settings: Settings, text_now: TextNow) -> None:
         """A completion was asked for at `cursor`: once the cursor rests there, read ahead."""
@@ -55,9 +54,8 @@ class ReadAhead:
             now = text_now()
             if now is not None:
                 text, offset = now
-                self._send(PrefillRequest(document=cursor.uri, client=self.client_id, path=cursor.path,
-                                          language=cursor.language, text=text, cursor=offset, affinity=cursor.uri,
-                                          context_mode=settings.context))
+                self._send(prefill_request(self.client_id, cursor.uri, cursor.path, cursor.language, text, offset,
+                                           settings))
 
         self._rest[cursor.uri] = asyncio.get_running_loop().call_later(REST_S, fire)
 
@@ -83,6 +81,19 @@ class ReadAhead:
         for timer in self._rest.values():
             timer.cancel()
         self._rest.clear()
+
+
+def prefill_request(
+    client: str, uri: str, path: str, language: str, text: str, cursor: int | None, settings: Settings
+) -> PrefillRequest:
+    """What the daemon needs of a document to read its prompt ahead: its head, and the windows
+    around the cursor when known (cut as a completion request's are), never a whole large file."""
+    around = cursor_text(text, cursor, uri, path, language) if cursor is not None else None
+    return PrefillRequest(
+        document=uri, client=client, path=path, language=language, head=text[:HEAD_WINDOW_CHARS],
+        prefix=around.prefix if around else None, suffix=around.suffix if around else "", affinity=uri,
+        context_mode=settings.context,
+    )
 
 
 async def show_context(daemon: DaemonClient, client_id: str, uri: str) -> ContextResult:

@@ -16,7 +16,7 @@ import pytest_asyncio
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
-from nearcode.shared.protocol.editor import SHOW_CONTEXT_COMMAND, ContextResult
+from nearcode.shared.protocol.editor import FOCUS_NOTIFICATION, SHOW_CONTEXT_COMMAND, ContextResult
 from tests.conftest import start_lsp
 from tests.support import daemon_http, running_daemon
 from tests.test_lsp_completion import inline, open_doc
@@ -151,4 +151,27 @@ def test_the_daemon_refuses_a_malformed_prefill(context_daemon: dict[str, str]) 
         answer = http.post("/api/context", json={"client": "x", "document": "file:///never.py"}).json()
         assert answer["available"] is False and answer["reason"]
     with daemon_http(context_daemon, token="wrong") as http:
-        assert http.post("/api/prefill", json={"document": "d", "text": ""}).status_code == 401
+        assert http.post("/api/prefill", json={"document": "d", "head": ""}).status_code == 401
+
+
+async def test_focus_with_the_cursor_reads_the_long_prompt_ahead(
+    workspace_lsp: LanguageClient, context_daemon: dict[str, str], tmp_path: Path
+) -> None:
+    """An editor that says where the cursor is (VS Code's active editor, Neovim's BufEnter) gets
+    the whole prompt up to the cursor read ahead: the first completion there reads only its end."""
+    uri = (tmp_path / "focused.py").as_uri()
+    source = HEAD + BODY + "def checkout(basket):\n" + LINE[:20] + "\n" + BODY.replace("handler_", "later_")
+    line = HEAD.count("\n") + BODY.count("\n") + 1
+    with daemon_http(context_daemon) as http:
+        before = http.get("/api/status").json().get("prefills_done", 0)
+        open_doc(workspace_lsp, uri, source)
+        workspace_lsp.protocol.notify(FOCUS_NOTIFICATION, {"textDocument": {"uri": uri},
+                                                           "position": {"line": line, "character": 20}})
+        for _ in range(600):  # the open's read-ahead is replaced by the focus's, which reads to its end
+            if http.get("/api/status").json().get("prefills_done", 0) > before:
+                break
+            await asyncio.sleep(0.5)
+    await inline(workspace_lsp, uri, line, 20)
+    shown = await show_context(workspace_lsp, uri)
+    assert shown.prompt is not None and shown.prompt_tokens > 400, shown.text
+    assert shown.prompt_tokens - shown.cached_tokens <= 48, shown.text

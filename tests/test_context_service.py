@@ -123,7 +123,7 @@ async def test_a_prefill_leaves_the_first_request_only_the_near_part_to_read() -
     engine = ScriptedEngine(script=lambda r: "x\n")
     svc = service(engine)
     text = CURRENT + FILLER + "    \n" + FILLER
-    answer = await svc.prefill(PrefillRequest(document=URI, client="editor", path=PATH, language="python", text=text,
+    answer = await svc.prefill(PrefillRequest(document=URI, client="editor", path=PATH, language="python", head=text[:8000],
                                               affinity=URI))
     assert answer.started, answer.reason
     await asyncio.gather(*svc._prefills)  # it reads in the background
@@ -135,7 +135,7 @@ async def test_a_prefill_leaves_the_first_request_only_the_near_part_to_read() -
     sent = engine.requests[-1].prompt
     assert sent.startswith(read_ahead.prompt[: -len("<|fim_prefix|>")])
     assert done.prompt_tokens - done.cached_tokens <= 150, "more than the near part was read"
-    again = await svc.prefill(PrefillRequest(document=URI, client="editor", path=PATH, language="python", text=text,
+    again = await svc.prefill(PrefillRequest(document=URI, client="editor", path=PATH, language="python", head=text[:8000],
                                              affinity=URI))
     assert not again.started  # what it would read is in the cache already
 
@@ -148,7 +148,7 @@ async def test_a_prefill_overtaken_by_a_completion_never_reads_after_it() -> Non
     text = CURRENT + FILLER + "    \n" + FILLER
     cursor = len(CURRENT + FILLER) + 4
     prefill = asyncio.ensure_future(svc.prefill(PrefillRequest(
-        document=URI, client="editor", path=PATH, language="python", text=text, affinity=URI)))
+        document=URI, client="editor", path=PATH, language="python", head=text[:8000], affinity=URI)))
     await asyncio.sleep(0)  # the prefill is building its prompt when the completion arrives
     await run(svc, request(text[:cursor], suffix=text[cursor:]))
     answer = await prefill

@@ -53,7 +53,7 @@ class PromptRequest:
     context_mode: str
     single_line: bool = True
     extra_context: tuple[ContextSnippet, ...] = ()
-    full_text: str | None = None  # the whole document, when known (a prefill sends it)
+    head: str | None = None  # the document's start, when known (a prefill sends it)
 
     @property
     def slot_key(self) -> str:
@@ -138,19 +138,19 @@ class DocumentPrompts:
 
     def _view(self, req: PromptRequest, shown_path: str, choice: ContextChoice, budget: PromptBudget) -> Snippet | None:
         """The current file's far text, as last seen: kept per slot (it starts the context block, so
-        it must not change while the user types), taken afresh from a prefill's whole document.
+        it must not change while the user types), taken afresh from a prefill's head of the document.
         None when the near prefix reaches back to the file's start anyway (a short file, or the
         cursor near its top): the head would be there twice."""
-        starts_file = len(req.prefix) < PREFIX_WINDOW_CHARS and (req.prefix or req.full_text is None)
+        starts_file = len(req.prefix) < PREFIX_WINDOW_CHARS and (req.prefix or req.head is None)
         if starts_file and len(req.prefix) <= CHARS_PER_TOKEN * budget.total_tokens * budget.prefix_share:
             return None
-        if req.full_text is None:
+        if req.head is None:
             kept = self._views.get(req.slot_key)
             if kept is not None and kept.path == shown_path:
                 return kept
-        text = req.full_text
+        text = req.head
         if text is None:
-            # Without the whole document only a prefix that starts at the file's start shows its head.
+            # Without the document's head, only a prefix that starts at the file's start shows it.
             text = req.prefix + req.suffix if len(req.prefix) < PREFIX_WINDOW_CHARS else ""
         view = file_view_part(shown_path, text, req.language, choice.current_definitions)
         if view is not None:

@@ -26,7 +26,7 @@ _DEFINITION_STARTS = ("def ", "async def ", "class ", "@", "function ", "export 
 
 def head_of(text: str) -> tuple[str, int]:
     """The file's first lines up to its first top-level definition: (text, number of lines)."""
-    lines = text.split("\n")
+    lines = text[: HEAD_MAX_CHARS * 4].split("\n")  # a 5 MB file is not split whole for 60 lines
     end = min(len(lines), HEAD_MAX_LINES)
     for i, line in enumerate(lines[:end]):
         if line.startswith(_DEFINITION_STARTS) and not line.startswith(("export {", "export *", "const {")):

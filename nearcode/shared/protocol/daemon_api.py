@@ -18,6 +18,7 @@ Priority = Literal["interactive", "speculative", "background"]
 # exactly); a shorter prefix therefore starts at the file's start.
 PREFIX_WINDOW_CHARS = 24_000
 SUFFIX_WINDOW_CHARS = 6_000
+HEAD_WINDOW_CHARS = 8_000  # a document's start, for its head (imports) in the context block
 
 
 class ContextSnippet(BaseModel):
@@ -61,8 +62,10 @@ class PrefillRequest(BaseModel):
     client: str = ""
     path: str = ""
     language: str = ""
-    text: str = Field(max_length=20_000_000)  # the whole document, as the editor has it
-    cursor: int | None = Field(default=None, ge=0)  # character offset, when the editor said
+    head: str = Field(default="", max_length=HEAD_WINDOW_CHARS)  # the document's first characters
+    # Around the cursor, cut like a FimRequest's, when the editor said where it is (else None).
+    prefix: str | None = Field(default=None, max_length=PREFIX_WINDOW_CHARS)
+    suffix: str = Field(default="", max_length=SUFFIX_WINDOW_CHARS)
     context_mode: ContextMode = "workspace"
     affinity: str = ""  # default: `document`
 
