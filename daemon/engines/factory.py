@@ -31,21 +31,47 @@ class EngineOptions:
     read_timeout_s: float = 60.0
     retries: int = 3
     remote_priority: bool = False  # send vLLM's `priority` field (server runs --scheduling-policy priority)
-    # vllm: a supervised `vllm serve`
-    vllm_model: str = ""
+    # vllm: a supervised vLLM server from its own environment (`nearcode engine install vllm`)
+    vllm_model: str = ""  # "": the daemon's GGUF, converted for vLLM by `nearcode engine install vllm`
     vllm_gpu_memory: float = 0.80
     vllm_max_model_len: int = 8192
-    vllm_max_num_seqs: int = 16
-    vllm_port: int = 0
-    vllm_command: str = ""  # replaces `vllm serve {model}`; shell-style words with {port}, {model}
+    vllm_max_num_seqs: int = 0  # 0: 8 on a CPU, 16 on a GPU
+    vllm_python: str = ""  # another vLLM environment's interpreter
+    vllm_command: str = ""  # a stand-in server instead of vLLM; shell-style words with {port}, {model}
 
 
-def decide_engine(requested: str, options: EngineOptions) -> EngineChoice:
+def decide_engine(requested: str, options: EngineOptions, gguf: Path | None = None) -> EngineChoice:
+    """The engine to run; `gguf` is the daemon's model file, whose converted form vLLM would serve."""
     if requested != "auto":
-        return choose_engine(requested, detect_gpu(), installed_engines())
+        return choose_engine(requested, detect_gpu(), installed_engines(gguf))
     return choose_engine(
-        "auto", detect_gpu(), installed_engines(), vllm_model=options.vllm_model, remote_url=options.remote_url
+        "auto", detect_gpu(), installed_engines(gguf), vllm_model=options.vllm_model, remote_url=options.remote_url,
+        available_memory_bytes=_available_memory(),
     )
+
+
+def _available_memory() -> int | None:
+    from nearcode.daemon.engines.vllm_launch import available_memory_bytes
+
+    try:
+        return available_memory_bytes()
+    except OSError:
+        return None
+
+
+def vllm_model_for(gguf: Path | None) -> str:
+    """The converted form of `gguf` that vLLM loads; EngineError saying how to make it."""
+    from nearcode.daemon.vllm_setup.conversion import find_converted
+
+    if gguf is None:
+        raise EngineError("the vllm engine needs a model: --vllm-model (a local model folder or, on a GPU, a "
+                          "Hugging Face id), or a GGUF converted by `nearcode engine install vllm`")
+    converted = find_converted(gguf)
+    if converted is None:
+        model_flag = "" if gguf.parent.name == "models" else f" --model {gguf}"
+        raise EngineError(f"{gguf.name} is not converted for vLLM yet. Fix: `nearcode engine install vllm{model_flag}` "
+                          "(or `make install-vllm`): converts it once into a bf16 safetensors folder")
+    return str(converted.folder)
 
 
 def build_engine(
@@ -74,12 +100,10 @@ def build_engine(
     if engine == "vllm":
         from nearcode.daemon.engines.vllm import VllmConfig, VllmEngine
 
-        model = options.vllm_model or (str(model_path) if model_path else "")
-        if not model:
-            raise EngineError("the vllm engine needs --vllm-model (a Hugging Face id or a local model folder)")
+        model = options.vllm_model or vllm_model_for(model_path)
         return VllmEngine(
             VllmConfig(
-                model=model, port=options.vllm_port, gpu_memory_utilization=options.vllm_gpu_memory,
+                model=model, python=options.vllm_python, gpu_memory_utilization=options.vllm_gpu_memory,
                 max_model_len=options.vllm_max_model_len, max_num_seqs=options.vllm_max_num_seqs,
                 command=tuple(shlex.split(options.vllm_command)),
             )

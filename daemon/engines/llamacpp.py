@@ -141,6 +141,9 @@ class LlamaCppEngine:
         if server is not None:
             await asyncio.to_thread(_release, server)
 
+    async def runtime_status(self) -> dict[str, object]:
+        return {}  # its prompt-cache reuse is in the daemon's own counters (cached_tokens)
+
     async def count_tokens(self, text: str) -> int:
         if not text:
             return 0

@@ -19,6 +19,10 @@ it each apply their own idea of the template.
 - `count_tokens` uses the server's `/tokenize` (vLLM: `{"model", "prompt"}` -> `{"count",
   "tokens", "max_model_len"}`; llama.cpp: `{"content"}` -> `{"tokens"}`), probed once at start;
   without it, an estimate of 3.5 characters a token.
+- Stop strings: OpenAI's API and vLLM take at most 4 (vLLM answers HTTP 400 to more). Stops that
+  are special tokens of a known tokenizer go as `stop_token_ids`, the shortest text stops as
+  `stop`, and any left over are matched on the streamed text here (daemon/engines/stop_strings.py).
+- `uds`: a server on a unix socket (the daemon's own vLLM child): no TCP at all.
 """
 
 from __future__ import annotations
@@ -26,10 +30,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
 import os
 import ssl
-from collections.abc import AsyncGenerator, AsyncIterator
+import time
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,11 +48,23 @@ from nearcode.daemon.engines.base import (
     GenerationRequest,
     GenerationStats,
 )
+from nearcode.daemon.engines.openai_stream import (
+    describe,
+    error_text,
+    estimate_tokens,
+    raise_for_status,
+    root_url,
+    sse_events,
+)
 from nearcode.daemon.engines.results import GenerationClock, finish_reason_of, read_usage
+from nearcode.daemon.engines.stop_strings import StopScanner, split_stops
 
 log = logging.getLogger("nearcode.engine.openai")
 
-CHARS_PER_TOKEN_ESTIMATE = 3.5
+# Kept importable from here: the tests and older callers use these names.
+_sse_events = sse_events
+__all__ = ["OpenAICompatConfig", "OpenAICompatEngine", "estimate_tokens"]
+
 _RETRYABLE = (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError, httpx.PoolTimeout)
 
 
@@ -68,12 +84,16 @@ class OpenAICompatConfig:
     parallel_slots: int = 8  # how many requests the daemon lets run at once against the server
     engine_name: str = "openai"
     extra_body: dict[str, Any] = field(default_factory=dict)  # sent with every completion
+    uds: str = ""  # a unix socket to connect through (base_url then only names the host header)
+    # Special tokens of the served model -> their ids: those stops go as vLLM's `stop_token_ids`.
+    special_token_ids: dict[str, int] = field(default_factory=dict)
+    max_stop_strings: int | None = 4  # OpenAI's and vLLM's limit; None: send them all
 
 
 class OpenAICompatEngine:
     def __init__(self, config: OpenAICompatConfig) -> None:
         self._config = config
-        self._root = _root_url(config.base_url)
+        self._root = root_url(config.base_url)
         self._http: httpx.AsyncClient | None = None
         self._model = config.model
         self._tokenize_shape = ""  # "vllm", "llamacpp" or "" (estimate)
@@ -116,6 +136,7 @@ class OpenAICompatEngine:
             headers["Authorization"] = f"Bearer {key}"
         self._http = httpx.AsyncClient(
             headers=headers,
+            transport=httpx.AsyncHTTPTransport(uds=cfg.uds, retries=0) if cfg.uds else None,
             verify=_tls(cfg),
             timeout=httpx.Timeout(cfg.read_timeout_s, connect=cfg.connect_timeout_s),
             limits=httpx.Limits(max_connections=max(4, cfg.parallel_slots * 2)),
@@ -176,7 +197,7 @@ class OpenAICompatEngine:
                     return
             except httpx.HTTPStatusError as exc:
                 if exc.response.status_code in (401, 403):
-                    _raise_for_status(exc.response, self._config.api_key_env)
+                    raise_for_status(exc.response, self._config.api_key_env)
             except (httpx.HTTPError, KeyError, ValueError, TypeError):
                 pass
         self._tokenize_shape = ""
@@ -189,25 +210,26 @@ class OpenAICompatEngine:
                 response = await self._http.request(method, url, json=body)
             except _RETRYABLE as exc:
                 if attempt >= self._config.retries or not retry:
-                    raise EngineError(f"cannot reach {self._root}: {_describe(exc)}") from exc
+                    raise EngineError(f"cannot reach {self._root}: {describe(exc)}") from exc
                 await asyncio.sleep(self._backoff(attempt))
                 continue
             except httpx.HTTPError as exc:
-                raise EngineError(f"{self._root}: {_describe(exc)}") from exc
+                raise EngineError(f"{self._root}: {describe(exc)}") from exc
             if response.status_code == 404 and path == "/v1/models":
                 return None  # some servers have no model list; the configured id is used as is
             if response.status_code == 503 and retry and attempt < self._config.retries:
                 # Start-up only (an idempotent GET): llama.cpp answers 503 while loading the model.
                 await asyncio.sleep(self._backoff(attempt))
                 continue
-            _raise_for_status(response, self._config.api_key_env)
+            raise_for_status(response, self._config.api_key_env)
             return response.json()
         raise EngineError(f"cannot reach {self._root}")
 
     def _backoff(self, attempt: int) -> float:
         return float(self._config.backoff_s * (2**attempt))
 
-    def _body(self, request: GenerationRequest) -> dict[str, Any]:
+    def _body(self, request: GenerationRequest) -> tuple[dict[str, Any], StopScanner | None]:
+        """The request body, and a scanner for the stop strings the server was not given."""
         body: dict[str, Any] = {
             "model": self._model,
             "prompt": request.prompt,
@@ -217,11 +239,24 @@ class OpenAICompatEngine:
             "stream_options": {"include_usage": True},
             **self._config.extra_body,
         }
-        if request.stop:
-            body["stop"] = list(request.stop)
+        plan = split_stops(request.stop, self._config.special_token_ids, self._config.max_stop_strings)
+        if plan.strings:
+            body["stop"] = list(plan.strings)
+        if plan.token_ids:
+            body["stop_token_ids"] = list(plan.token_ids)
         if self._config.send_priority:
             body["priority"] = int(request.priority)  # vLLM: lower values are scheduled first
-        return body
+        return body, StopScanner(plan.client_side) if plan.needs_scanner else None
+
+    async def get_text(self, path: str, timeout_s: float = 2.0) -> str:
+        """A plain GET (vLLM's /metrics), for status; raises httpx.HTTPError."""
+        assert self._http is not None, "engine not started"
+        response = await self._http.get(f"{self._root}{path}", timeout=timeout_s)
+        response.raise_for_status()
+        return response.text
+
+    async def runtime_status(self) -> dict[str, object]:
+        return {}  # a remote server's counters are its operators' business
 
     async def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationChunk, None]:
         if self._http is None:
@@ -229,13 +264,14 @@ class OpenAICompatEngine:
         stats = GenerationStats()
         finish: FinishReason | None = None
         clock = GenerationClock(request)
-        body = self._body(request)
+        body, scanner = self._body(request)
         url = f"{self._root}/v1/completions"
+        sent_at = time.monotonic()
         response = await self._open_stream(url, body)
-        events = _sse_events(response.aiter_lines())
+        events = sse_events(response.aiter_lines())
         done = False
         try:
-            while True:
+            while scanner is None or not scanner.stopped:  # a client-side stop ends the stream here
                 timeout = clock.time_left()
                 if timeout is not None and timeout <= 0:
                     finish = FinishReason.DEADLINE
@@ -249,20 +285,32 @@ class OpenAICompatEngine:
                     break
                 except httpx.HTTPError as exc:
                     # Mid-stream failure: never retried (the text so far was already sent on).
-                    raise EngineError(f"{self._root}: stream broke: {_describe(exc)}") from exc
+                    raise EngineError(f"{self._root}: stream broke: {describe(exc)}") from exc
                 if data == "[DONE]":
                     break
                 event = json.loads(data)
                 if "error" in event:
-                    raise EngineError(f"{self._root}: {_error_text(event['error'])}")
+                    raise EngineError(f"{self._root}: {error_text(event['error'])}")
                 for choice in event.get("choices") or []:
                     text = choice.get("text") or ""
                     if text:
-                        clock.token()
+                        if clock.first_token_at is None:
+                            clock.token()
+                            # Time to the first token: the prompt read (and any queueing), as the
+                            # daemon's prompt budget wants it; llama.cpp's own timing replaces it.
+                            stats.prompt_ms = (time.monotonic() - sent_at) * 1000
                         stats.generated_tokens += 1
-                        yield GenerationChunk(text)
-                    finish = finish_reason_of(choice.get("finish_reason")) or finish
+                        if scanner is not None:
+                            text = scanner.feed(text)
+                            if scanner.stopped:
+                                finish = FinishReason.STOP
+                        if text:
+                            yield GenerationChunk(text)
+                    if finish is None:
+                        finish = finish_reason_of(choice.get("finish_reason"))
                 read_usage(event, stats)
+            if scanner is not None and (rest := scanner.flush()):
+                yield GenerationChunk(rest)
             done = True
             yield GenerationChunk("", finish or FinishReason.STOP, stats)
         except (GeneratorExit, asyncio.CancelledError):
@@ -281,27 +329,18 @@ class OpenAICompatEngine:
                 response = await self._http.send(request, stream=True)
             except _RETRYABLE as exc:
                 if attempt >= self._config.retries:
-                    raise EngineError(f"cannot reach {self._root}: {_describe(exc)}") from exc
-                log.info("connection to %s failed (%s); retry %d", self._root, _describe(exc), attempt + 1)
+                    raise EngineError(f"cannot reach {self._root}: {describe(exc)}") from exc
+                log.info("connection to %s failed (%s); retry %d", self._root, describe(exc), attempt + 1)
                 await asyncio.sleep(self._backoff(attempt))
                 continue
             except httpx.HTTPError as exc:
-                raise EngineError(f"{self._root}: {_describe(exc)}") from exc
+                raise EngineError(f"{self._root}: {describe(exc)}") from exc
             if response.status_code >= 400:
                 await response.aread()
                 await response.aclose()
-                _raise_for_status(response, self._config.api_key_env)
+                raise_for_status(response, self._config.api_key_env)
             return response
         raise EngineError(f"cannot reach {self._root}")
-
-
-def estimate_tokens(text: str) -> int:
-    return math.ceil(len(text) / CHARS_PER_TOKEN_ESTIMATE)
-
-
-def _root_url(base_url: str) -> str:
-    root = base_url.rstrip("/")
-    return root[: -len("/v1")] if root.endswith("/v1") else root
 
 
 def _tls(config: OpenAICompatConfig) -> ssl.SSLContext | bool:
@@ -313,44 +352,3 @@ def _tls(config: OpenAICompatConfig) -> ssl.SSLContext | bool:
         except (OSError, ssl.SSLError) as exc:
             raise EngineError(f"cannot load the CA bundle {config.ca_bundle}: {exc}") from exc
     return True
-
-
-async def _sse_events(lines: AsyncIterator[str]) -> AsyncGenerator[str, None]:
-    """The data of each Server-Sent Event (multi-line data joined by newlines)."""
-    data: list[str] = []
-    async for line in lines:
-        if not line:
-            if data:
-                yield "\n".join(data)
-                data = []
-            continue
-        if line.startswith(":"):
-            continue  # a comment / keep-alive
-        name, _, value = line.partition(":")
-        if name == "data":
-            data.append(value[1:] if value.startswith(" ") else value)
-    if data:
-        yield "\n".join(data)
-
-
-def _raise_for_status(response: httpx.Response, api_key_env: str) -> None:
-    if response.status_code < 400:
-        return
-    try:
-        detail = _error_text(response.json().get("error", response.text))
-    except ValueError:
-        detail = response.text[:300]
-    if response.status_code in (401, 403):
-        hint = f" (check ${api_key_env})" if api_key_env else " (the server wants an API key: set --api-key-env)"
-        raise EngineError(f"the server refused the API key: {response.status_code} {detail}{hint}")
-    raise EngineError(f"server error {response.status_code}: {detail}")
-
-
-def _error_text(error: Any) -> str:
-    if isinstance(error, dict):
-        return str(error.get("message", error))
-    return str(error)
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

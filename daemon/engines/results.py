@@ -29,6 +29,8 @@ def read_usage(event: dict[str, Any], stats: GenerationStats) -> None:
     timings = event.get("timings") or {}  # llama.cpp's server: cache_n = prompt tokens reused
     if "cache_n" in timings:
         stats.cached_tokens = int(timings["cache_n"])
+    if "prompt_ms" in timings:  # the server's own prompt-reading time (better than time to first token)
+        stats.prompt_ms = float(timings["prompt_ms"])
 
 
 @dataclass

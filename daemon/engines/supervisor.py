@@ -1,9 +1,13 @@
 """Run a model server as a child process: wait until it answers, restart it with back-off if it dies.
 
-Used for `vllm serve`, and by the tests for a llama.cpp server script standing in for it (the same
-code path: nothing here knows which server it runs). The child gets its own session, so stopping
-it also stops the worker processes it forked (vLLM's engine core and GPU workers). Its output is
-kept in a ring buffer: when it dies, the last lines are what explains why.
+Used for vLLM's API server, and by the tests for a llama.cpp server script standing in for it (the
+same code path: nothing here knows which server it runs). The child gets its own session, so
+stopping it also stops the worker processes it forked (vLLM's engine core and its workers). Its
+output is kept in a ring buffer: when it dies, the last lines are what explains why; while it
+starts, a `Phases` function names the phase each line announces (`phase`, for status).
+
+A server on a unix socket (`uds`) is health-checked through it, and a socket file a killed child
+left behind is removed before the next start (binding would fail on it).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 import httpx
 
@@ -30,21 +35,29 @@ class ChildSpec:
     argv: tuple[str, ...]
     health_url: str  # answers 200 once the server can take requests
     env: dict[str, str] = field(default_factory=dict)  # added to the daemon's environment
+    inherit_env: bool = True  # False: `env` is the child's whole environment (scrubbed by the caller)
+    uds: str = ""  # the unix socket the server listens on (health checks go through it)
     ready_timeout_s: float = 900.0  # vLLM: model download/load + CUDA graph capture
     restart_backoff_s: tuple[float, ...] = (1.0, 2.0, 5.0, 10.0, 30.0)
     max_failed_restarts: int = 8  # restarts in a row that never became ready: give up
     output_lines: int = 200
+    log_path: str = ""  # also append its output here (0600), for what the ring buffer no longer holds
     name: str = "model server"
 
 
 # Explains a dead child from its output; returns None when nothing is recognised.
 Diagnose = Callable[[str], str | None]
+# The start-up phase one line of output announces, or None.
+Phases = Callable[[str], str | None]
 
 
 class ChildServer:
-    def __init__(self, spec: ChildSpec, diagnose: Diagnose | None = None) -> None:
+    def __init__(self, spec: ChildSpec, diagnose: Diagnose | None = None, phases: Phases | None = None) -> None:
         self.spec = spec
         self._diagnose = diagnose or (lambda output: None)
+        self._phases = phases or (lambda line: None)
+        self.phase = ""  # the start-up phase last announced ("" before the first)
+        self.launched_at: float | None = None  # time.monotonic() of the last launch
         self._process: asyncio.subprocess.Process | None = None
         self._output: collections.deque[str] = collections.deque(maxlen=spec.output_lines)
         self._reader: asyncio.Task[None] | None = None
@@ -85,13 +98,17 @@ class ChildServer:
 
     async def _launch(self) -> None:
         self._output.clear()
+        self.phase, self.launched_at = "starting", time.monotonic()
+        if self.spec.uds:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.spec.uds)  # left by a killed child: binding would fail on it
         try:
             self._process = await asyncio.create_subprocess_exec(
                 *self.spec.argv,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
-                env={**os.environ, **self.spec.env},
+                env={**os.environ, **self.spec.env} if self.spec.inherit_env else dict(self.spec.env),
                 start_new_session=True,  # its own process group: stopping it stops its workers
             )
         except OSError as exc:
@@ -100,20 +117,46 @@ class ChildServer:
         log.info("%s started (pid %d)", self.spec.name, self._process.pid)
 
     async def _read_output(self, process: asyncio.subprocess.Process) -> None:
+        log = None
+        if self.spec.log_path:
+            fd = os.open(self.spec.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            log = os.fdopen(fd, "ab")
+        try:
+            await self._pump_output(process, log)
+        finally:
+            if log is not None:
+                log.close()
+
+    async def _pump_output(self, process: asyncio.subprocess.Process, log: BinaryIO | None) -> None:
+        # Read in blocks, not lines: a progress bar redrawn with \r for minutes is one "line", and
+        # a reader that stopped at a line-length limit would leave the pipe full and the child stuck.
         assert process.stdout is not None
-        async for raw in process.stdout:
-            self._output.append(raw.decode("utf-8", errors="replace").rstrip())
+        pending = b""
+        while block := await process.stdout.read(1 << 16):
+            if log is not None:
+                log.write(block)
+                log.flush()
+            *lines, pending = (pending + block).replace(b"\r", b"\n").split(b"\n")
+            pending = pending[-4096:]
+            for raw in lines:
+                line = raw.decode("utf-8", errors="replace").rstrip()
+                if line:
+                    self._output.append(line)
+                    if not self.ready.is_set():
+                        self.phase = self._phases(line) or self.phase
 
     async def _wait_ready(self) -> None:
         process = self._process
         assert process is not None
         give_up = time.monotonic() + self.spec.ready_timeout_s
-        async with httpx.AsyncClient(timeout=2.0, trust_env=False) as http:
+        transport = httpx.AsyncHTTPTransport(uds=self.spec.uds) if self.spec.uds else None
+        async with httpx.AsyncClient(timeout=2.0, trust_env=False, transport=transport) as http:
             while time.monotonic() < give_up:
                 if process.returncode is not None:
                     break
                 with contextlib.suppress(httpx.HTTPError):
                     if (await http.get(self.spec.health_url)).status_code == 200:
+                        self.phase = "ready"
                         self.ready.set()
                         log.info("%s ready (pid %d)", self.spec.name, process.pid)
                         return
@@ -147,10 +190,13 @@ class ChildServer:
         while not self._closing:
             process = self._process
             assert process is not None
-            await process.wait()
+            await _exited(process)
             if self._closing:
                 return
             self.ready.clear()
+            # Its workers (vLLM's engine core and model worker, GBs of memory) may outlive it: the
+            # whole group goes, or the next start would run beside them.
+            _signal_group(process.pid, signal.SIGKILL)
             await self._drain_output()
             log.warning("%s (pid %d) died with code %s%s", self.spec.name, process.pid, process.returncode, self._explain())
             while not self._closing:
@@ -176,10 +222,16 @@ class ChildServer:
         if process.returncode is None:
             _signal_group(process.pid, signal.SIGTERM)
             try:
-                await asyncio.wait_for(process.wait(), 15.0)
+                await asyncio.wait_for(_exited(process), 15.0)
             except TimeoutError:
                 _signal_group(process.pid, signal.SIGKILL)
                 await process.wait()
+        # Workers still shutting down get a moment, then the group is killed: nothing outlives the daemon.
+        for _ in range(50):
+            if not _group_alive(process.pid):
+                break
+            await asyncio.sleep(0.1)
+        _signal_group(process.pid, signal.SIGKILL)
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -191,3 +243,19 @@ def _signal_group(pid: int, signum: signal.Signals) -> None:
     # The child leads its own session (start_new_session), so its group id is its pid.
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signum)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+async def _exited(process: asyncio.subprocess.Process) -> None:
+    """Until the child itself has exited. Not `process.wait()`: on Python 3.11 that also waits for
+    its output pipe to close, which the dead server's own children (vLLM's engine core and worker)
+    keep open, so a killed server would go unnoticed."""
+    while process.returncode is None:  # noqa: ASYNC110 - returncode is set by the child watcher, no event
+        await asyncio.sleep(0.1)

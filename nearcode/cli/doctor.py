@@ -16,7 +16,9 @@ import httpx
 
 from nearcode import __version__
 from nearcode.cli.engine_args import engine_options_from
+from nearcode.daemon.engines.cpu_benchmark import CPU_BENCHMARK
 from nearcode.daemon.engines.engine_choice import choose_engine, detect_gpu, installed_engines
+from nearcode.daemon.engines.vllm_launch import available_memory_bytes
 from nearcode.daemon.model_family import family_for_model, read_metadata
 from nearcode.daemon.model_store import PRESETS, model_path
 from nearcode.lsp.daemon_client import DaemonClient, DaemonUnavailable
@@ -27,18 +29,25 @@ from nearcode.shared.endpoint import Endpoint, pid_alive
 def run_doctor(args: argparse.Namespace) -> int:
     options = engine_options_from(args)
     gpu = detect_gpu()
-    engines = installed_engines()
+    engines = installed_engines(_gguf_of(args.model))
     _row("nearcode", __version__)
     _row("GPU", gpu.describe())
     _row("memory", _memory())
     _row("CPU", f"{os.cpu_count()} cores")
     _row("llamacpp", f"xllamacpp {engines.llamacpp}" if engines.llamacpp else
          "not installed (pip install --require-hashes --no-deps -r requirements/embedded-0.5b.txt)")
-    _row("vllm", engines.vllm or "not installed (pip install 'nearcode[vllm]' on a CUDA machine)")
+    _row("vllm", f"{engines.vllm} ({engines.vllm_flavor}) in its own environment" if engines.vllm else
+         "not installed (make install-vllm, or nearcode engine install vllm)")
+    _row("vllm model", engines.vllm_model or "none converted (nearcode engine install vllm)")
     _row("openai", f"remote {options.remote_url}" if options.remote_url else "built in; needs --remote-url")
-    choice = choose_engine(args.engine, gpu, engines, options.vllm_model, options.remote_url)
+    available = _available_bytes()
+    choice = choose_engine(args.engine, gpu, engines, options.vllm_model, options.remote_url, available)
     _row("engine", f"{args.engine} -> {choice.engine}: {choice.reason}")
-    path = _model_file(args.model) if choice.engine == "llamacpp" or args.model else None
+    if not gpu.available and CPU_BENCHMARK.measured not in choice.reason:
+        # The measurement auto follows without a GPU, also when something else decided this time.
+        _row("benchmark", CPU_BENCHMARK.vllm_is_better()[1])
+    uses_gguf = choice.engine == "llamacpp" or (choice.engine == "vllm" and not options.vllm_model)
+    path = _model_file(args.model) if uses_gguf or args.model else None
     served = [options.vllm_model] if choice.engine == "vllm" else [options.remote_model] if choice.engine == "openai" else []
     meta = read_metadata(path)
     if meta is not None:
@@ -69,6 +78,20 @@ def _memory() -> str:
         return f"{total:.1f} GiB total, {available:.1f} GiB available"
     except (OSError, KeyError, ValueError):
         return "unknown"
+
+
+def _available_bytes() -> int | None:
+    try:
+        return available_memory_bytes()
+    except OSError:
+        return None
+
+
+def _gguf_of(spec: str) -> Path | None:
+    """The GGUF whose vLLM conversion counts (None: the default preset's)."""
+    if not spec or spec in PRESETS:
+        return model_path(PRESETS[spec or "default"])
+    return Path(spec).expanduser()
 
 
 def _model_file(spec: str) -> Path | None:

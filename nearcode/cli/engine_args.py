@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from nearcode.daemon.engines.engine_choice import ENGINES
 from nearcode.daemon.engines.factory import EngineOptions
 
+# The default of --engine, for daemons started by a language server or a benchmark (`auto` if unset).
+ENGINE_ENV = "NEARCODE_ENGINE"
+
 
 def add_engine_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--engine", default="auto", choices=list(ENGINES),
-                   help="auto: vLLM with a CUDA GPU, vllm and --vllm-model, else embedded llama.cpp")
+    default = os.environ.get(ENGINE_ENV) or "auto"
+    if default not in ENGINES:
+        p.error(f"{ENGINE_ENV}={default!r} is not an engine; choose one of {', '.join(ENGINES)}")
+    p.add_argument("--engine", default=default, choices=list(ENGINES),
+                   help="auto: vLLM where it is installed and measured faster (GPU, or CPU per the benchmark), "
+                        f"else embedded llama.cpp; `nearcode doctor` says why (default: ${ENGINE_ENV} or auto)")
     g = p.add_argument_group("remote engine (--engine openai)")
     g.add_argument("--remote-url", default="", help="OpenAI-compatible server, e.g. https://llm.example.com/v1")
     g.add_argument("--remote-model", default="", help="served model id (default: the first the server lists)")
@@ -22,14 +30,15 @@ def add_engine_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--retries", type=int, default=3, help="retries after connection errors (never mid-answer)")
     g.add_argument("--remote-priority", action="store_true",
                    help="send vLLM's priority field (server started with --scheduling-policy priority)")
-    g = p.add_argument_group("vLLM engine (--engine vllm)")
-    g.add_argument("--vllm-model", default="", help="Hugging Face id or local model folder to serve")
+    g = p.add_argument_group("vLLM engine (--engine vllm; set up with `nearcode engine install vllm`)")
+    g.add_argument("--vllm-model", default="",
+                   help="local model folder (or, on a GPU, a Hugging Face id); default: the --model GGUF converted")
     g.add_argument("--vllm-gpu-memory", type=float, default=0.80, help="share of GPU memory vLLM may use")
     g.add_argument("--vllm-max-model-len", type=int, default=8192, help="context length")
-    g.add_argument("--vllm-max-num-seqs", type=int, default=16, help="sequences batched together")
-    g.add_argument("--vllm-port", type=int, default=0, help="loopback port of the child server (0: free)")
+    g.add_argument("--vllm-max-num-seqs", type=int, default=0, help="sequences batched together (0: 8 CPU, 16 GPU)")
+    g.add_argument("--vllm-python", default="", help="the interpreter of another vLLM environment")
     g.add_argument("--vllm-command", default="",
-                   help="replaces `vllm serve {model}` (e.g. a vllm in another venv); {model} {port} {host}")
+                   help="run this OpenAI-compatible server instead of vLLM (tests); {model} {port} {host}")
 
 
 def engine_options_from(args: argparse.Namespace) -> EngineOptions:
@@ -39,5 +48,5 @@ def engine_options_from(args: argparse.Namespace) -> EngineOptions:
         read_timeout_s=args.read_timeout, retries=args.retries, remote_priority=args.remote_priority,
         vllm_model=args.vllm_model, vllm_gpu_memory=args.vllm_gpu_memory,
         vllm_max_model_len=args.vllm_max_model_len, vllm_max_num_seqs=args.vllm_max_num_seqs,
-        vllm_port=args.vllm_port, vllm_command=args.vllm_command,
+        vllm_python=args.vllm_python, vllm_command=args.vllm_command,
     )

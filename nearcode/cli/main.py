@@ -1,4 +1,4 @@
-"""The `nearcode` command: daemon, lsp, complete, status, stop, model."""
+"""The `nearcode` command: daemon, lsp, complete, status, stop, model, engine, doctor."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 
 from nearcode import __version__
 from nearcode.cli.engine_args import add_engine_arguments, engine_options_from
+from nearcode.cli.engine_install import add_engine_parser
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("action", choices=["install", "path", "list"])
     p.add_argument("--preset", default="default")
     p.add_argument("--model", default="", help="a GGUF path instead of a preset (for `path`)")
+    add_engine_parser(sub)
 
     args = parser.parse_args(argv)
     if args.command == "daemon":
@@ -71,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
         return _model(argparse.Namespace(action="list", preset="default", model=""))
     if args.command == "model":
         return _model(args)
+    if args.command == "engine":
+        from nearcode.cli.engine_install import run_engine_install
+
+        return run_engine_install(args)
     return asyncio.run(_client_command(args))
 
 
@@ -91,6 +97,12 @@ def _model(args: argparse.Namespace) -> int:
             print("installed:")
             for path in installed_models():
                 print(f"  {path} ({path.stat().st_size / 1e6:.0f} MB)")
+            from nearcode.daemon.vllm_setup.conversion import installed_conversions
+
+            conversions = installed_conversions()
+            print("converted for vLLM (nearcode engine install vllm):" + ("" if conversions else " none"))
+            for converted in conversions:
+                print(f"  {converted.describe()}")
             return 0
         if args.action == "path":
             print(resolve_model(args.model or args.preset))
@@ -129,6 +141,8 @@ def _print_status(status: dict[str, Any]) -> None:
         return "-" if value is None else f"{value:.0f} ms"
 
     print(f"address:  {status['address']} ({status['transport']}, pid {status['pid']})")
+    state = status.get("state", "ready")
+    print(f"state:    {state}" + (f" - {status['state_message']}" if status.get("state_message") else ""))
     print(f"engine:   {status['engine']} ({status['parallel_slots']} slots)")
     print(f"model:    {status['model']} [{status['family']}] {status['model_path']}")
     print(f"uptime:   {status['uptime_s']:.0f} s")
@@ -138,6 +152,12 @@ def _print_status(status: dict[str, Any]) -> None:
         f"cancels:  {status['cancelled_in_engine']} in the engine, "
         f"{status['tokens_after_cancel_total']} tokens after cancel (max {status['tokens_after_cancel_max']})"
     )
+    runtime = status.get("engine_runtime") or {}
+    if runtime.get("prefix_cache_queries") is not None:
+        rate = runtime.get("prefix_cache_hit_rate")
+        print(f"prefix cache: {'-' if rate is None else f'{rate:.1%}'} hit rate ({runtime['prefix_cache_hits']} of "
+              f"{runtime['prefix_cache_queries']} prompt tokens found in vLLM's cache), "
+              f"{runtime.get('requests_running')} running, {runtime.get('requests_waiting')} waiting")
 
 
 async def _complete(client: Any, location: str) -> int:
