@@ -1,5 +1,5 @@
-"""The daemon's HTTP API (docs/protocol.md): streaming FIM, health, model, status, shutdown, and
-the routes other parts add (the workspace index's).
+"""The daemon's HTTP API (docs/protocol.md): streaming FIM, prefill, context report, health,
+model, status, shutdown, and the routes other parts add (the workspace index's).
 
 Before any route: the Host header must name this machine (a loopback name or address, on the unix
 socket too): a web page the user visits cannot talk to the daemon through DNS rebinding or a
@@ -27,7 +27,14 @@ from nearcode.daemon.fim_service import FimError, FimService
 from nearcode.daemon.openai_api import openai_routes
 from nearcode.daemon.scheduler import failure_message
 from nearcode.shared.privacy import is_loopback
-from nearcode.shared.protocol.daemon_api import ErrorEvent, FimRequest, GenerateRequest, event_line
+from nearcode.shared.protocol.daemon_api import (
+    ContextQuery,
+    ErrorEvent,
+    FimRequest,
+    GenerateRequest,
+    PrefillRequest,
+    event_line,
+)
 
 log = logging.getLogger("nearcode.daemon")
 
@@ -186,6 +193,20 @@ def build_app(
         await shutdown()
         return JSONResponse({"status": "stopping"})
 
+    async def prefill(request: Request) -> Response:
+        try:
+            body = PrefillRequest.model_validate_json(await request.body())
+        except ValidationError as exc:
+            return JSONResponse({"error": "invalid request", "detail": exc.errors(include_input=False)}, 422)
+        return JSONResponse((await service.prefill(body)).model_dump())
+
+    async def context(request: Request) -> Response:
+        try:
+            query = ContextQuery.model_validate_json(await request.body())
+        except ValidationError as exc:
+            return JSONResponse({"error": "invalid request", "detail": exc.errors(include_input=False)}, 422)
+        return JSONResponse(service.context_report(query).wire())
+
     app = Starlette(
         routes=[
             Route("/api/fim", StreamEndpoint(service), methods=["POST"]),
@@ -194,6 +215,8 @@ def build_app(
             Route("/api/model", model),
             Route("/api/status", status_route),
             Route("/api/shutdown", shutdown_route, methods=["POST"]),
+            Route("/api/prefill", prefill, methods=["POST"]),
+            Route("/api/context", context, methods=["POST"]),
             # OpenAI-compatible endpoints for other tools, behind the same token (openai_api.py).
             *openai_routes(service, lambda: str(describe().get("model", ""))),
             *routes,  # more parts' endpoints (workspace/routes.py), behind the same token

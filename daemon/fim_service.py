@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
-from collections import OrderedDict
+from collections import Counter
 from collections.abc import AsyncIterator
 
+from nearcode.daemon.context.assembler import ContextAssembler
+from nearcode.daemon.context.document_prompts import DocumentPrompts, PromptRequest
 from nearcode.daemon.engines.base import (
     FinishReason,
     GenerationChunk,
@@ -15,27 +18,34 @@ from nearcode.daemon.engines.base import (
     Priority,
 )
 from nearcode.daemon.prompting.chat import ChatMessage, render_chat
-from nearcode.daemon.prompting.fim import (
-    FimInput,
-    PrefixAnchor,
-    PromptBudget,
-    Snippet,
-    build_fim_prompt,
-)
+from nearcode.daemon.prompting.fim import PromptBudget
 from nearcode.daemon.prompting.templates import FimTemplate
 from nearcode.daemon.scheduler import GenerationHandle, Scheduler
 from nearcode.daemon.stats import DaemonStats
 from nearcode.shared.completion_end import StreamingEnd, block_indent_at
-from nearcode.shared.protocol.daemon_api import DeltaEvent, DoneEvent, FimRequest, GenerateRequest
+from nearcode.shared.protocol.daemon_api import (
+    ContextQuery,
+    DeltaEvent,
+    DoneEvent,
+    FimRequest,
+    GenerateRequest,
+    PrefillAnswer,
+    PrefillRequest,
+)
+from nearcode.shared.protocol.editor import ContextResult
 
 COLD_READ_TARGET_S = 5.0  # longest cold prompt read an interactive request is budgeted for
+# What a request whose context block is already in the engine's cache may read: the first
+# completion at a new place in a file opened a moment ago answers in about a second.
+WARM_READ_TARGET_S = 0.8
 MIN_PROMPT_TOKENS = 192
-ANCHORS_KEPT = 512  # documents whose prompt start is remembered
 BUDGET_STEP_TOKENS = 64
 BUDGET_HYSTERESIS = 0.15  # the measured reading speed must move this much to move the budget
 
 # Final chunks that carry an error message rather than an answer.
 _FAILED = (FinishReason.ERROR, FinishReason.SHED)
+# Endings that may come before the whole prompt was read.
+_UNREAD = (str(FinishReason.CANCELLED), str(FinishReason.SUPERSEDED), str(FinishReason.DEADLINE))
 
 _PRIORITY = {
     "interactive": Priority.INTERACTIVE,
@@ -50,7 +60,8 @@ ServiceEvent = DeltaEvent | DoneEvent
 
 class FimService:
     def __init__(
-        self, scheduler: Scheduler, template: FimTemplate, budget: PromptBudget, stats: DaemonStats
+        self, scheduler: Scheduler, template: FimTemplate, budget: PromptBudget, stats: DaemonStats,
+        context: ContextAssembler | None = None,
     ) -> None:
         self.scheduler = scheduler
         self.template = template
@@ -58,15 +69,34 @@ class FimService:
         self.stats = stats
         self.prompt_tokens_per_s: float | None = None  # measured cold-read speed of the engine
         self._affordable_tokens: float | None = None  # cold-read budget, steadied (see budget_for)
-        self._anchors: OrderedDict[str, PrefixAnchor] = OrderedDict()
-        self.anchored_prompts = 0  # prompts that started where the document's previous one did
+        engine = scheduler.engine
+        self.prompts = DocumentPrompts(template, engine.count_tokens, context or ContextAssembler(),
+                                       getattr(engine, "holds_slot", None))
+        self._prefills: set[asyncio.Task[None]] = set()
+        self._prefilling: dict[str, GenerationHandle] = {}  # (client, document) -> its read-ahead
+        self._completing: Counter[str] = Counter()  # (client, document) -> completions running
+        self._completions_started: Counter[str] = Counter()  # (client, document) -> completions so far
+        self._speed_fixed = False
+        self.prefills_done = 0  # prefills read to their end
 
     @property
     def anchor_count(self) -> int:
-        return len(self._anchors)
+        """Prompt anchors kept (bounded: one per document, DOCUMENTS_KEPT)."""
+        return self.prompts.anchor_count
 
-    def budget_for(self, req: FimRequest) -> PromptBudget:
-        """The prompt budget for this request: at most what the engine reads within
+    @property
+    def anchored_prompts(self) -> int:
+        """Prompts that started where the document's previous one did."""
+        return self.prompts.anchored_prompts
+
+    def warm_tokens(self) -> int:
+        """What a request whose context block is cached may read (0 until the speed is known)."""
+        if self.prompt_tokens_per_s is None:
+            return 0
+        return max(MIN_PROMPT_TOKENS // 2, int(self.prompt_tokens_per_s * WARM_READ_TARGET_S))
+
+    def budget_for(self, client: str, priority: str = "interactive") -> PromptBudget:
+        """The prompt budget for a request: at most what the engine reads within
         COLD_READ_TARGET_S, shared among the interactive requests running at once.
 
         A cold prompt is read at the engine's measured speed (0.5B on 2 cores ~150 tokens/s, 1.5B
@@ -74,11 +104,11 @@ class FimService:
         once, miss every deadline. Less context under load costs some quality; a late answer is
         worth nothing.
         """
-        if self.prompt_tokens_per_s is None or req.priority == "background":
+        if self.prompt_tokens_per_s is None or priority == "background":
             return self.budget
         # Editors with interactive work, not requests: a keystroke's superseded request is still
         # stopping when the next one arrives, and must not halve the next one's prompt.
-        sharing = len(self.scheduler.gate.interactive_clients() | {req.client})
+        sharing = len(self.scheduler.gate.interactive_clients() | {client})
         # Steadied and rounded: the measured speed wobbles by a few percent from request to request,
         # and a budget that follows it cuts every prompt a little differently, so the same code
         # gets different answers run after run and cached prompts lose their shape.
@@ -86,20 +116,22 @@ class FimService:
         level = self._affordable_tokens
         if level is None or abs(measured - level) > BUDGET_HYSTERESIS * level:
             self._affordable_tokens = level = measured
+        alone = max(MIN_PROMPT_TOKENS, min(self.budget.total_tokens, round(level / BUDGET_STEP_TOKENS) * BUDGET_STEP_TOKENS))
         affordable = round(level / sharing / BUDGET_STEP_TOKENS) * BUDGET_STEP_TOKENS
         total = max(MIN_PROMPT_TOKENS, min(self.budget.total_tokens, affordable))
-        return dataclasses.replace(self.budget, total_tokens=total)
+        # The context block's share follows the unshared budget: it is read once and then cached,
+        # and a block that shrank whenever another editor typed would be read again each time.
+        return dataclasses.replace(self.budget, total_tokens=total, stable_total_tokens=alone)
 
-    def _remember_anchor(self, key: str, anchor: PrefixAnchor | None) -> None:
-        if anchor is None:
-            self._anchors.pop(key, None)
-            return
-        self._anchors[key] = anchor
-        self._anchors.move_to_end(key)
-        while len(self._anchors) > ANCHORS_KEPT:
-            self._anchors.popitem(last=False)
+    def assume_speed(self, tokens_per_s: float) -> None:
+        """Budget as if the engine read this fast, whatever it measures (benchmarks on a shared
+        machine: prompts then have the shape they have on an idle one, only slower)."""
+        self.prompt_tokens_per_s = tokens_per_s
+        self._speed_fixed = True
 
     def _learn_speed(self, stats: GenerationStats | None) -> None:
+        if self._speed_fixed:
+            return
         read = (stats.prompt_tokens - stats.cached_tokens) if stats else 0
         if stats is None or read < 128 or stats.prompt_ms <= 0:
             return  # short reads are dominated by fixed costs
@@ -110,24 +142,21 @@ class FimService:
     async def stream(self, req: FimRequest) -> AsyncIterator[ServiceEvent]:
         started = time.monotonic()
         deadline = started + req.deadline_ms / 1000 if req.deadline_ms else None
-        anchor_key = f"{req.client}\x00{req.affinity or req.document}" if (req.affinity or req.document) else None
-        prompt = await build_fim_prompt(
-            FimInput(
-                prefix=req.prefix,
-                suffix=req.suffix,
-                path=req.path,
-                language=req.language,
-                context=tuple(Snippet(s.path, s.text) for s in req.context),
-            ),
-            self.template,
-            self.budget_for(req),
-            self.scheduler.engine.count_tokens,
-            single_line=req.mode == "single",
-            anchor=self._anchors.get(anchor_key) if anchor_key else None,
+        source = PromptRequest(
+            client=req.client, document=req.document, affinity=req.affinity, path=req.path, language=req.language,
+            prefix=req.prefix, suffix=req.suffix, context_mode=req.context_mode, single_line=req.mode == "single",
+            extra_context=tuple(req.context),
         )
-        if anchor_key is not None:
-            self._remember_anchor(anchor_key, prompt.anchor)
-        self.anchored_prompts += prompt.anchored
+        # A completion reads what it needs itself: a read-ahead of the same document stops.
+        self._stop_prefill(source.record_key)
+        self._completing[source.record_key] += 1
+        self._completions_started[source.record_key] += 1
+        try:
+            built = await self.prompts.build(source, self.budget_for(req.client, req.priority), self.warm_tokens())
+        except BaseException:
+            self._completing[source.record_key] -= 1
+            raise
+        prompt = built.prompt
         stop = self.template.stop + (("\n",) if req.mode == "single" else ())
         generation = GenerationRequest(
             prompt=prompt.text,
@@ -141,17 +170,24 @@ class FimService:
         key = f"{req.client}\x00{req.document}" if req.document else None
         handle = self.scheduler.submit(generation, key, req.client)
         live: GenerationStats | None = None
-        finished = False
+        done: DoneEvent | None = None
         try:
             async for event in self._fim_events(req, handle, started):
                 if isinstance(event, GenerationStats):
                     live = event
                     continue
                 if isinstance(event, DoneEvent):
-                    finished = True
+                    done = event
                 yield event
         finally:
-            if not finished:  # the client went away: the work done so far still counts
+            self._completing[source.record_key] -= 1
+            read_all = bool(live and live.generated_tokens) or bool(done and done.finish_reason not in _UNREAD)
+            self.prompts.read(source, prompt.text, complete=read_all)
+            if req.document and req.priority == "interactive":
+                built.record.prompt_tokens = done.prompt_tokens if done else (live.prompt_tokens if live else 0)
+                built.record.cached_tokens = done.cached_tokens if done else (live.cached_tokens if live else 0)
+                self.prompts.records.put(source.record_key, built.record)
+            if done is None:  # the client went away: the work done so far still counts
                 self.stats.record(
                     str(FinishReason.CANCELLED),
                     (time.monotonic() - started) * 1000,
@@ -195,6 +231,64 @@ class FimService:
             final.stats = live  # stopped early here: report what the engine had done so far
         self._learn_speed(final.stats if final is not None else live)
         yield self._done(final, reason, started)
+
+    def context_report(self, query: ContextQuery) -> ContextResult:
+        """What the last completion of (client, document) was given (`nearcode.showContext`)."""
+        return self.prompts.report(query.client, query.document)
+
+    async def prefill(self, req: PrefillRequest) -> PrefillAnswer:
+        """Read the document's context block (and, when the cursor is known, the prefix up to it)
+        into its engine slot at background priority; a completion request on the document cancels
+        it (it reads what it needs itself), other documents' keystrokes pause it."""
+        if req.context_mode != "workspace":
+            return PrefillAnswer(started=False, reason="context is 'file': there is no context block to read ahead")
+        key = f"{req.client}\x00{req.document}"
+        if self._completing[key] > 0:
+            return PrefillAnswer(started=False, reason="a completion in this document is reading its prompt already")
+        completions = self._completions_started[key]
+        source = PromptRequest(
+            client=req.client, document=req.document, affinity=req.affinity, path=req.path, language=req.language,
+            prefix=req.prefix or "", suffix=req.suffix if req.prefix is not None else "",
+            context_mode=req.context_mode, head=req.head,
+        )
+        # Budgeted cold: what is read here is what later requests find cached.
+        built = await self.prompts.build(source, self.budget_for(req.client), warm_tokens=0)
+        text = built.prompt.text[: built.prompt.prefix_end]
+        if not text.strip() or built.prompt.context is None or not built.prompt.context.kept:
+            return PrefillAnswer(started=False, reason="nothing to read ahead (the context block is empty)")
+        if self.prompts.cache_view(source, 1).text.startswith(text):
+            return PrefillAnswer(started=False, reason="already in the engine's cache")
+        if self._completions_started[key] != completions:
+            # A completion came while this was being built: it read what it needs, and reading
+            # this older text after it would only push its prompt out of the slot.
+            return PrefillAnswer(started=False, reason="a completion in this document came first")
+        generation = GenerationRequest(
+            prompt=text, max_tokens=1, priority=Priority.BACKGROUND, affinity=req.affinity or req.document,
+        )
+        # No stream key: a read-ahead never supersedes a completion (completions stop it, above).
+        self._stop_prefill(key)
+        handle = self.scheduler.submit(generation, None, req.client)
+        self._prefilling[key] = handle
+
+        async def read() -> None:
+            complete = False
+            async for chunk in handle.events():
+                if chunk.finish_reason is not None:
+                    complete = chunk.finish_reason in (FinishReason.STOP, FinishReason.LENGTH)
+            self.prompts.read(source, text, complete)
+            self.prefills_done += complete
+            if self._prefilling.get(key) is handle:
+                del self._prefilling[key]
+
+        task = asyncio.create_task(read())
+        self._prefills.add(task)
+        task.add_done_callback(self._prefills.discard)
+        return PrefillAnswer(started=True, reason=f"reading {len(text)} characters ahead")
+
+    def _stop_prefill(self, key: str) -> None:
+        handle = self._prefilling.pop(key, None)
+        if handle is not None:
+            handle.cancel(FinishReason.SUPERSEDED)
 
     async def generate(self, req: GenerateRequest) -> AsyncIterator[ServiceEvent]:
         """An instruction task: chat messages through the family's chat template, streamed."""
@@ -248,3 +342,4 @@ class FimService:
 
 class FimError(RuntimeError):
     pass
+

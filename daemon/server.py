@@ -21,6 +21,7 @@ import uvicorn
 from nearcode import __version__
 from nearcode.daemon.api import build_app
 from nearcode.daemon.canary import CanaryResult, run_canary
+from nearcode.daemon.context.assembler import ContextAssembler
 from nearcode.daemon.engines.base import Engine, EngineError
 from nearcode.daemon.engines.factory import EngineOptions, build_engine, decide_engine
 from nearcode.daemon.engines.starting import BackgroundStart
@@ -166,11 +167,16 @@ class Daemon:
         self.canary = CanaryResult("pending")
         self.stats = DaemonStats()
         self.scheduler = Scheduler(engine, BackgroundPolicy(pause_for_interactive=config.background_pause))
-        self.service = FimService(
-            self.scheduler, self.template, PromptBudget(total_tokens=config.prompt_tokens), self.stats
-        )
         # Workspace indexes (daemon/workspace/): their scans wait while a keystroke's completion runs.
         self.workspaces = WorkspaceRegistry(should_yield=self.scheduler.gate.interactive_busy)
+        # Completions' project context reads the index that holds the file (daemon/context/).
+        self.service = FimService(
+            self.scheduler, self.template, PromptBudget(total_tokens=config.prompt_tokens), self.stats,
+            context=ContextAssembler(self.workspaces.for_path),
+        )
+        assumed = os.environ.get("NEARCODE_ASSUME_READ_SPEED")  # benchmarks on a busy machine (docs/benchmark.md)
+        if assumed:
+            self.service.assume_speed(float(assumed))
         token = secrets.token_urlsafe(32)
         self.endpoint = Endpoint(token=token, pid=os.getpid(), version=__version__, **where)
         app = build_app(self.service, self.describe, self.status, self.shutdown, token, workspace_routes(self.workspaces))
@@ -284,6 +290,8 @@ class Daemon:
             "background": {"paused": self.scheduler.background.paused, "shed": self.scheduler.background.shed},
             "anchored_prompts": self.service.anchored_prompts,
             "caches": self.cache_sizes(),
+            "warm_prompts": self.service.prompts.warm_prompts,
+            "prefills_done": self.service.prefills_done,
             "network": privacy.network_status(),
             "workspace": self.workspaces.status(),
         }

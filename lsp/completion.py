@@ -12,15 +12,20 @@ from dataclasses import dataclass, field
 from nearcode.lsp.daemon_client import DaemonClient
 from nearcode.lsp.policy import CompletionPlan, plan_completion
 from nearcode.lsp.postprocess import PostContext, postprocess
-from nearcode.shared.protocol.daemon_api import DeltaEvent, DoneEvent, FimRequest, Priority
+from nearcode.shared.protocol.daemon_api import (
+    PREFIX_WINDOW_CHARS,
+    SUFFIX_WINDOW_CHARS,
+    DeltaEvent,
+    DoneEvent,
+    FimRequest,
+    Priority,
+)
 from nearcode.shared.protocol.settings import Settings
 
 log = logging.getLogger("nearcode.lsp")
 
 # Finish reasons of a stream nobody should see the end of: what it produced is not an answer.
 ABANDONED = ("superseded", "cancelled")
-PREFIX_WINDOW_CHARS = 24_000  # more than any prompt budget uses; the daemon fits tokens exactly
-SUFFIX_WINDOW_CHARS = 6_000
 
 
 @dataclass(frozen=True)
@@ -119,6 +124,7 @@ async def ask_model(
         affinity=cursor.uri,  # speculation shares the document's engine slot and its KV cache
         client=client_id,
         priority=priority,
+        context_mode=settings.context,
     )
     pieces: list[str] = []
     async for event in client.stream_fim(request):

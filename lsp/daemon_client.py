@@ -243,8 +243,8 @@ class DaemonClient:
         return await self._json("GET", path)
 
     async def post_json(self, path: str, body: BaseModel, timeout_s: float = 10.0) -> dict[str, Any]:
-        """POST a request model; the answer's JSON."""
-        return await self._json("POST", path, body.model_dump_json(), timeout_s)
+        """POST a request model (defaults left out: the daemon has them too); the answer's JSON."""
+        return await self._json("POST", path, body.model_dump_json(exclude_defaults=True), timeout_s)
 
     async def _json(self, method: str, path: str, content: str | None = None, timeout_s: float = 10.0) -> dict[str, Any]:
         """One JSON request, retried once on a fresh daemon if the old one is gone."""

@@ -18,13 +18,9 @@ from pygls.exceptions import JsonRpcInvalidParams
 from pygls.uris import to_fs_path
 from pygls.workspace import TextDocument, Workspace
 
-from nearcode.lsp.completion import (
-    PREFIX_WINDOW_CHARS,
-    SUFFIX_WINDOW_CHARS,
-    CursorText,
-    cursor_text,
-)
+from nearcode.lsp.completion import CursorText, cursor_text
 from nearcode.shared.languages import language_for_path
+from nearcode.shared.protocol.daemon_api import PREFIX_WINDOW_CHARS, SUFFIX_WINDOW_CHARS
 from nearcode.shared.text import (
     LineIndex,
     PositionError,
@@ -188,3 +184,21 @@ def parseable_document(workspace: Workspace, uri: str) -> EditorDocument:
         )
     require_valid_unicode(document, source, 0, "code actions")
     return document
+
+
+def text_and_offset(workspace: Workspace, uri: str, position: types.Position | None) -> tuple[str, int] | None:
+    """A document's text and the offset of `position` in it (its end when None), or None when the
+    document is not open or the position is gone."""
+    if uri not in workspace.text_documents:
+        return None
+    document = workspace.get_text_document(uri)
+    source = document.source
+    if position is None:
+        return source, len(source)
+    line = getattr(position, "line", None)
+    character = getattr(position, "character", None)
+    if isinstance(position, dict):
+        line, character = position.get("line"), position.get("character")
+    if not isinstance(line, int) or not isinstance(character, int) or line < 0 or line >= len(document.lines) + 1:
+        return None
+    return source, document.offset_at_position(types.Position(line=line, character=max(0, character)))

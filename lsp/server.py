@@ -25,6 +25,7 @@ from pygls.exceptions import (
     JsonRpcParseError,
 )
 from pygls.lsp.server import LanguageServer
+from pygls.uris import to_fs_path
 
 from nearcode import __version__
 from nearcode.lsp.client_settings import pull_settings
@@ -35,6 +36,7 @@ from nearcode.lsp.code_actions.live_region import DocumentWatchers
 from nearcode.lsp.code_actions.streaming import ActionContext, progress_scope
 from nearcode.lsp.code_actions.tests_command import run_generate_tests
 from nearcode.lsp.completion import CompletionOutcome, CursorText
+from nearcode.lsp.context import ReadAhead, show_context
 from nearcode.lsp.coordinator import CompletionCoordinator
 from nearcode.lsp.daemon_client import (
     DaemonClient,
@@ -48,6 +50,7 @@ from nearcode.lsp.documents import (
     open_document,
     parseable_document,
     require_valid_unicode,
+    text_and_offset,
 )
 from nearcode.lsp.problems import ProblemKind, Problems
 from nearcode.lsp.rpc import MalformedMessage, NearcodeProtocol
@@ -57,7 +60,9 @@ from nearcode.shared.protocol.editor import (
     ACCEPT_COMMAND,
     ASK_CLOUD_COMMAND,
     DOCSTRING_COMMAND,
+    FOCUS_NOTIFICATION,
     PREVIEW_CLOUD_COMMAND,
+    SHOW_CONTEXT_COMMAND,
     STATUS_COMMAND,
     STATUS_NOTIFICATION,
     TESTS_COMMAND,
@@ -80,6 +85,8 @@ class NearcodeServer(LanguageServer):
         self.daemon = DaemonClient()
         self.client_id = uuid.uuid4().hex[:12]
         self.coordinator = CompletionCoordinator(self.daemon, self.client_id)
+        self.read_ahead = ReadAhead(self.daemon, self.client_id)
+        self.last_completed_uri = ""  # nearcode.showContext without arguments shows this one
         self.state: ServerState = "loading"
         self.message = ""
         self.model_name = ""
@@ -148,9 +155,11 @@ class NearcodeServer(LanguageServer):
         self.problems.report(kind, message)
         self.send_status("error", message)
 
-    async def run_completion(self, cursor: CursorText, invoked: bool) -> CompletionOutcome:
+    async def run_completion(self, cursor: CursorText, invoked: bool, position: types.Position) -> CompletionOutcome:
         """One completion; whatever fails, the editor gets an empty answer (never an error
         response at every keystroke) and the problem goes to the status, shown once."""
+        self.read_ahead.cancel(cursor.uri)
+        self.last_completed_uri = cursor.uri
         self.counters["requested"] += 1
         try:
             outcome = await self.coordinator.complete(cursor, self.settings, invoked)
@@ -173,6 +182,8 @@ class NearcodeServer(LanguageServer):
                 f"the daemon's log is {paths.daemon_log_file()}",
             )
             return outcome
+        # Once the cursor rests here, the daemon reads this place's long prompt ahead.
+        self.read_ahead.requested(cursor, self.settings, lambda: text_and_offset(self.workspace, cursor.uri, position))
         if self.state != "ready" or self.destination is None or self.problems.current:  # where prompts go is never left unknown
             self.problems.clear()
             await self.refresh_model_name()
@@ -296,7 +307,9 @@ async def on_shutdown(ls: NearcodeServer, params: None) -> None:
 
 @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
 def did_open(ls: NearcodeServer, params: types.DidOpenTextDocumentParams) -> None:
-    ls.workspace_sync.opened(params.text_document.uri)
+    doc = params.text_document
+    ls.workspace_sync.opened(doc.uri)  # the daemon's index sees the buffer
+    ls.read_ahead.opened(doc.uri, to_fs_path(doc.uri) or doc.uri, doc.language_id, doc.text, ls.settings)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
@@ -309,6 +322,20 @@ def did_change(ls: NearcodeServer, params: types.DidChangeTextDocumentParams) ->
 def did_close(ls: NearcodeServer, params: types.DidCloseTextDocumentParams) -> None:
     ls.coordinator.forget(params.text_document.uri)
     ls.workspace_sync.closed(params.text_document.uri)
+    ls.read_ahead.cancel(params.text_document.uri)
+
+
+@server.feature(FOCUS_NOTIFICATION)
+def did_focus(ls: NearcodeServer, params: Any) -> None:
+    """An editor shows a document (and maybe where its cursor is): read its prompt's stable part ahead."""
+    uri = str(_field(_field(params, "textDocument", {}), "uri", "") or "")
+    position = _field(params, "position")
+    now = text_and_offset(ls.workspace, uri, position) if uri else None
+    if now is not None:
+        document = ls.workspace.get_text_document(uri)
+        text, offset = now
+        ls.read_ahead.opened(uri, to_fs_path(uri) or uri, document.language_id or "", text, ls.settings,
+                             offset if position is not None else None)
 
 
 @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
@@ -317,7 +344,7 @@ async def inline_completion(
 ) -> types.InlineCompletionList:
     cursor = cursor_at(ls.workspace, params.text_document.uri, params.position)
     invoked = params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
-    outcome = await ls.run_completion(cursor, invoked)
+    outcome = await ls.run_completion(cursor, invoked, params.position)
     if not outcome.offered:
         return types.InlineCompletionList(items=[])
     here = types.Range(start=params.position, end=params.position)
@@ -337,7 +364,7 @@ async def completion(ls: NearcodeServer, params: types.CompletionParams) -> type
         return empty  # the client asks for ghost text; a popup as well would call the model twice
     cursor = cursor_at(ls.workspace, params.text_document.uri, params.position)
     invoked = bool(params.context and params.context.trigger_kind == types.CompletionTriggerKind.Invoked)
-    outcome = await ls.run_completion(cursor, invoked)
+    outcome = await ls.run_completion(cursor, invoked, params.position)
     if not outcome.offered:
         return empty
     # Replace the word before the cursor so editors that filter by it keep the item.
@@ -436,6 +463,13 @@ async def generate_tests(ls: NearcodeServer, *args: Any) -> dict[str, Any]:
 @server.command(ASK_CLOUD_COMMAND)
 async def ask_cloud(ls: NearcodeServer, *args: Any) -> dict[str, Any]:
     return await _command(ls, args, run_ask_cloud, parses=False)
+
+
+@server.command(SHOW_CONTEXT_COMMAND)
+async def show_context_command(ls: NearcodeServer, *args: Any) -> dict[str, Any]:
+    argument = first_argument(args) if args else None
+    uri = argument if isinstance(argument, str) else str(_field(argument or {}, "uri", "") or "")
+    return (await show_context(ls.daemon, ls.client_id, uri or ls.last_completed_uri)).wire()
 
 
 @server.command(PREVIEW_CLOUD_COMMAND)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -80,3 +83,21 @@ def start_daemon(
 
 def stop_daemon(env: dict[str, str]) -> None:
     subprocess.run([*NEARCODE, "stop"], env=env, capture_output=True, timeout=60)
+
+
+@contextlib.contextmanager
+def running_daemon(**extra_env: str) -> Iterator[dict[str, str]]:
+    """A daemon of its own (a fresh runtime dir), stopped and cleaned up afterwards; yields its
+    environment (os.environ + NEARCODE_RUNTIME_DIR + `extra_env`)."""
+    runtime = new_runtime_dir()
+    env = {**env_for(runtime), **extra_env}
+    process = start_daemon(env)
+    try:
+        yield env
+    finally:
+        stop_daemon(env)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        shutil.rmtree(runtime, ignore_errors=True)

@@ -134,9 +134,15 @@ async def test_prefix_only_prompt_gives_the_suffix_share_to_the_prefix() -> None
     prefix = "".join(f"x{i}\n" for i in range(40))  # 120 characters, one a "token" here
     prompt = await build_fim_prompt(FimInput(prefix=prefix, suffix="tail"), template, budget, count_chars)
     assert 50 < len(prompt.text) <= 100  # more than the prefix share alone: it got the suffix's too
-    qwen = await build_fim_prompt(FimInput(prefix=prefix, suffix="tail"), fim_templates()["qwen2.5-coder"],
+    # A FIM prompt keeps the suffix's share for the suffix; what the suffix leaves unused goes to
+    # the prefix too (here "tail" uses 4 of its 50).
+    long_suffix = "y" * 200
+    qwen = await build_fim_prompt(FimInput(prefix=prefix, suffix=long_suffix), fim_templates()["qwen2.5-coder"],
                                   budget, count_chars)
-    assert qwen.prefix_chars <= 50
+    assert qwen.prefix_chars <= 50 and qwen.suffix_chars <= 50
+    short = await build_fim_prompt(FimInput(prefix=prefix, suffix="tail"), fim_templates()["qwen2.5-coder"],
+                                   budget, count_chars)
+    assert 50 < short.prefix_chars <= 96
 
 
 @pytest.mark.parametrize("family", ["phi-3-mini", "llama-3.1-8b"])

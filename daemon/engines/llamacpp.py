@@ -157,6 +157,10 @@ class LlamaCppEngine:
         response.raise_for_status()
         return len(response.json()["tokens"])
 
+    def holds_slot(self, key: str) -> bool:
+        """Whether requests with affinity `key` still own a slot (and so, probably, its cache)."""
+        return key in self._slots
+
     def _slot_for(self, key: str) -> int:
         if key in self._slots:
             self._slots.move_to_end(key)

@@ -10,6 +10,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from nearcode.daemon.prompting.context_fit import (
+    FittedContext,
+    PartReport,
+    Snippet,
+    fit_context,
+)
 from nearcode.daemon.prompting.templates import FimTemplate, render
 
 CountTokens = Callable[[str], Awaitable[int]]
@@ -21,26 +27,24 @@ _MAX_CHARS_PER_TOKEN = 8
 @dataclass(frozen=True)
 class PromptBudget:
     total_tokens: int = 768
-    prefix_share: float = 0.75
+    prefix_share: float = 0.55
     suffix_share: float = 0.10
-    context_share: float = 0.15
+    context_share: float = 0.35
     # The suffix follows the cursor in the prompt, so the engine re-reads it on every keystroke; when
     # completing one line it is cut further, to the lines right after the cursor.
     single_line_suffix_tokens: int = 40
+    # The total the context share is taken of (0: total_tokens). The block is read once and then
+    # cached, so it follows the engine's speed but not how many editors share it at the moment.
+    stable_total_tokens: int = 0
 
     def split(self, has_context: bool, single_line: bool = False) -> tuple[int, int, int]:
         """Token budgets for (prefix, suffix, context)."""
         suffix = int(self.total_tokens * self.suffix_share)
         if single_line:
             suffix = min(suffix, self.single_line_suffix_tokens)
-        context = int(self.total_tokens * self.context_share) if has_context else 0
-        return self.total_tokens - suffix - context, suffix, context
-
-
-@dataclass(frozen=True)
-class Snippet:
-    path: str
-    text: str
+        basis = self.stable_total_tokens or self.total_tokens
+        context = int(basis * self.context_share) if has_context else 0
+        return max(0, self.total_tokens - suffix - context), suffix, context
 
 
 @dataclass(frozen=True)
@@ -49,8 +53,11 @@ class FimInput:
     suffix: str
     path: str = ""
     language: str = ""
-    context: tuple[Snippet, ...] = ()
+    context: tuple[Snippet, ...] = ()  # best first
     repo: str = ""
+    # Identities of the context block's parts in the previous prompt of this document, in order:
+    # kept parts stay in that order so the engine's KV cache still holds them.
+    previous_block: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -85,6 +92,29 @@ class FimPrompt:
     snippets: int
     anchor: PrefixAnchor | None = None  # pass to the document's next prompt
     anchored: bool = False  # the prefix started where the previous prompt's did
+    warm: bool = False  # the context block was in the engine's cache: budgeted by what must be read
+    prefix_end: int = 0  # where the prefix ends in `text` (0 when the template puts it after the suffix)
+    context: FittedContext | None = None  # what the context block holds and what was left out
+    # Token budgets (allotted) and use, by part: context, prefix, suffix.
+    allotted: tuple[tuple[str, int], ...] = ()
+    used: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def parts(self) -> tuple[PartReport, ...]:
+        return self.context.reports if self.context else ()
+
+
+@dataclass(frozen=True)
+class CacheView:
+    """What the engine's KV cache holds in this document's slot, as far as the daemon knows, and
+    how many tokens a request may read when its context block is already there."""
+
+    text: str = ""  # the prompt last read into the slot
+    warm_tokens: int = 0  # 0: no warm rule (every prompt is budgeted as if read cold)
+
+
+# A warm request's near prefix never shrinks below this (a line or two is too little to go on).
+MIN_WARM_PREFIX_TOKENS = 48
 
 
 async def build_fim_prompt(
@@ -94,29 +124,83 @@ async def build_fim_prompt(
     count_tokens: CountTokens,
     single_line: bool = False,
     anchor: PrefixAnchor | None = None,
+    cache: CacheView | None = None,
 ) -> FimPrompt:
-    prefix_budget, suffix_budget, context_budget = budget.split(bool(inp.context), single_line)
+    """The prompt: the context block first (it changes least), then the text around the cursor.
+
+    Cold (nothing of this prompt is in the engine's cache) the whole prompt is budgeted: what the
+    engine reads within its cold-read target, shared by the parts' percentages. Warm (the context
+    block is in the cache already) what is in the cache costs almost nothing and only what must be
+    read is budgeted, to `cache.warm_tokens`: an anchored prefix whose start is cached is kept
+    however long it has grown (up to ANCHOR_MAX_SHARE of the cold prefix budget), a fresh one is
+    fitted to what reads within the warm target, so the first completion at a new place is fast.
+    """
+    _, suffix_budget, context_budget = budget.split(bool(inp.context), single_line)
     if not template.uses_suffix:
-        # A prefix-only prompt (model without FIM tokens): the suffix's share goes to the prefix.
-        prefix_budget, suffix_budget = prefix_budget + suffix_budget, 0
-    prefix = await _anchored_prefix(inp.prefix, prefix_budget, count_tokens, anchor)
-    anchored = prefix is not None
-    if prefix is None:
-        share = REFIT_SHARE if anchor is not None else 1.0
-        prefix = await fit_tail(inp.prefix, int(prefix_budget * share), count_tokens)
+        suffix_budget = 0  # a prefix-only prompt (model without FIM tokens): its share goes to the prefix
+    # {comment}: families without repository tokens write file paths as line comments.
+    values = {"repo": inp.repo or "workspace", "path": inp.path, "comment": line_comment(inp.language)}
+    context = await fit_context(inp.context, template, context_budget, count_tokens, values, inp.previous_block)
     suffix = await fit_head(inp.suffix, suffix_budget, count_tokens)
-    context, used = await _render_context(inp, template, context_budget, count_tokens)
+    suffix_tokens = await count_tokens(suffix)
+    # Shares a part leaves unused go to the prefix.
+    prefix_budget = max(MIN_WARM_PREFIX_TOKENS, budget.total_tokens - suffix_tokens - context.tokens)
+    start = render(template.template.split("{prefix}")[0], {"context": context.text, "language": inp.language})
+    warm = bool(cache and cache.warm_tokens and context.text and cache.text.startswith(start))
+    prefix: str | None = None
+    if warm and cache is not None:
+        prefix = await _anchored_prefix(inp.prefix, prefix_budget, count_tokens, anchor, minimum=0.0)
+        if prefix is not None:
+            uncached = await _uncached_tokens(start + prefix, cache.text, count_tokens)
+            prefix = prefix if uncached + suffix_tokens <= cache.warm_tokens else None
+        if prefix is None:
+            near = max(MIN_WARM_PREFIX_TOKENS, cache.warm_tokens - suffix_tokens)
+            prefix = await fit_tail(inp.prefix, min(near, prefix_budget), count_tokens)
+            anchored = False
+        else:
+            anchored = True
+    else:
+        prefix = await _anchored_prefix(inp.prefix, prefix_budget, count_tokens, anchor)
+        anchored = prefix is not None
+        if prefix is None:
+            share = REFIT_SHARE if anchor is not None else 1.0
+            prefix = await fit_tail(inp.prefix, int(prefix_budget * share), count_tokens)
     text = render(
         template.template,
-        {"context": context, "prefix": prefix, "suffix": suffix, "language": inp.language},
+        {"context": context.text, "prefix": prefix, "suffix": suffix, "language": inp.language},
     )
     new_anchor = PrefixAnchor(prefix[:ANCHOR_HEAD_CHARS]) if len(prefix) < len(inp.prefix) else None
-    return FimPrompt(text=text, prefix_chars=len(prefix), suffix_chars=len(suffix), snippets=used,
-                     anchor=new_anchor, anchored=anchored)
+    return FimPrompt(
+        text=text, prefix_chars=len(prefix), suffix_chars=len(suffix), snippets=len(context.kept),
+        anchor=new_anchor, anchored=anchored, context=context, warm=warm,
+        prefix_end=len(start) + len(prefix) if text.startswith(start + prefix) else 0,
+        allotted=(("context", context_budget), ("prefix", prefix_budget), ("suffix", suffix_budget)),
+        used=(("context", context.tokens), ("prefix", await count_tokens(prefix)), ("suffix", suffix_tokens)),
+    )
+
+
+async def _uncached_tokens(text: str, cached: str, count_tokens: CountTokens) -> int:
+    """Tokens of `text` past the longest start it shares with `cached` (what the engine reads)."""
+    return await count_tokens(text[shared_start(text, cached):])
+
+
+def shared_start(a: str, b: str) -> int:
+    """The length of the longest start `a` and `b` share (slices compare in C: a few µs for 10 kB)."""
+    low, high = 0, min(len(a), len(b))
+    if a[:high] == b[:high]:
+        return high
+    while high - low > 1:  # a[:low] == b[:low] and a[:high] != b[:high]
+        middle = (low + high) // 2
+        if a[:middle] == b[:middle]:
+            low = middle
+        else:
+            high = middle
+    return low
 
 
 async def _anchored_prefix(
-    prefix: str, budget: int, count_tokens: CountTokens, anchor: PrefixAnchor | None
+    prefix: str, budget: int, count_tokens: CountTokens, anchor: PrefixAnchor | None,
+    minimum: float = ANCHOR_MIN_SHARE,
 ) -> str | None:
     """The prefix from the previous prompt's start, if it is still there, fits, and keeps enough."""
     if anchor is None or not anchor.head or budget <= 0:
@@ -128,7 +212,7 @@ async def _anchored_prefix(
     if len(candidate) > ANCHOR_MAX_SHARE * budget * _MAX_CHARS_PER_TOKEN:
         return None
     tokens = await count_tokens(candidate)
-    return candidate if ANCHOR_MIN_SHARE * budget <= tokens <= ANCHOR_MAX_SHARE * budget else None
+    return candidate if minimum * budget <= tokens <= ANCHOR_MAX_SHARE * budget else None
 
 
 async def fit_tail(text: str, budget: int, count_tokens: CountTokens) -> str:
@@ -167,35 +251,6 @@ def _cut(text: str, max_chars: int, keep_end: bool) -> str:
     piece = text[:max_chars]
     newline = piece.rfind("\n")
     return piece[: newline + 1] if newline > 0 else piece
-
-
-async def _render_context(
-    inp: FimInput, template: FimTemplate, budget: int, count_tokens: CountTokens
-) -> tuple[str, int]:
-    if not inp.context or budget <= 0 or not template.context_snippet:
-        return "", 0
-    # {comment}: families without repository tokens write file paths as line comments.
-    values = {"repo": inp.repo or "workspace", "path": inp.path, "comment": line_comment(inp.language)}
-    header = render(template.context_header, values)
-    footer = render(template.context_current_file, values)
-    remaining = budget - await count_tokens(header + footer)
-    parts, used = [], 0
-    for snippet in inp.context:
-        if remaining <= 0:
-            break
-        block = render(
-            template.context_snippet,
-            {"snippet_path": snippet.path, "snippet_text": snippet.text, "comment": values["comment"]},
-        )
-        cost = await count_tokens(block)
-        if cost > remaining:
-            break
-        parts.append(block)
-        remaining -= cost
-        used += 1
-    if not parts:
-        return "", 0
-    return header + "".join(parts) + footer, used
 
 
 _HASH_COMMENT = {"python", "shellscript", "sh", "bash", "ruby", "perl", "r", "yaml", "toml", "dockerfile", "makefile", "elixir", "julia", "powershell", "coffeescript", "nim"}

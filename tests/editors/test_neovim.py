@@ -114,8 +114,8 @@ def test_plugin_shows_and_accepts_ghost_text(
     )
     detail = report.pop("_detail")
     assert not report.get("lua_error"), f"{report}\n{detail}"
-    assert report["commands"] == [2, 2], (
-        "the plugin's :NearcodeStatus / :NearcodeToggle are missing"
+    assert report["commands"] == [2, 2, 2], (
+        "the plugin's :NearcodeStatus / :NearcodeToggle / :NearcodeContext are missing"
     )
     assert report["attached"]
     assert report["shown"], f"no suggestion drawn within 25 s: {report}\n{detail}"
@@ -158,6 +158,14 @@ def test_plugin_shows_and_accepts_ghost_text(
     assert any(line.startswith("state: ") for line in report["status_lines"]), report[
         "status_lines"
     ]
+
+    # :NearcodeContext: the last completion's parts and budget, then its prompt, in a scratch buffer.
+    context = report["context_buffer"]
+    assert context["scratch"] and context["name"].startswith("nearcode://context/"), context
+    shown = "\n".join(context["lines"])
+    assert shown.startswith("nearcode context: ") and "budget: " in shown, shown
+    assert re.search(r"kept +prefix +\S*fib\.py:", shown), shown
+    assert "--- the prompt the engine received ---" in shown and "<|fim_middle|>" in shown
 
     # The server counted the shown, partially accepted and accepted suggestion.
     counters = report["server_status"]

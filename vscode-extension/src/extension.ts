@@ -18,7 +18,14 @@ import {
 } from 'vscode-languageclient/node';
 
 import { findServer, notFoundMessage } from './discovery';
-import { SERVER_COMMANDS, STATUS_NOTIFICATION, type StatusResult } from './protocol.generated';
+import { contextDocument } from './context';
+import {
+  type ContextResult,
+  FOCUS_NOTIFICATION,
+  SERVER_COMMANDS,
+  STATUS_NOTIFICATION,
+  type StatusResult,
+} from './protocol.generated';
 import { RestartPolicy } from './restart';
 import { describeCommandResult } from './results';
 import {
@@ -41,6 +48,7 @@ const DidShowCompletion = new NotificationType<{ item: WireInlineItem }>('textDo
 const DidPartiallyAcceptCompletion = new NotificationType<{ item: WireInlineItem; acceptedLength: number }>(
   'textDocument/didPartiallyAcceptCompletion',
 );
+const DidFocus = new NotificationType<{ textDocument: { uri: string }; position?: vscode.Position }>(FOCUS_NOTIFICATION);
 
 /** Server commands run from the palette: [server command, human name]. */
 const SERVER_ACTIONS = {
@@ -80,7 +88,10 @@ class Nearcode implements vscode.Disposable {
       vscode.workspace.onDidChangeConfiguration((e) => {
         if (e.affectsConfiguration(SECTION)) void this.onSettingsChanged();
       }),
-      vscode.window.onDidChangeActiveTextEditor(() => this.render()),
+      vscode.window.onDidChangeActiveTextEditor((editor) => {
+        this.render();
+        this.focused(editor);
+      }),
       vscode.workspace.onDidCloseTextDocument((doc) => this.tracker.clear(doc.uri.toString())),
     );
     this.render();
@@ -376,6 +387,7 @@ class Nearcode implements vscode.Disposable {
     reg('nearcode.openLog', () => this.output.show(true));
     reg('nearcode.showMenu', () => this.showMenu());
     reg('nearcode.showServerStatus', () => this.showServerStatus());
+    reg('nearcode.showContext', () => this.showContext());
     reg('nearcode.action.generateDocstring', () => this.runServerAction('generateDocstring'));
     reg('nearcode.action.generateTests', () => this.runServerAction('generateTests'));
     reg('nearcode.action.askCloud', () => this.runServerAction('askCloud'));
@@ -457,6 +469,32 @@ class Nearcode implements vscode.Disposable {
         `partially accepted ${s?.partiallyAccepted ?? 0}`,
       ];
       void vscode.window.showInformationMessage(`nearcode: ${parts.join(', ')}`);
+    } catch (err) {
+      void vscode.window.showErrorMessage(serverErrorMessage(err));
+    }
+  }
+
+  /** The editor shows another document: let the server read its prompt's stable part ahead. */
+  private focused(editor: vscode.TextEditor | undefined): void {
+    if (!editor || !this.client?.isRunning() || editor.document.uri.scheme !== 'file') return;
+    const { line, character } = editor.selection.active;
+    void this.client
+      .sendNotification(DidFocus, { textDocument: { uri: editor.document.uri.toString() }, position: new vscode.Position(line, character) })
+      .catch(() => undefined);
+  }
+
+  /** What the last completion in the active document was given, in a document beside it. */
+  private async showContext(): Promise<void> {
+    const client = this.requireClient();
+    if (!client) return;
+    const uri = vscode.window.activeTextEditor?.document.uri.toString();
+    try {
+      const result = (await client.sendRequest(ExecuteCommandRequest.type, {
+        command: SERVER_COMMANDS.showContext,
+        arguments: uri ? [{ uri }] : [],
+      })) as Partial<ContextResult> | null;
+      const doc = await vscode.workspace.openTextDocument({ language: 'markdown', content: contextDocument(result) });
+      await vscode.window.showTextDocument(doc, { viewColumn: vscode.ViewColumn.Beside, preview: true, preserveFocus: true });
     } catch (err) {
       void vscode.window.showErrorMessage(serverErrorMessage(err));
     }

@@ -12,6 +12,7 @@ export interface ServerSettings {
   cloudEndpoint: string;
   logDocumentText: boolean;
   runGeneratedTests: "ask" | "never";
+  context: "workspace" | "file";
   speculate: boolean;
 }
 
@@ -26,6 +27,7 @@ export const SERVER_SETTING_DEFAULTS: ServerSettings = {
   "cloudEndpoint": "",
   "logDocumentText": false,
   "runGeneratedTests": "ask",
+  "context": "workspace",
   "speculate": true
 };
 
@@ -90,6 +92,14 @@ export const SERVER_SETTING_SPECS = {
       "never"
     ]
   },
+  "context": {
+    "type": "string",
+    "scope": "resource",
+    "enum": [
+      "workspace",
+      "file"
+    ]
+  },
   "speculate": {
     "type": "boolean",
     "scope": "resource"
@@ -97,13 +107,15 @@ export const SERVER_SETTING_SPECS = {
 } as const;
 
 export const STATUS_NOTIFICATION = "nearcode/status";
+export const FOCUS_NOTIFICATION = "nearcode/didFocus";
 export const SERVER_COMMANDS = {
   "accept": "nearcode.didAcceptCompletion",
   "status": "nearcode.status",
   "generateDocstring": "nearcode.generateDocstring",
   "generateTests": "nearcode.generateTests",
   "askCloud": "nearcode.askCloud",
-  "previewCloudPayload": "nearcode.previewCloudPayload"
+  "previewCloudPayload": "nearcode.previewCloudPayload",
+  "showContext": "nearcode.showContext"
 } as const;
 
 /** One workspace folder's index (the daemon's, shared by every editor that has it open). */
@@ -210,4 +222,42 @@ export interface CloudResult {
   withheldFiles: string[];
   body?: string;
   auditLog?: string;
+}
+
+/** One piece of a completion's prompt, or one that was left out: what it holds, what it cost, */
+export interface PromptPart {
+  kind: "definition" | "snippet" | "edit" | "file" | "prefix" | "suffix";
+  path: string;
+  startLine: number;
+  endLine: number;
+  tokens: number;
+  status: "kept" | "cut" | "dropped";
+  reason: string;
+  name: string;
+}
+
+/** How the prompt's token budget was shared: each part's share, what it was allotted and used. */
+export interface PromptBudgetReport {
+  totalTokens: number;
+  shares: Record<string, number>;
+  allotted: Record<string, number>;
+  used: Record<string, number>;
+}
+
+/** `nearcode.showContext`: what the last completion in a document was given. */
+export interface ContextResult {
+  available: boolean;
+  reason?: string;
+  uri: string;
+  contextMode: string;
+  parts: PromptPart[];
+  budget?: PromptBudgetReport;
+  promptTokens: number;
+  cachedTokens: number;
+  assemblyMs: number;
+  deadlineMs: number;
+  deadlineMissed: boolean;
+  stableBlockReused: boolean;
+  prompt?: string;
+  text: string;
 }

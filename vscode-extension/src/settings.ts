@@ -74,6 +74,7 @@ export const DEFAULTS: ServerSettings = SERVER_SETTING_DEFAULTS;
 const ENGINES = SERVER_SETTING_SPECS.engine.enum;
 const PRIVACY = SERVER_SETTING_SPECS.privacyMode.enum;
 const RUN_TESTS = SERVER_SETTING_SPECS.runGeneratedTests.enum;
+const CONTEXT = SERVER_SETTING_SPECS.context.enum;
 const DEBOUNCE = SERVER_SETTING_SPECS.debounceMs;
 const MAX_LINES = SERVER_SETTING_SPECS.maxLines;
 
@@ -119,6 +120,7 @@ export function readSettings(inspect: SettingInspector): ExtensionSettings {
     cloudEndpoint: asString(get('cloudEndpoint'), DEFAULTS.cloudEndpoint),
     logDocumentText: asBool(get('logDocumentText'), DEFAULTS.logDocumentText),
     runGeneratedTests: asEnum(get('runGeneratedTests'), RUN_TESTS, DEFAULTS.runGeneratedTests),
+    context: asEnum(get('context'), CONTEXT, DEFAULTS.context),
     speculate: asBool(get('speculate'), DEFAULTS.speculate),
   };
   return {

@@ -10,7 +10,15 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, TypeAdapter
 
+from nearcode.shared.protocol.settings import ContextMode
+
 Priority = Literal["interactive", "speculative", "background"]
+
+# The language server sends at most this much text before the cursor (the daemon fits tokens
+# exactly); a shorter prefix therefore starts at the file's start.
+PREFIX_WINDOW_CHARS = 24_000
+SUFFIX_WINDOW_CHARS = 6_000
+HEAD_WINDOW_CHARS = 8_000  # a document's start, for its head (imports) in the context block
 
 
 class ContextSnippet(BaseModel):
@@ -40,6 +48,40 @@ class FimRequest(BaseModel):
     # Requests with the same affinity run in the same engine slot, reusing its cached prompt
     # (default: `document`).
     affinity: str = ""
+    # "workspace": the daemon adds definitions and snippets from the project (the workspace index)
+    # before the current file; "file": the current file only.
+    context_mode: ContextMode = "workspace"
+
+
+class PrefillRequest(BaseModel):
+    """`POST /api/prefill`: a document was opened or focused, or the cursor rests somewhere new:
+    read the prompt's stable part into the engine's cache at background priority, in the slot the
+    document's completions use, so the first completion there reads only what changed."""
+
+    document: str
+    client: str = ""
+    path: str = ""
+    language: str = ""
+    head: str = Field(default="", max_length=HEAD_WINDOW_CHARS)  # the document's first characters
+    # Around the cursor, cut like a FimRequest's, when the editor said where it is (else None).
+    prefix: str | None = Field(default=None, max_length=PREFIX_WINDOW_CHARS)
+    suffix: str = Field(default="", max_length=SUFFIX_WINDOW_CHARS)
+    context_mode: ContextMode = "workspace"
+    affinity: str = ""  # default: `document`
+
+
+class PrefillAnswer(BaseModel):
+    """The answer to `/api/prefill`, at once: the reading itself goes on in the background."""
+
+    started: bool
+    reason: str = ""
+
+
+class ContextQuery(BaseModel):
+    """`POST /api/context`: what the last completion of (client, document) was given."""
+
+    client: str = ""
+    document: str
 
 
 class ChatMessageIn(BaseModel):

@@ -14,6 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 STATUS_NOTIFICATION = "nearcode/status"
+# Client to server: the editor shows this document now, `{"textDocument": {"uri"}, "position"?}`;
+# the server reads its prompt's stable part into the engine's cache ahead of the first request.
+FOCUS_NOTIFICATION = "nearcode/didFocus"
 
 # workspace/executeCommand commands.
 ACCEPT_COMMAND = "nearcode.didAcceptCompletion"
@@ -22,7 +25,11 @@ DOCSTRING_COMMAND = "nearcode.generateDocstring"
 TESTS_COMMAND = "nearcode.generateTests"
 ASK_CLOUD_COMMAND = "nearcode.askCloud"
 PREVIEW_CLOUD_COMMAND = "nearcode.previewCloudPayload"
-COMMANDS = (ACCEPT_COMMAND, STATUS_COMMAND, DOCSTRING_COMMAND, TESTS_COMMAND, ASK_CLOUD_COMMAND, PREVIEW_CLOUD_COMMAND)
+SHOW_CONTEXT_COMMAND = "nearcode.showContext"
+COMMANDS = (
+    ACCEPT_COMMAND, STATUS_COMMAND, DOCSTRING_COMMAND, TESTS_COMMAND, ASK_CLOUD_COMMAND, PREVIEW_CLOUD_COMMAND,
+    SHOW_CONTEXT_COMMAND,
+)
 
 ServerState = Literal["ready", "loading", "working", "error", "off"]
 
@@ -154,3 +161,50 @@ class CloudResult(WireModel):
     withheld_files: list[str] = Field(default_factory=list)
     body: str | None = None
     audit_log: str | None = None
+
+
+PromptPartKind = Literal["definition", "snippet", "edit", "file", "prefix", "suffix"]
+PartStatus = Literal["kept", "cut", "dropped"]
+
+
+class PromptPart(WireModel):
+    """One piece of a completion's prompt, or one that was left out: what it holds, what it cost,
+    and why it was kept, cut or dropped (Copilot's prompt elements carry the same)."""
+
+    kind: PromptPartKind  # definition, snippet (an open file), edit (a recent edit), file (the current
+    # file's own far text), prefix / suffix (the text around the cursor)
+    path: str
+    start_line: int  # 0-based, inclusive (as LSP positions)
+    end_line: int
+    tokens: int
+    status: PartStatus
+    reason: str
+    name: str = ""  # the definition's name
+
+
+class PromptBudgetReport(WireModel):
+    """How the prompt's token budget was shared: each part's share, what it was allotted and used."""
+
+    total_tokens: int
+    shares: dict[str, float] = Field(default_factory=dict)
+    allotted: dict[str, int] = Field(default_factory=dict)
+    used: dict[str, int] = Field(default_factory=dict)
+
+
+class ContextResult(WireModel):
+    """`nearcode.showContext`: what the last completion in a document was given."""
+
+    available: bool
+    reason: str | None = None  # why there is nothing to show
+    uri: str = ""
+    context_mode: str = ""
+    parts: list[PromptPart] = Field(default_factory=list)
+    budget: PromptBudgetReport | None = None
+    prompt_tokens: int = 0  # as the engine counted them
+    cached_tokens: int = 0  # read from the engine's KV cache instead of computed
+    assembly_ms: float = 0.0  # time spent gathering context
+    deadline_ms: float = 0.0  # the time gathering was allowed
+    deadline_missed: bool = False  # gathering ran out of time: the prompt has less context
+    stable_block_reused: bool = False  # the context block is the one the previous request used
+    prompt: str | None = None  # the prompt the engine received
+    text: str = ""  # the same, rendered for people (editors show it as is)

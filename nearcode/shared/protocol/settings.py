@@ -21,6 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 Engine = Literal["auto", "llamacpp", "vllm", "openai"]
 PrivacyMode = Literal["local-only", "cloud-allowed"]
 RunGeneratedTests = Literal["ask", "never"]
+# What a completion's prompt may hold beyond the current file (docs/architecture.md, "Context").
+ContextMode = Literal["workspace", "file"]
 
 
 def _meta(description: str, scope: str = "resource") -> dict[str, Any]:
@@ -66,6 +68,13 @@ class Settings(BaseModel):
             "without running, Cancel) or never run them. \"Always\" is kept per workspace in your own state, never "
             "in a project's files.",
             "machine",
+        ),
+    )
+    context: ContextMode = Field(
+        default="workspace",
+        json_schema_extra=_meta(
+            "What completions see: workspace (the current file plus definitions and snippets from the project) "
+            "or file (the current file only)."
         ),
     )
     speculate: bool = Field(

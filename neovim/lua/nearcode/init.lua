@@ -335,6 +335,9 @@ function M.setup(opts)
     group = group,
     callback = function(ev)
       M.attach(ev.buf)
+      if ev.event == "BufEnter" and enabled then
+        require("nearcode.context").focus(ev.buf)
+      end
     end,
   })
   for _, win in ipairs(vim.api.nvim_list_wins()) do

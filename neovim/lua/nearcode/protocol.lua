@@ -13,6 +13,7 @@ M.server_settings = {
   cloudEndpoint = "",
   logDocumentText = false,
   runGeneratedTests = "ask",
+  context = "workspace",
   speculate = true,
 }
 M.machine_settings = { "model", "engine", "privacyMode", "cloudEndpoint", "logDocumentText", "runGeneratedTests" }
@@ -23,6 +24,8 @@ M.commands = {
   generateTests = "nearcode.generateTests",
   askCloud = "nearcode.askCloud",
   previewCloudPayload = "nearcode.previewCloudPayload",
+  showContext = "nearcode.showContext",
 }
 M.status_notification = "nearcode/status"
+M.focus_notification = "nearcode/didFocus"
 return M

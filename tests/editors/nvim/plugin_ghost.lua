@@ -44,7 +44,8 @@ local ok, err = pcall(function()
     nearcode,
     file
   )
-  report.commands = lua([[return { vim.fn.exists(":NearcodeStatus"), vim.fn.exists(":NearcodeToggle") }]])
+  report.commands = lua([[return { vim.fn.exists(":NearcodeStatus"), vim.fn.exists(":NearcodeToggle"),
+    vim.fn.exists(":NearcodeContext") }]])
   report.attached = wait(20000, function()
     return lua([[local c = require("nearcode").client(0); return c ~= nil and c.initialized == true]])
   end)
@@ -103,6 +104,14 @@ local ok, err = pcall(function()
     local res = c:request_sync("workspace/executeCommand", { command = "nearcode.status", arguments = {} }, 5000, 0)
     return res and (res.result or { error = res.err }) or vim.NIL
   ]])
+  -- :NearcodeContext opens what the last completion was given in a scratch buffer.
+  local file_buf = lua("return vim.api.nvim_get_current_buf()")
+  lua("vim.cmd('NearcodeContext')")
+  wait(10000, function()
+    return lua("return vim.api.nvim_get_current_buf()") ~= file_buf
+  end)
+  report.context_buffer = lua([[return { name = vim.api.nvim_buf_get_name(0), scratch = vim.bo.buftype == "nofile",
+    lines = vim.api.nvim_buf_get_lines(0, 0, -1, false) }]])
 end)
 if not ok then
   report.lua_error = tostring(err)

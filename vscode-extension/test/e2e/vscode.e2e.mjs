@@ -414,6 +414,19 @@ test('the server counted the shown, accepted and partially accepted suggestions'
   await page.keyboard.press('Escape');
 });
 
+test('Show Context opens what the last completion was given beside the editor', async () => {
+  await page.locator('.monaco-editor .view-lines').first().click();
+  await runPaletteCommand('nearcode: Show Context of the Last Completion');
+  const text = await waitFor('the context document', async () => {
+    const all = (await page.locator('.monaco-editor .view-lines').allTextContents()).join('\n').replace(/\u00a0/g, ' ');
+    return all.includes('nearcode context') && all.includes('budget:') ? all : undefined;
+  }, 20_000);
+  log(`context document: ${text.slice(0, 200)}`);
+  assert.match(text, /kept\s+prefix\s+\S*calc\.py:/);
+  await shot('show-context');
+  await page.keyboard.press('Control+W'); // close it; the next tests type into calc.py
+});
+
 test('the status bar menu turns completions off and on for this language', async () => {
   await page.locator('.monaco-editor .view-lines').first().click();
   const off = await pickFromStatusMenu('Turn completions off for python');

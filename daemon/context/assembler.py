@@ -1,0 +1,88 @@
+"""Per request: which context the prompt gets, found in the workspace index under a deadline and
+kept stable per (client, document) while the user types in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import PurePath
+
+from nearcode.daemon.context.index_api import Definition, IndexLookup, WorkspaceIndex, no_index
+from nearcode.daemon.context.retrieval import Candidate, CursorWindow, Gathered, gather
+from nearcode.daemon.context.selection import Choice, StableSelector
+
+# Gathering is raced against this (Continue races each source against 100 ms; our index lives in
+# memory, so a few dozen lookups fit in far less). Past it the prompt simply has less context.
+GATHER_DEADLINE_S = 0.02
+WINDOW_LINES_BEFORE = 40  # what "near the cursor" means for names and for ranking
+WINDOW_LINES_AFTER = 10
+
+
+@dataclass(frozen=True)
+class ContextChoice:
+    candidates: tuple[Candidate, ...]  # best first
+    previous_block: tuple[str, ...]  # keys of the block built last time, in prompt order
+    reused: bool  # the same selection as the previous request's: the block stays the same
+    why: str
+    repo: str  # the workspace folder's name (the repository-context header)
+    root: str  # paths are shown relative to it
+    elapsed_ms: float = 0.0
+    deadline_missed: bool = False
+    current_definitions: tuple[Definition, ...] = ()  # the current file's, from the index
+
+    def relative(self, path: str) -> str:
+        """A path as the prompt shows it: relative to the workspace folder (the index's paths are)."""
+        if not PurePath(path).is_absolute():
+            return path
+        if self.root:
+            try:
+                return PurePath(path).relative_to(self.root).as_posix()
+            except ValueError:
+                pass
+        return PurePath(path).name
+
+
+NO_CONTEXT = ContextChoice((), (), False, "", "", "")
+
+
+class ContextAssembler:
+    def __init__(self, lookup: IndexLookup = no_index, deadline_s: float = GATHER_DEADLINE_S) -> None:
+        self.lookup = lookup
+        self.deadline_s = deadline_s
+        self.selector = StableSelector()
+
+    def index_for(self, path: str) -> WorkspaceIndex | None:
+        try:
+            return self.lookup(path) if path else None
+        except Exception:  # no index is no context, not a failed completion
+            return None
+
+    async def choose(self, key: str, path: str, language: str, prefix: str, suffix: str) -> ContextChoice:
+        """The context candidates for a cursor between `prefix` and `suffix` of `path`."""
+        index = self.index_for(path)
+        if index is None:
+            return NO_CONTEXT
+        root = str(index.root)
+        try:  # the index speaks workspace-relative posix paths
+            relative = PurePath(path).relative_to(root).as_posix()
+        except ValueError:
+            return NO_CONTEXT
+        before = "\n".join(prefix.split("\n")[-WINDOW_LINES_BEFORE:])
+        after = "\n".join(suffix.split("\n")[:WINDOW_LINES_AFTER])
+        window = CursorWindow(relative, language, before, after, prefix + suffix)
+        gathered: Gathered = await gather(index, window, self.deadline_s)
+        cursor_line = prefix.count("\n")
+        choice: Choice = self.selector.choose(key, relative, gathered, cursor_line)
+        return ContextChoice(
+            candidates=choice.selection.candidates,
+            previous_block=choice.selection.previous_block,
+            reused=choice.reused,
+            why=choice.why,
+            repo=PurePath(root).name or "workspace",
+            root=root,
+            elapsed_ms=gathered.elapsed_ms,
+            deadline_missed=gathered.deadline_missed,
+            current_definitions=gathered.current_definitions,
+        )
+
+    def built(self, key: str, block: tuple[str, ...]) -> None:
+        self.selector.built(key, block)

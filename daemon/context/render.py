@@ -1,0 +1,65 @@
+"""Definitions as the model reads them: stub-like source (signature, first doc line, no body).
+
+A stub looks like code the model has seen (Python `.pyi` files, TypeScript declarations, C
+headers), so it reads the names, parameters and types without being tempted to continue a body.
+"""
+
+from __future__ import annotations
+
+from nearcode.daemon.context.index_api import Definition
+
+_BRACE_LANGUAGES = ("typescript", "typescriptreact", "javascript", "javascriptreact", "go", "rust", "java", "c",
+                    "cpp", "csharp", "kotlin", "swift", "php")
+
+
+def render_definitions(definitions: list[Definition], language: str) -> str:
+    """The first definition with the ones after it as its members (a class and its methods), or
+    each on its own when they are unrelated."""
+    if not definitions:
+        return ""
+    head, members = definitions[0], definitions[1:]
+    if language == "python" or (language not in _BRACE_LANGUAGES and head.path.endswith((".py", ".pyi"))):
+        return _python(head, members)
+    return _braces(head, members, language)
+
+
+DOC_MAX_CHARS = 80  # a doc line says what a thing is for; more is tokens the near prefix needs
+
+
+def _doc(definition: Definition) -> str:
+    doc = definition.doc.strip()
+    return doc if len(doc) <= DOC_MAX_CHARS else doc[: DOC_MAX_CHARS - 1].rstrip() + "…"
+
+
+def _python(head: Definition, members: list[Definition]) -> str:
+    """A class with its doc line and one line per member; a function on one line (`...` body),
+    its doc as a comment: as compact as a stub file, since every token is one the near prefix
+    does not get."""
+    signature = head.signature.rstrip()
+    if head.kind == "class":
+        lines = [signature if signature.endswith(":") else signature + ":"]
+        if head.doc:
+            lines.append(f'    """{_doc(head)}"""')
+        lines.extend("    " + _python(member, []).replace("\n", "\n    ") for member in members)
+        if len(lines) == 1:
+            lines.append("    ...")
+        return "\n".join(lines)
+    comment = f"  # {_doc(head)}" if head.doc else ""
+    if head.kind in ("function", "method"):
+        return (signature if signature.endswith(":") else signature + ":") + " ..." + comment
+    return signature + comment
+
+
+def _braces(head: Definition, members: list[Definition], language: str) -> str:
+    lines = []
+    if head.doc:
+        lines.append(f"// {_doc(head)}")
+    signature = head.signature.rstrip().rstrip("{").rstrip()
+    if head.kind == "class" and members:
+        lines.append(signature + " {")
+        for member in members:
+            lines.extend("  " + line for line in _braces(member, [], language).split("\n"))
+        lines.append("}")
+    else:
+        lines.append(signature + (";" if language not in ("go", "python") and head.kind in ("function", "method") else ""))
+    return "\n".join(lines)

@@ -1,0 +1,384 @@
+"""Gather context candidates for one cursor from the workspace index, under a hard deadline.
+
+Order of trust (Continue and Tabby do the same): a name near the cursor that the current file
+imports is resolved through that import first; a module the file imports contributes the members
+that match the words around the cursor; any other name near the cursor is looked up by name across
+the workspace; then snippets of the other open files and of recently edited ranges, ranked by
+identifier overlap with the text around the cursor.
+
+The index's methods are synchronous, so gathering runs on a worker thread. It checks the deadline
+between index calls and the caller takes whatever was found when the deadline passes: a slow index
+means less context, never a later answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import PurePath
+from typing import Literal
+
+from nearcode.daemon.context.code_scan import assigned_classes, attribute_pairs, unresolved_names
+from nearcode.daemon.context.identifiers import (
+    identifier_set,
+    identifiers,
+    jaccard,
+    overlap,
+    subword_set,
+    subwords,
+)
+from nearcode.daemon.context.index_api import Definition, ImportRef, WorkspaceIndex
+from nearcode.daemon.context.render import render_definitions
+
+CandidateKind = Literal["definition", "snippet", "edit"]
+
+SNIPPET_LINES = 20  # open files and edits are cut into windows of this many lines
+SNIPPET_STRIDE = 10
+MAX_MEMBERS_PER_MODULE = 6  # members of an imported module offered for the words near the cursor
+MAX_DEFINITIONS_PER_NAME = 3  # a name defined in many places: the closest few
+MAX_CLASS_MEMBERS = 16  # a class's stub shows its first members (fields, __init__, main methods)
+MIN_SNIPPET_SIMILARITY = 0.08
+
+# Scores put every kind on one scale; the fitter takes candidates best first.
+SCORE_IMPORTED_NAME = 1.0  # a name near the cursor, resolved through the file's imports
+SCORE_MODULE_MEMBER_USED = 0.95  # `module.member` near the cursor
+SCORE_WORKSPACE_NAME = 0.8  # a name near the cursor found elsewhere in the workspace
+SCORE_MODULE_MEMBER_MATCH = 0.8  # a member of a module used near the cursor, by its words (x 0.5-1)
+SCORE_FILE_IMPORT = 0.3  # imported by the file, not used near the cursor
+SCORE_UNRESOLVED = 0.4  # used in the file, not defined or imported there, defined in the workspace
+MAX_UNRESOLVED = 24
+SCORE_SNIPPET = 0.9  # times the snippet's Jaccard similarity (0..1), so only close ones compete
+
+
+@dataclass(frozen=True)
+class Candidate:
+    kind: CandidateKind
+    key: str  # identity across requests: the same definition or range keeps its key
+    path: str
+    start_line: int
+    end_line: int
+    text: str  # as it goes into the prompt
+    score: float
+    reason: str
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class CursorWindow:
+    """The text the ranking looks at: a few dozen lines around the cursor."""
+
+    path: str
+    language: str
+    before: str  # the lines before the cursor (nearest last)
+    after: str  # the lines after it
+    file_text: str = ""  # as much of the file as the request carries (for names it uses elsewhere)
+
+    def near_names(self) -> list[str]:
+        """Names near the cursor, nearest first (the words just typed before those further up)."""
+        before = identifiers(self.before)
+        after = identifiers(self.after)
+        ordered: list[str] = []
+        seen: set[str] = set()
+        for name in [*reversed(before), *after]:
+            if name not in seen:
+                seen.add(name)
+                ordered.append(name)
+        return ordered
+
+    def words(self) -> frozenset[str]:
+        return identifier_set(self.before + "\n" + self.after)
+
+
+@dataclass
+class Gathered:
+    candidates: list[Candidate] = field(default_factory=list)
+    deadline_missed: bool = False
+    elapsed_ms: float = 0.0
+    near_names: tuple[str, ...] = ()  # keys of the definitions names near the cursor resolve to (hysteresis)
+    current_definitions: tuple[Definition, ...] = ()  # the current file's, as the index has them
+
+
+class _Stop(Exception):
+    pass
+
+
+_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="context")
+
+
+async def gather(index: WorkspaceIndex, window: CursorWindow, deadline_s: float) -> Gathered:
+    """Candidates for `window`, found within `deadline_s` seconds (what was found by then)."""
+    started = time.monotonic()
+    found = Gathered()
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def work() -> None:
+        with contextlib.suppress(_Stop):
+            for candidate in _candidates(index, window, found, stop):
+                with lock:
+                    found.candidates.append(candidate)
+
+    future = asyncio.get_running_loop().run_in_executor(_POOL, work)
+    try:
+        await asyncio.wait_for(asyncio.shield(future), timeout=deadline_s)
+    except TimeoutError:
+        stop.set()  # the worker stops at its next index call; its later finds are not used
+        found.deadline_missed = True
+        future.add_done_callback(lambda f: f.exception())
+    except Exception:  # a broken index costs this request its context, nothing more
+        stop.set()
+    with lock:
+        result = Gathered(_best_per_key(found.candidates), found.deadline_missed, round((time.monotonic() - started) * 1000, 1),
+                          found.near_names, found.current_definitions)
+    return result
+
+
+def _best_per_key(candidates: list[Candidate]) -> list[Candidate]:
+    best: dict[str, Candidate] = {}
+    for c in candidates:
+        if c.key not in best or c.score > best[c.key].score:
+            best[c.key] = c
+    return list(best.values())
+
+
+def _candidates(
+    index: WorkspaceIndex, window: CursorWindow, found: Gathered, stop: threading.Event
+) -> Iterator[Candidate]:
+    def check() -> None:
+        if stop.is_set():
+            raise _Stop
+
+    around = window.words()
+    around_words = subword_set(around)
+    near = window.near_names()
+    check()
+    # Names the current file defines itself: the file shows them already.
+    found.current_definitions = tuple(index.file_definitions(window.path))
+    file_names = {d.name for d in found.current_definitions}
+    check()
+    imports = index.file_imports(window.path)
+    imported = _imported_names(index, window.path, imports, check)
+    best: dict[str, float] = {}  # key -> best score so far: a later, better route replaces an earlier one
+    resolved_near: dict[str, None] = {}  # keys of the definitions names near the cursor resolve to
+
+    def resolved(target: Definition) -> Definition:
+        resolved_near[f"def:{target.path}:{target.qualified}"] = None
+        return target
+
+    def definition(d: Definition, score: float, reason: str) -> Candidate | None:
+        key = f"def:{d.path}:{d.qualified}"
+        if best.get(key, -1.0) >= score or d.path == window.path:
+            return None
+        best[key] = score
+        members = _members(index, d, check, around_words) if d.kind == "class" else []
+        return Candidate("definition", key, d.path, d.line, max([d.line, *(m.line for m in members)]),
+                         render_definitions([d, *members], window.language), score, reason, d.name)
+
+    attribute_of = attribute_pairs(window.before + "\n" + window.after)
+    # `module.name` with an imported module: looked up in that module (below), not by bare name.
+    reached_through = {m for owner in imported for m in attribute_of.get(owner, ())}
+    # `x.member` where x holds an instance (`x = Cls(...)`, `x: Cls`): Cls's stub shows its members.
+    held = assigned_classes(window.file_text or window.before, set(attribute_of) - set(imported))
+    for distance, name in enumerate(near):
+        check()
+        if (name in reached_through and name not in imported) or name.startswith("__") or len(name) < 3:
+            continue  # dunders are defined everywhere; two letters are a loop variable
+        # Nearer names first: a call just typed needs its signature, a name used 30 names up has
+        # been seen in the prefix already (a member matching the words here may be worth more).
+        decay = 1.0 / (1.0 + 0.05 * distance)
+        if name in imported:
+            modules, names = imported[name]
+            for target in _named_in(index, modules, names, check)[:MAX_DEFINITIONS_PER_NAME]:
+                c = definition(resolved(target), SCORE_IMPORTED_NAME * decay, f"imported as {name}, used near the cursor")
+                if c:
+                    yield c
+            for member_name in attribute_of.get(name, ()):
+                for target in _named_in(index, modules, (member_name,), check)[:1]:
+                    c = definition(resolved(target), SCORE_MODULE_MEMBER_USED * decay,
+                                   f"{name}.{member_name} used near the cursor ({name} is imported)")
+                    if c:
+                        yield c
+            if not names:  # a module used near the cursor: its members that match the words here
+                for target, words in _matching_members(index, modules, around_words, check):
+                    c = definition(target, SCORE_MODULE_MEMBER_MATCH * decay * (0.5 + 0.5 * words),
+                                   f"member of {name} (imported), matches words near the cursor")
+                    if c:
+                        yield c
+            continue
+        if name in held:
+            cls = held[name]
+            via = _named_in(index, *imported[cls], check) if cls in imported and imported[cls][1] else []
+            for target in (via or _closest(index.definitions(cls), window.path))[:1]:
+                c = definition(resolved(target), SCORE_IMPORTED_NAME * decay, f"{name} holds a {cls}: its members")
+                if c:
+                    yield c
+            continue
+        if name in file_names:
+            continue  # defined in this file: the file itself shows it
+        for target in _closest(index.definitions(name), window.path)[:MAX_DEFINITIONS_PER_NAME]:
+            c = definition(resolved(target), SCORE_WORKSPACE_NAME * decay, f"{name} used near the cursor, defined in the workspace")
+            if c:
+                yield c
+    found.near_names = tuple(resolved_near)
+    # Names the file uses but neither defines nor imports: what an import line being written needs
+    # (its module's path and the name's definition), else weakly.
+    on_import_line = window.before.rsplit("\n", 1)[-1].lstrip().startswith(("from ", "import "))
+    score = SCORE_IMPORTED_NAME if on_import_line else SCORE_UNRESOLVED
+    for name in unresolved_names(window.file_text, file_names | set(imported) | set(near))[:MAX_UNRESOLVED]:
+        check()
+        for target in _closest(index.definitions(name) or index.definitions(name.lstrip("_")), window.path)[:1]:
+            c = definition(target, score, f"{name} used in this file, defined in the workspace (not imported here)")
+            if c:
+                yield c
+    # What the file imports but the cursor's surroundings do not use: weakly, after the rest.
+    for name, (modules, names) in imported.items():
+        check()
+        if names and name not in near:
+            for target in _named_in(index, modules, names, check)[:1]:
+                c = definition(target, SCORE_FILE_IMPORT, f"imported by this file as {name}")
+                if c:
+                    yield c
+    yield from _snippets(index, window, around, check)
+
+
+def _imported_names(
+    index: WorkspaceIndex, path: str, imports: list[ImportRef], check: object
+) -> dict[str, tuple[list[str], tuple[str, ...]]]:
+    """Local name -> (files it comes from, the names imported from them; () for a module)."""
+    out: dict[str, tuple[list[str], tuple[str, ...]]] = {}
+    for ref in imports:
+        assert callable(check)
+        check()
+        files = index.resolve(path, ref)
+        if not ref.names:  # `import a.b` / `import a.b as c` / Go, Rust `use` of a module
+            local = ref.alias or ref.module.split(".")[0].split("/")[-1]
+            out[local] = (files, ())
+            continue
+        for name in ref.names:
+            if name == "*":
+                continue
+            local = ref.alias if ref.alias and len(ref.names) == 1 else name
+            # `from pkg import submodule`: the name is a module when a file of its own resolves.
+            sub = index.resolve(path, ImportRef(f"{ref.module}.{name}" if ref.module else name, (), "", ref.level,
+                                                ref.line))
+            own = [f for f in dict.fromkeys([*files, *sub]) if _is_module_file(f, name)]
+            out[local] = (own, ()) if own else (files, (name,))
+    return out
+
+
+def _is_module_file(path: str, name: str) -> bool:
+    file = PurePath(path)
+    return file.stem == name or (file.stem in ("__init__", "index", "mod") and file.parent.name == name)
+
+
+def _named_in(index: WorkspaceIndex, files: list[str], names: tuple[str, ...], check: object) -> list[Definition]:
+    out = []
+    for file in files:
+        assert callable(check)
+        check()
+        for d in index.file_definitions(file):
+            if d.name in names and d.kind != "method" and "." not in d.qualified:
+                out.append(d)
+    return out
+
+
+def _members(index: WorkspaceIndex, cls: Definition, check: object, around_words: frozenset[str]) -> list[Definition]:
+    """A class's methods and attributes (the index's), at most MAX_CLASS_MEMBERS, in source order:
+    the constructor and those whose names share words with the cursor's surroundings first, then
+    public ones, then the rest."""
+    assert callable(check)
+    check()
+    prefix = cls.qualified + "."
+    members = [d for d in index.file_definitions(cls.path) if d.qualified.startswith(prefix)
+               and "." not in d.qualified[len(prefix):]]
+    if len(members) <= MAX_CLASS_MEMBERS:
+        return members
+
+    def rank(d: Definition) -> tuple[int, float, int]:
+        shared = len(frozenset(subwords(d.name)) & around_words)
+        return (0 if d.name == "__init__" else 1, -shared - (0.5 if not d.name.startswith("_") else 0.0), d.line)
+
+    kept = sorted(members, key=rank)[:MAX_CLASS_MEMBERS]
+    return sorted(kept, key=lambda d: d.line)
+
+
+def _matching_members(
+    index: WorkspaceIndex, files: list[str], around_words: frozenset[str], check: object
+) -> list[tuple[Definition, float]]:
+    scored = []
+    for file in files:
+        assert callable(check)
+        check()
+        for d in index.file_definitions(file):
+            if "." in d.qualified or d.name.startswith("__"):
+                continue
+            words = frozenset(subwords(d.name))
+            matched = len(words & around_words)
+            if matched:
+                # Both the share of the name's words found and how many: `RootValidatorDecoratorInfo`
+                # matching root and validator beats `inspect_validator` matching validator.
+                scored.append((d, 0.5 * overlap(words, around_words) + 0.5 * min(1.0, matched / 3)))
+    scored.sort(key=lambda pair: (-pair[1], pair[0].line))
+    return scored[:MAX_MEMBERS_PER_MODULE]
+
+
+def _closest(definitions: list[Definition], path: str) -> list[Definition]:
+    """Definitions of one name, those in folders nearest the current file first."""
+    here = PurePath(path).parent.parts
+
+    def distance(d: Definition) -> int:
+        there = PurePath(d.path).parent.parts
+        common = 0
+        for a, b in zip(here, there, strict=False):
+            if a != b:
+                break
+            common += 1
+        return len(here) + len(there) - 2 * common
+
+    # Methods and attributes found by a bare name are mostly another class's `mode` or `name`:
+    # without the receiver's type they are noise.
+    top_level = [d for d in definitions if d.kind not in ("method", "attribute") and "." not in d.qualified]
+    return sorted(top_level, key=lambda d: (distance(d), d.path, d.line))
+
+
+def _snippets(index: WorkspaceIndex, window: CursorWindow, around: frozenset[str], check: object) -> Iterator[Candidate]:
+    """Windows of other open files and of recently edited ranges that share names with the cursor's
+    surroundings, best first."""
+    assert callable(check)
+
+    def other_lines(path: str) -> list[str]:
+        check()
+        text = index.text(path) if path != window.path else None
+        return text.split("\n") if text else []
+
+    scored: list[Candidate] = []
+    for path in index.open_buffers():
+        lines = other_lines(path)
+        windows = [(jaccard(identifier_set("\n".join(lines[start:start + SNIPPET_LINES])), around), start)
+                   for start in range(0, max(1, len(lines) - SNIPPET_LINES // 2), SNIPPET_STRIDE)] if lines else []
+        similarity, start = max(windows, key=lambda w: w[0], default=(0.0, 0))
+        if similarity >= MIN_SNIPPET_SIMILARITY:
+            end = min(len(lines), start + SNIPPET_LINES) - 1
+            scored.append(Candidate(
+                "snippet", f"snip:{path}:{start}", path, start, end, "\n".join(lines[start:end + 1]),
+                SCORE_SNIPPET * similarity, f"open in the editor, {similarity:.0%} of names shared with the cursor's surroundings",
+            ))
+    now = time.monotonic()
+    for path, first, last, when in index.recent_edits(16):
+        lines = other_lines(path)
+        lo, hi = max(0, first - 3), min(len(lines) - 1, last + 3)
+        piece = "\n".join(lines[lo:hi + 1])
+        # An edit is a few lines: the share of its names found here (Jaccard would punish its size).
+        similarity = overlap(identifier_set(piece), around)
+        if similarity >= MIN_SNIPPET_SIMILARITY:
+            scored.append(Candidate(
+                "edit", f"edit:{path}:{lo}", path, lo, hi, piece, SCORE_SNIPPET * similarity,
+                f"edited {max(0, now - when):.0f} s ago, {similarity:.0%} of names shared with the cursor's surroundings",
+            ))
+    scored.sort(key=lambda c: -c.score)
+    yield from scored

@@ -1,0 +1,208 @@
+"""Context retrieval, ranking, hysteresis and budget fitting: fast, no model (an in-memory index)."""
+
+from __future__ import annotations
+
+import time
+
+from nearcode.daemon.context.assembler import ContextAssembler
+from nearcode.daemon.context.retrieval import CursorWindow, gather
+from nearcode.daemon.prompting.context_fit import Snippet, fit_context
+from nearcode.daemon.prompting.templates import fim_templates
+from tests.memory_index import MemoryIndex
+
+DECORATORS = '''from dataclasses import dataclass
+
+@dataclass
+class FieldValidatorDecoratorInfo:
+    """A container for field validators."""
+    fields: tuple[str, ...]
+    mode: str
+
+@dataclass
+class RootValidatorDecoratorInfo:
+    """A container for data from `@root_validator`."""
+    mode: str
+
+def inspect_validator(validator, mode) -> bool:
+    """Look at a validator's signature."""
+    return True
+'''
+MODELS = '''class Model:
+    """The base model."""
+    name: str = "x"
+
+    def validate(self, value: int, *, strict: bool = False) -> "Model":
+        """Validate a value."""
+        return self
+
+def make_model(name: str) -> Model:
+    return Model()
+'''
+CURRENT = '''from .. import _decorators
+from ..models import Model
+
+def root_validator(*, pre=False, skip_on_failure=False):
+    mode = 'before' if pre else 'after'
+    model = Model()
+    '''
+PATH = "pkg/deprecated/class_validators.py"  # the index's paths are workspace-relative
+ABSOLUTE = "/ws/" + PATH  # requests carry absolute paths
+
+
+def project(delay_s: float = 0.0) -> MemoryIndex:
+    return MemoryIndex("/ws", {
+        "pkg/__init__.py": "",
+        "pkg/_decorators.py": DECORATORS,
+        "pkg/models.py": MODELS,
+        "pkg/helpers.py": "def shout(text: str) -> str:\n    return text.upper()\n",
+        "pkg/deprecated/__init__.py": "",
+        "pkg/deprecated/class_validators.py": CURRENT,
+    }, delay_s)
+
+
+def window(before: str, after: str = "") -> CursorWindow:
+    return CursorWindow(PATH, "python", "\n".join(before.split("\n")[-40:]), after, before + after)
+
+
+async def test_imported_names_resolve_through_the_imports_first() -> None:
+    found = await gather(project(), window(CURRENT), 1.0)
+    best = max(found.candidates, key=lambda c: c.score)
+    assert best.name == "Model" and best.path == "pkg/models.py"
+    assert "imported as Model" in best.reason
+    # A class comes with its members, as a stub: signature, first doc line, no body.
+    assert "def validate(self, value: int, *, strict: bool = False)" in best.text
+    assert '"""The base model."""' in best.text and "return self" not in best.text
+
+
+async def test_a_module_used_near_the_cursor_offers_the_members_that_match_the_words_there() -> None:
+    found = await gather(project(), window(CURRENT), 1.0)
+    members = sorted((c for c in found.candidates if "member of _decorators" in c.reason), key=lambda c: -c.score)
+    assert [c.name for c in members][:1] == ["RootValidatorDecoratorInfo"]  # root + validator beat validator
+
+
+async def test_module_member_used_near_the_cursor_and_names_found_across_the_workspace() -> None:
+    before = CURRENT + "info = _decorators.FieldValidatorDecoratorInfo(fields=())\n    x = shout(mode)\n    "
+    found = await gather(project(), window(before), 1.0)
+    reasons = {c.name: c.reason for c in found.candidates}
+    assert "_decorators.FieldValidatorDecoratorInfo used near the cursor" in reasons["FieldValidatorDecoratorInfo"]
+    assert reasons["shout"] == "shout used near the cursor, defined in the workspace"
+    assert "root_validator" not in reasons  # defined in the current file: the file shows it
+    assert "mode" not in reasons  # an attribute found by a bare name is another class's: noise
+
+
+async def test_open_files_and_recent_edits_rank_by_shared_names() -> None:
+    index = project()
+    index.files["notes/other.py"] = "\n".join(["unrelated = 1"] * 30 + ["model = Model()", "model.validate(mode)"])
+    index.files["notes/far.py"] = "print('nothing in common')\n"
+    index.open = ["notes/other.py", "notes/far.py", PATH]
+    index.edits = [("pkg/helpers.py", 0, 1, time.monotonic() - 5)]
+    found = await gather(index, window(CURRENT + "model.validate(mode, strict=True)\n    shout"), 1.0)
+    snippets = [c for c in found.candidates if c.kind in ("snippet", "edit")]
+    paths = [c.path for c in snippets]
+    assert "notes/other.py" in paths and "notes/far.py" not in paths and PATH not in paths
+    other = next(c for c in snippets if c.path == "notes/other.py")
+    assert "model.validate(mode)" in other.text and "of names shared" in other.reason
+    assert any(c.kind == "edit" and "edited 5 s ago" in c.reason for c in snippets)
+
+
+async def test_a_slow_index_costs_context_not_time() -> None:
+    started = time.monotonic()
+    found = await gather(project(delay_s=0.05), window(CURRENT), 0.02)
+    assert time.monotonic() - started < 0.06
+    assert found.deadline_missed and found.candidates == []
+    fast = await gather(project(), window(CURRENT), 0.5)
+    assert not fast.deadline_missed and fast.candidates
+
+
+async def test_the_block_stays_while_typing_along_a_line_and_changes_for_new_names() -> None:
+    index = project()
+    assembler = ContextAssembler(lambda path: index, deadline_s=5.0)  # the deadline is tested above
+    line = "result = model.validate(1, strict=True)"
+    first = await assembler.choose("c\x00doc", ABSOLUTE, "python", CURRENT, "\n")
+    assert not first.reused and first.candidates
+    for n in range(1, len(line) + 1):
+        typed = await assembler.choose("c\x00doc", ABSOLUTE, "python", CURRENT + line[:n], "\n")
+        assert typed.reused, f"rebuilt after typing {line[:n]!r}: {typed.why}"
+        assert typed.candidates == first.candidates
+    # A name with a definition appears near the cursor: the block follows it.
+    named = await assembler.choose("c\x00doc", ABSOLUTE, "python", CURRENT + line + "\n    shout(", "\n")
+    assert not named.reused and "shout" in named.why
+    assert any(c.name == "shout" for c in named.candidates)
+    # Moving far away in the file is a new place.
+    far = await assembler.choose("c\x00doc", ABSOLUTE, "python", CURRENT + "\n" * 80, "\n")
+    assert not far.reused and "moved" in far.why
+    # Another editor on the same document has its own block.
+    other = await assembler.choose("d\x00doc", ABSOLUTE, "python", CURRENT, "\n")
+    assert not other.reused
+
+
+TEMPLATE = fim_templates()["qwen2.5-coder"]
+VALUES = {"repo": "ws", "path": "pkg/a.py", "comment": "#"}
+
+
+async def count_by_words(text: str) -> int:
+    return len(text.split())
+
+
+def part(name: str, words: int, kind: str = "definition") -> Snippet:
+    text = "\n".join(f"{name}_{i} = {i}" for i in range(words // 3))
+    return Snippet(f"pkg/{name}.py", text, kind, 0, words // 3, f"{name} chosen", f"def:{name}", name)
+
+
+async def test_parts_are_kept_cut_or_dropped_with_their_reasons_and_tokens() -> None:
+    parts = (part("first", 30), part("third", 30, "snippet"), part("second", 300), part("fourth", 300, "snippet"))
+    fitted = await fit_context(parts, TEMPLATE, 150, count_by_words, VALUES)
+    status = {r.name: (r.status, r.tokens) for r in fitted.reports}
+    assert status["first"][0] == "kept" and status["third"][0] == "kept"
+    assert status["second"][0] == "cut" and status["second"][1] <= 150  # a definition is cut to its head
+    assert status["fourth"][0] == "dropped"  # a snippet is all or nothing
+    dropped = next(r for r in fitted.reports if r.name == "fourth")
+    assert dropped.reason.startswith("dropped: needs") and dropped.tokens > 100
+    kept_tokens = sum(r.tokens for r in fitted.reports if r.status != "dropped")
+    assert fitted.tokens <= 150 and kept_tokens <= fitted.tokens
+    assert fitted.text.startswith("<|repo_name|>ws\n") and fitted.text.endswith("<|file_sep|>pkg/a.py\n")
+    assert fitted.kept == ("def:first", "def:third", "def:second")
+
+
+async def test_a_rebuilt_block_keeps_the_previous_parts_first_in_their_order() -> None:
+    first = await fit_context((part("a", 30), part("b", 30)), TEMPLATE, 500, count_by_words, VALUES)
+    # The new best part goes after the ones the engine's cache already holds.
+    second = await fit_context((part("c", 30), part("b", 30), part("a", 30)), TEMPLATE, 500, count_by_words, VALUES,
+                               first.kept)
+    assert second.kept == ("def:a", "def:b", "def:c")
+    assert second.text.startswith(first.text[: first.text.rindex("<|file_sep|>pkg/a.py")])
+
+
+async def test_names_the_file_uses_without_importing_them_are_found_for_an_import_line() -> None:
+    far_below = "\n" * 30 + "def later():\n    return inspect_validator(_RootValidatorDecoratorInfo)\n"
+    on_import = current_window("from ..", far_below)
+    found = await gather(project(), on_import, 1.0)
+    by_name = {c.name: c for c in found.candidates}
+    # The alias's underscore is dropped to find the definition it stands for.
+    for name in ("inspect_validator", "RootValidatorDecoratorInfo"):
+        assert "used in this file, defined in the workspace" in by_name[name].reason
+        assert by_name[name].score >= 0.9  # the line being written is an import: these lead
+    elsewhere = await gather(project(), current_window("x = ", far_below), 1.0)
+    assert max(c.score for c in elsewhere.candidates if c.name == "inspect_validator") < 0.5
+
+
+def current_window(line: str, after: str) -> CursorWindow:
+    before = CURRENT + line
+    return CursorWindow(PATH, "python", before, "\n".join(after.split("\n")[:10]), before + after)
+
+
+async def test_neighbouring_parts_from_one_file_share_its_header() -> None:
+    a = Snippet("pkg/m.py", "def a(): ...", "definition", key="def:a", name="a")
+    b = Snippet("pkg/m.py", "def b(): ...", "definition", key="def:b", name="b")
+    c = Snippet("pkg/n.py", "def c(): ...", "definition", key="def:c", name="c")
+    fitted = await fit_context((a, b, c), TEMPLATE, 500, count_by_words, VALUES)
+    assert "<|file_sep|>pkg/m.py\ndef a(): ...\ndef b(): ...\n<|file_sep|>pkg/n.py\ndef c(): ...\n" in fitted.text
+    assert fitted.tokens == await count_by_words(fitted.text)
+
+
+async def test_a_variable_holding_an_instance_brings_its_class_members() -> None:
+    before = CURRENT + "\n" * 50 + "    checked = model.validate(1)\n    again = checked."
+    found = await gather(project(), window(before), 1.0)
+    # `model = Model()` is far above (outside the window): the file's text says what it holds.
+    [holds] = [c for c in found.candidates if "holds a" in c.reason]
+    assert holds.name == "Model" and "model holds a Model" in holds.reason and "def validate(" in holds.text

@@ -1,0 +1,177 @@
+"""Project context on the real parts: the real daemon and model, real language servers (pytest-lsp).
+
+The daemon here budgets as on an idle machine (NEARCODE_ASSUME_READ_SPEED), so the prompt's shape
+does not depend on how busy the test machine is. Assertions are on the prompt and on the engine's
+own token counts, never on what the model writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from lsprotocol import types
+from pytest_lsp import LanguageClient
+
+from nearcode.shared.protocol.editor import FOCUS_NOTIFICATION, SHOW_CONTEXT_COMMAND, ContextResult
+from tests.conftest import start_lsp
+from tests.support import daemon_http, running_daemon
+from tests.test_lsp_completion import inline, open_doc
+
+# A module long enough that the near prefix does not reach its head: the head (imports and
+# constants) then goes into the context block.
+HEAD = '"""Order handling."""\n\nimport decimal\nfrom dataclasses import dataclass, field\n\nTAX_RATE = decimal.Decimal("0.2")\n\n'
+BODY = "".join(
+    f"def handler_{i}(request, response):\n    return dispatch(request, response, {i})\n\n" for i in range(60)
+)
+LINE = "    total = sum(item.price * item.quantity for item in basket)"
+
+pytestmark = pytest.mark.real  # its own daemon with the real model
+
+
+@pytest.fixture(scope="module")
+def context_daemon() -> Iterator[dict[str, str]]:
+    with running_daemon(NEARCODE_ASSUME_READ_SPEED="150") as env:
+        yield env
+
+
+@pytest_asyncio.fixture
+async def workspace_lsp(context_daemon: dict[str, str]) -> AsyncIterator[LanguageClient]:
+    client = await start_lsp(context_daemon)
+    yield client
+    await client.shutdown_session()
+
+
+async def show_context(client: LanguageClient, uri: str) -> ContextResult:
+    answer = await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command=SHOW_CONTEXT_COMMAND, arguments=[{"uri": uri}])
+    )
+    return ContextResult.model_validate(answer)
+
+
+def engine_token_count(env: dict[str, str], prompt: str) -> int:
+    """The engine's own count of a raw prompt (the daemon's OpenAI endpoint reports its usage)."""
+    with daemon_http(env) as http:
+        answer = http.post("/v1/completions", json={"prompt": prompt, "max_tokens": 1}, timeout=120)
+        answer.raise_for_status()
+        return int(answer.json()["usage"]["prompt_tokens"])
+
+
+def change(client: LanguageClient, uri: str, version: int, line: int, character: int, text: str) -> None:
+    here = types.Position(line, character)
+    client.text_document_did_change(types.DidChangeTextDocumentParams(
+        text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+        content_changes=[types.TextDocumentContentChangePartial(range=types.Range(here, here), text=text)],
+    ))
+
+
+async def test_the_shown_context_is_the_prompt_the_engine_received(
+    workspace_lsp: LanguageClient, context_daemon: dict[str, str], tmp_path: Path
+) -> None:
+    uri = (tmp_path / "orders.py").as_uri()
+    source = HEAD + BODY + "def checkout(basket):\n" + LINE[:20] + "\n"
+    open_doc(workspace_lsp, uri, source)
+    await inline(workspace_lsp, uri, source.count("\n") - 1, 20)
+    shown = await show_context(workspace_lsp, uri)
+    assert shown.available and shown.context_mode == "workspace" and shown.prompt
+    assert shown.prompt_tokens == engine_token_count(context_daemon, shown.prompt)
+    kinds = [p.kind for p in shown.parts if p.status != "dropped"]
+    assert kinds == ["file", "prefix", "suffix"], shown.text
+    view = shown.parts[0]
+    assert "TAX_RATE" in shown.prompt.split("<|fim_prefix|>")[0] and view.reason.startswith("this file's imports")
+    assert shown.budget is not None and sum(shown.budget.used.values()) <= shown.budget.total_tokens
+    assert "orders.py" in shown.text and "tokens" in shown.text
+
+
+async def test_file_mode_sends_no_context(context_daemon: dict[str, str], tmp_path: Path) -> None:
+    client = await start_lsp(context_daemon, options={"context": "file"})
+    try:
+        uri = (tmp_path / "orders_file_mode.py").as_uri()
+        source = HEAD + BODY + "def checkout(basket):\n" + LINE[:20] + "\n"
+        open_doc(client, uri, source)
+        await inline(client, uri, source.count("\n") - 1, 20)
+        shown = await show_context(client, uri)
+        assert shown.available and shown.context_mode == "file"
+        assert shown.prompt is not None and shown.prompt.startswith("<|fim_prefix|>")
+        assert "<|file_sep|>" not in shown.prompt and "TAX_RATE" not in shown.prompt
+        assert [p.kind for p in shown.parts] == ["prefix", "suffix"]
+    finally:
+        await client.shutdown_session()
+
+
+async def test_typing_along_a_line_keeps_the_block_in_the_engine_cache(
+    workspace_lsp: LanguageClient, tmp_path: Path
+) -> None:
+    uri = (tmp_path / "typing.py").as_uri()
+    source = HEAD + BODY + "def checkout(basket):\n\n"
+    open_doc(workspace_lsp, uri, source)
+    line = source.count("\n") - 1
+    blocks, reads = set(), []
+    for n in range(len(LINE)):
+        change(workspace_lsp, uri, n + 2, line, n, LINE[n])
+        if n < 16 or n % 4:
+            continue  # a request every few keystrokes, as a fast typist's pauses give
+        await inline(workspace_lsp, uri, line, n + 1)
+        shown = await show_context(workspace_lsp, uri)
+        assert shown.prompt is not None
+        blocks.add(shown.prompt.split("<|fim_prefix|>")[0])
+        reads.append(shown.prompt_tokens - shown.cached_tokens)
+    assert len(blocks) == 1 and "TAX_RATE" in blocks.pop(), "the context block changed while typing along one line"
+    # After the first request the engine reads only the typed end and the suffix.
+    assert all(r <= 64 for r in reads[1:]), reads
+
+
+async def test_a_prefill_on_open_leaves_the_first_request_little_to_read(
+    workspace_lsp: LanguageClient, context_daemon: dict[str, str], tmp_path: Path
+) -> None:
+    uri = (tmp_path / "opened.py").as_uri()
+    source = HEAD + BODY + "def checkout(basket):\n" + LINE[:20] + "\n" + BODY.replace("handler_", "later_")
+    open_doc(workspace_lsp, uri, source)  # the server asks the daemon to read ahead at once
+    with daemon_http(context_daemon) as http:
+        give_up = 300
+        while http.get("/api/status").json().get("prefills_done", 0) < 1 and give_up:
+            give_up -= 1
+            await asyncio.sleep(0.5)
+    line = HEAD.count("\n") + BODY.count("\n") + 1
+    await inline(workspace_lsp, uri, line, 20)
+    shown = await show_context(workspace_lsp, uri)
+    assert shown.prompt is not None and "TAX_RATE" in shown.prompt.split("<|fim_prefix|>")[0]
+    block_tokens = next(p.tokens for p in shown.parts if p.kind == "file")
+    assert shown.cached_tokens >= block_tokens, shown.text
+    # Warm: only the near window was read, cut to what reads in about a second.
+    assert shown.prompt_tokens - shown.cached_tokens <= 160, shown.text
+
+
+def test_the_daemon_refuses_a_malformed_prefill(context_daemon: dict[str, str]) -> None:
+    with daemon_http(context_daemon) as http:
+        assert http.post("/api/prefill", json={"client": "x"}).status_code == 422
+        answer = http.post("/api/context", json={"client": "x", "document": "file:///never.py"}).json()
+        assert answer["available"] is False and answer["reason"]
+    with daemon_http(context_daemon, token="wrong") as http:
+        assert http.post("/api/prefill", json={"document": "d", "head": ""}).status_code == 401
+
+
+async def test_focus_with_the_cursor_reads_the_long_prompt_ahead(
+    workspace_lsp: LanguageClient, context_daemon: dict[str, str], tmp_path: Path
+) -> None:
+    """An editor that says where the cursor is (VS Code's active editor, Neovim's BufEnter) gets
+    the whole prompt up to the cursor read ahead: the first completion there reads only its end."""
+    uri = (tmp_path / "focused.py").as_uri()
+    source = HEAD + BODY + "def checkout(basket):\n" + LINE[:20] + "\n" + BODY.replace("handler_", "later_")
+    line = HEAD.count("\n") + BODY.count("\n") + 1
+    with daemon_http(context_daemon) as http:
+        before = http.get("/api/status").json().get("prefills_done", 0)
+        open_doc(workspace_lsp, uri, source)
+        workspace_lsp.protocol.notify(FOCUS_NOTIFICATION, {"textDocument": {"uri": uri},
+                                                           "position": {"line": line, "character": 20}})
+        for _ in range(600):  # the open's read-ahead is replaced by the focus's, which reads to its end
+            if http.get("/api/status").json().get("prefills_done", 0) > before:
+                break
+            await asyncio.sleep(0.5)
+    await inline(workspace_lsp, uri, line, 20)
+    shown = await show_context(workspace_lsp, uri)
+    assert shown.prompt is not None and shown.prompt_tokens > 400, shown.text
+    assert shown.prompt_tokens - shown.cached_tokens <= 48, shown.text
