@@ -18,7 +18,13 @@ from nearcode import __version__
 from nearcode.daemon.asgi import read_body, until_disconnect
 from nearcode.daemon.fim_service import FimError, FimService
 from nearcode.daemon.openai_api import openai_routes
-from nearcode.shared.protocol.daemon_api import ErrorEvent, FimRequest, GenerateRequest, event_line
+from nearcode.shared.protocol.daemon_api import (
+    ErrorEvent,
+    FimRequest,
+    GenerateRequest,
+    StatusEvent,
+    event_line,
+)
 
 log = logging.getLogger("nearcode.daemon")
 
@@ -46,9 +52,10 @@ class StreamEndpoint:
     the engine is still reading the prompt (seconds on a CPU), before any byte has been sent.
     """
 
-    def __init__(self, service: FimService, kind: str = "fim") -> None:
+    def __init__(self, service: FimService, kind: str = "fim", model_loaded: Callable[[], bool] = lambda: True) -> None:
         self.service = service
         self.kind = kind  # "fim": /api/fim, "generate": /api/generate (instruction tasks)
+        self.model_loaded = model_loaded
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = await read_body(receive)
@@ -68,6 +75,11 @@ class StreamEndpoint:
         await send(
             {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/x-ndjson")]}
         )
+        if isinstance(request, FimRequest) and not self.model_loaded():
+            # Released after idle time: this request loads it first. Said at once, so the editor
+            # shows "loading" rather than a completion that seems to hang.
+            status = StatusEvent(state="loading", message="loading the model (released while idle)")
+            await send({"type": "http.response.body", "body": event_line(status), "more_body": True})
         try:
             events = (
                 self.service.stream(request) if isinstance(request, FimRequest) else self.service.generate(request)
@@ -87,6 +99,7 @@ def build_app(
     status: Callable[[], dict[str, Any]],
     shutdown: Callable[[], Awaitable[None]],
     token: str,
+    model_loaded: Callable[[], bool] = lambda: True,
 ) -> ASGIApp:
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok", "version": __version__})
@@ -103,7 +116,7 @@ def build_app(
 
     app = Starlette(
         routes=[
-            Route("/api/fim", StreamEndpoint(service), methods=["POST"]),
+            Route("/api/fim", StreamEndpoint(service, model_loaded=model_loaded), methods=["POST"]),
             Route("/api/generate", StreamEndpoint(service, "generate"), methods=["POST"]),
             Route("/api/health", health),
             Route("/api/model", model),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
 from collections import OrderedDict
@@ -26,13 +27,22 @@ from nearcode.daemon.prompting.templates import FimTemplate
 from nearcode.daemon.scheduler import GenerationHandle, Scheduler
 from nearcode.daemon.stats import DaemonStats
 from nearcode.shared.completion_end import StreamingEnd, block_indent_at
-from nearcode.shared.protocol.daemon_api import DeltaEvent, DoneEvent, FimRequest, GenerateRequest
+from nearcode.shared.protocol.daemon_api import (
+    ALTERNATIVE_TEMPERATURES,
+    DeltaEvent,
+    DoneEvent,
+    FimRequest,
+    GenerateRequest,
+)
 
 COLD_READ_TARGET_S = 5.0  # longest cold prompt read an interactive request is budgeted for
 MIN_PROMPT_TOKENS = 192
 ANCHORS_KEPT = 512  # documents whose prompt start is remembered
 BUDGET_STEP_TOKENS = 64
 BUDGET_HYSTERESIS = 0.15  # the measured reading speed must move this much to move the budget
+
+# A choice that ended so: nobody waits for the request any more.
+_ABANDONED = (str(FinishReason.SUPERSEDED), str(FinishReason.CANCELLED))
 
 # Final chunks that carry an error message rather than an answer.
 _FAILED = (FinishReason.ERROR, FinishReason.SHED)
@@ -104,7 +114,32 @@ class FimService:
         self.prompt_tokens_per_s = sample if old is None else 0.7 * old + 0.3 * sample
 
     async def stream(self, req: FimRequest) -> AsyncIterator[ServiceEvent]:
+        """The request's events. With `n` > 1 the first choice is greedy and the others sampled
+        from the same prompt: one after another in the same engine slot on an engine that shares
+        this machine's cores (each reuses the prompt the first one left in the KV cache, so an
+        alternative costs only its generation), all at once on an engine that batches. A choice
+        that is superseded or cancelled ends the request: nobody waits for its alternatives."""
         started = time.monotonic()
+        generation = await self._generation_for(req, started)
+        key = f"{req.client}\x00{req.document}" if req.document else None
+        if req.n == 1:
+            async for event in self._choice(req, generation, key, started, 0):
+                yield event
+        elif self.scheduler.engine.info.shares_local_compute:
+            for index in range(req.n):
+                done: DoneEvent | None = None
+                async for event in self._choice(req, _sampled(generation, index), key, started, index):
+                    done = event if isinstance(event, DoneEvent) else done
+                    yield event
+                if done is None or done.finish_reason in _ABANDONED:
+                    return
+        else:
+            async for event in self._batched_choices(req, generation, key, started):
+                yield event
+
+    async def _generation_for(self, req: FimRequest, started: float) -> GenerationRequest:
+        """The engine request for a FIM request: its prompt within budget, anchored where the
+        document's previous prompt started, and the stops of its mode."""
         deadline = started + req.deadline_ms / 1000 if req.deadline_ms else None
         anchor_key = f"{req.client}\x00{req.affinity or req.document}" if (req.affinity or req.document) else None
         prompt = await build_fim_prompt(
@@ -125,7 +160,7 @@ class FimService:
             self._remember_anchor(anchor_key, prompt.anchor)
         self.anchored_prompts += prompt.anchored
         stop = self.template.stop + (("\n",) if req.mode == "single" else ())
-        generation = GenerationRequest(
+        return GenerationRequest(
             prompt=prompt.text,
             max_tokens=req.max_tokens,
             stop=stop,
@@ -134,20 +169,25 @@ class FimService:
             priority=_PRIORITY[req.priority],
             affinity=req.affinity or req.document or None,
         )
-        key = f"{req.client}\x00{req.document}" if req.document else None
+
+    async def _choice(
+        self, req: FimRequest, generation: GenerationRequest, key: str | None, started: float, index: int
+    ) -> AsyncIterator[ServiceEvent]:
+        """One choice through the scheduler, its events tagged with `index`."""
         handle = self.scheduler.submit(generation, key, req.client)
         live: GenerationStats | None = None
         finished = False
         try:
-            async for event in self._fim_events(req, handle, started):
+            async for event in self._fim_events(req, handle, started, record=index == 0):
                 if isinstance(event, GenerationStats):
                     live = event
                     continue
                 if isinstance(event, DoneEvent):
                     finished = True
+                event.index = index
                 yield event
         finally:
-            if not finished:  # the client went away: the work done so far still counts
+            if not finished and index == 0:  # the client went away: the work done so far still counts
                 self.stats.record(
                     str(FinishReason.CANCELLED),
                     (time.monotonic() - started) * 1000,
@@ -156,8 +196,40 @@ class FimService:
                     live.generated_tokens if live else 0,
                 )
 
+    async def _batched_choices(
+        self, req: FimRequest, generation: GenerationRequest, key: str | None, started: float
+    ) -> AsyncIterator[ServiceEvent]:
+        """All choices at once (an engine that batches reads the shared prompt once), merged as
+        they arrive. Choice 0 keeps the document's stream key, so the next request for the
+        document supersedes it, and with it the alternatives."""
+        queue: asyncio.Queue[ServiceEvent | None] = asyncio.Queue()
+
+        async def pump(index: int) -> None:
+            choice_key = key if index == 0 or key is None else f"{key}\x00alternative {index}"
+            try:
+                async for event in self._choice(req, _sampled(generation, index), choice_key, started, index):
+                    queue.put_nowait(event)
+            finally:
+                queue.put_nowait(None)
+
+        tasks = [asyncio.create_task(pump(index)) for index in range(req.n)]
+        try:
+            running = len(tasks)
+            while running:
+                event = await queue.get()
+                if event is None:
+                    running -= 1
+                    continue
+                yield event
+                if isinstance(event, DoneEvent) and event.index == 0 and event.finish_reason in _ABANDONED:
+                    return
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
     async def _fim_events(
-        self, req: FimRequest, handle: GenerationHandle, started: float
+        self, req: FimRequest, handle: GenerationHandle, started: float, record: bool = True
     ) -> AsyncIterator[ServiceEvent | GenerationStats]:
         """The stream's events, with the engine's live counters interleaved for the caller."""
         line_prefix = req.prefix[req.prefix.rfind("\n") + 1 :]
@@ -190,7 +262,7 @@ class FimService:
         if final is not None and final.stats is None and live is not None:
             final.stats = live  # stopped early here: report what the engine had done so far
         self._learn_speed(final.stats if final is not None else live)
-        yield self._done(final, reason, started)
+        yield self._done(final, reason, started, record)
 
     async def generate(self, req: GenerateRequest) -> AsyncIterator[ServiceEvent]:
         """An instruction task: chat messages through the family's chat template, streamed."""
@@ -226,7 +298,9 @@ class FimService:
         reason = final.finish_reason if final and final.finish_reason else FinishReason.CANCELLED
         yield self._done(final, reason, started)
 
-    def _done(self, final: GenerationChunk | None, reason: FinishReason, started: float) -> DoneEvent:
+    def _done(
+        self, final: GenerationChunk | None, reason: FinishReason, started: float, record: bool = True
+    ) -> DoneEvent:
         stats = final.stats if final and final.stats else None
         elapsed = (time.monotonic() - started) * 1000
         event = DoneEvent(
@@ -236,10 +310,18 @@ class FimService:
             generated_tokens=stats.generated_tokens if stats else 0,
             elapsed_ms=round(elapsed, 1),
         )
-        self.stats.record(
-            event.finish_reason, elapsed, event.prompt_tokens, event.cached_tokens, event.generated_tokens
-        )
+        if record:  # an alternative is part of its request, not a request of its own
+            self.stats.record(
+                event.finish_reason, elapsed, event.prompt_tokens, event.cached_tokens, event.generated_tokens
+            )
         return event
+
+
+def _sampled(generation: GenerationRequest, index: int) -> GenerationRequest:
+    """Choice `index` of a request: the first greedy, the others sampled at rising temperatures."""
+    if index == 0:
+        return generation
+    return dataclasses.replace(generation, temperature=ALTERNATIVE_TEMPERATURES[index - 1])
 
 
 class FimError(RuntimeError):

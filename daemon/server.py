@@ -28,6 +28,7 @@ from nearcode.daemon.model_family import family_for_model
 from nearcode.daemon.model_store import ModelError, resolve_model
 from nearcode.daemon.prompting.fim import PromptBudget
 from nearcode.daemon.prompting.templates import FamilyChoice
+from nearcode.daemon.residency import ResidentEngine, resident_memory_bytes
 from nearcode.daemon.scheduler import BackgroundPolicy, Scheduler
 from nearcode.daemon.stats import DaemonStats
 from nearcode.shared import paths, privacy
@@ -51,6 +52,7 @@ class DaemonConfig:
     transport: str = "auto"  # auto (unix socket, else tcp), unix, tcp
     prompt_tokens: int = PromptBudget().total_tokens
     background_pause: bool = True  # pause background work while keystrokes' requests run
+    idle_unload_minutes: float = 30.0  # release the model after this long without work; 0: never
 
 
 def acquire_lock() -> int | None:
@@ -117,7 +119,9 @@ def run_daemon(config: DaemonConfig) -> int:
 
 async def _serve(config: DaemonConfig, model_path: Path | None, engine_name: str, engine_reason: str) -> int:
     started = time.monotonic()
-    engine = create_engine(config, model_path, engine_name)
+    engine = ResidentEngine(
+        lambda: create_engine(config, model_path, engine_name), idle_s=config.idle_unload_minutes * 60
+    )
     await engine.start()
     family = family_for_model(model_path, [engine.info.model], config.family)
     sock, where = bind_socket(config.transport)
@@ -136,7 +140,8 @@ class Daemon:
     and the address file that lets editors find it, from start to clean shutdown."""
 
     def __init__(
-        self, config: DaemonConfig, engine: Engine, family: FamilyChoice, engine_reason: str, where: dict[str, Any]
+        self, config: DaemonConfig, engine: ResidentEngine, family: FamilyChoice, engine_reason: str,
+        where: dict[str, Any],
     ) -> None:
         self.engine = engine
         self.family = family
@@ -150,7 +155,9 @@ class Daemon:
         )
         token = secrets.token_urlsafe(32)
         self.endpoint = Endpoint(token=token, pid=os.getpid(), version=__version__, **where)
-        app = build_app(self.service, self.describe, self.status, self.shutdown, token)
+        app = build_app(
+            self.service, self.describe, self.status, self.shutdown, token, model_loaded=lambda: engine.loaded
+        )
         self.http = uvicorn.Server(
             uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=3)
         )
@@ -205,6 +212,8 @@ class Daemon:
             "template": self.template.template,
             "context_tokens": info.context_tokens,
             "parallel_slots": info.parallel_slots,
+            # Several requests share one pass over the weights (vLLM): alternatives are cheap.
+            "batches": not info.shares_local_compute,
             "prompt_budget_tokens": service.budget.total_tokens,
             "prompt_tokens_per_s": round(service.prompt_tokens_per_s, 1) if service.prompt_tokens_per_s else None,
             "fim_mode": self.template.mode,
@@ -216,7 +225,7 @@ class Daemon:
 
     def status(self) -> dict[str, Any]:
         """`/api/status`: `describe()` plus what the daemon has done."""
-        counters, gate = self.engine.cancel_counters, self.scheduler.gate
+        counters, gate, residency = self.engine.cancel_counters, self.scheduler.gate, self.engine.counters
         return {
             "version": __version__,
             "pid": os.getpid(),
@@ -231,4 +240,10 @@ class Daemon:
             "background": {"paused": self.scheduler.background.paused, "shed": self.scheduler.background.shed},
             "anchored_prompts": self.service.anchored_prompts,
             "network": privacy.network_status(),
+            "memory_rss_bytes": resident_memory_bytes(),
+            "model_state": "loaded" if self.engine.loaded else "loading" if self.engine.loading else "released",
+            "idle_unload_s": self.engine.idle_s if self.engine.releasable else 0,
+            "model_unloads": residency.unloads,
+            "model_reloads": residency.reloads,
+            "model_load_ms": residency.last_load_ms,
         }

@@ -9,10 +9,17 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from nearcode.lsp.alternatives import distinct
 from nearcode.lsp.daemon_client import DaemonClient
 from nearcode.lsp.policy import CompletionPlan, plan_completion
 from nearcode.lsp.postprocess import PostContext, postprocess
-from nearcode.shared.protocol.daemon_api import DeltaEvent, DoneEvent, FimRequest, Priority
+from nearcode.shared.protocol.daemon_api import (
+    DeltaEvent,
+    DoneEvent,
+    FimRequest,
+    Priority,
+    StatusEvent,
+)
 from nearcode.shared.protocol.settings import Settings
 
 log = logging.getLogger("nearcode.lsp")
@@ -21,6 +28,9 @@ log = logging.getLogger("nearcode.lsp")
 ABANDONED = ("superseded", "cancelled")
 PREFIX_WINDOW_CHARS = 24_000  # more than any prompt budget uses; the daemon fits tokens exactly
 SUFFIX_WINDOW_CHARS = 6_000
+
+# Hears the daemon's status events of a request (the model being loaded again after idle time).
+StatusListener = Callable[[StatusEvent], None]
 
 
 @dataclass(frozen=True)
@@ -44,6 +54,8 @@ class CompletionOutcome:
     prompt_tokens: int = 0
     cached_tokens: int = 0
     source: str = ""  # "model", "cache" (typed through, walked back, next line) or "joined" (in-flight)
+    # Other distinct suggestions for the same place (lsp/alternatives.py), best first after `text`.
+    alternatives: list[str] = field(default_factory=list)
 
     @property
     def offered(self) -> bool:
@@ -79,15 +91,17 @@ def plan_for(cursor: CursorText, settings: Settings, invoked: bool) -> Completio
 
 
 async def complete(
-    client: DaemonClient, cursor: CursorText, settings: Settings, invoked: bool, client_id: str
+    client: DaemonClient, cursor: CursorText, settings: Settings, invoked: bool, client_id: str,
+    n: int = 1, on_status: StatusListener | None = None,
 ) -> CompletionOutcome:
-    """One completion, start to end (the CLI's path; editors go through lsp/coordinator.py)."""
+    """One completion, start to end: the CLI's path, and an editor's explicit request for
+    alternatives (automatic ones go through lsp/coordinator.py)."""
     reason = refusal(cursor, settings)
     plan = plan_for(cursor, settings, invoked)
     reason = reason or plan.skip_reason
     if reason:
         return CompletionOutcome(reason=reason)
-    return await ask_model(client, cursor, plan, settings, client_id)
+    return await ask_model(client, cursor, plan, settings, client_id, n=n, on_status=on_status)
 
 
 async def ask_model(
@@ -98,9 +112,12 @@ async def ask_model(
     client_id: str,
     on_delta: Callable[[str], None] | None = None,
     priority: Priority = "interactive",
+    n: int = 1,
+    on_status: StatusListener | None = None,
 ) -> CompletionOutcome:
-    """Stream one FIM request from the daemon and post-process the answer. The document is the
-    daemon's supersede key: a newer request of this editor for it stops this one."""
+    """Stream one FIM request from the daemon and post-process the answer (each of the `n`
+    choices; `on_delta` hears the first). The document is the daemon's supersede key: a newer
+    request of this editor for it stops this one."""
     started = time.monotonic()
     outcome = CompletionOutcome()
     request = FimRequest(
@@ -118,33 +135,42 @@ async def ask_model(
         affinity=cursor.uri,  # speculation shares the document's engine slot and its KV cache
         client=client_id,
         priority=priority,
+        n=n,
     )
-    pieces: list[str] = []
+    pieces: list[list[str]] = [[] for _ in range(n)]
     async for event in client.stream_fim(request):
         if isinstance(event, DeltaEvent):
-            pieces.append(event.text)
-            if on_delta is not None:
+            pieces[event.index].append(event.text)
+            if on_delta is not None and event.index == 0:
                 on_delta(event.text)
         elif isinstance(event, DoneEvent):
-            outcome.finish_reason = event.finish_reason
-            outcome.prompt_tokens = event.prompt_tokens
-            outcome.cached_tokens = event.cached_tokens
+            if event.index == 0:
+                outcome.finish_reason = event.finish_reason
+                outcome.prompt_tokens = event.prompt_tokens
+                outcome.cached_tokens = event.cached_tokens
+        elif isinstance(event, StatusEvent):
+            if on_status is not None:
+                on_status(event)
         else:
             outcome.reason = f"engine error: {event.message}"
-    raw = "".join(pieces)
-    candidate = postprocess(
-        raw, PostContext(prefix=cursor.prefix, suffix=cursor.suffix, mode=plan.mode, max_lines=plan.max_lines)
-    )
+    context = PostContext(prefix=cursor.prefix, suffix=cursor.suffix, mode=plan.mode, max_lines=plan.max_lines)
+    raws = ["".join(choice) for choice in pieces]
+    candidates = [postprocess(raw, context) for raw in raws]
     outcome.latency_ms = round((time.monotonic() - started) * 1000, 1)
     outcome.source = "model"
+    offered = distinct([c.text for c in candidates if not c.dropped])
     if outcome.finish_reason in ABANDONED:
         outcome.reason = outcome.finish_reason  # a newer request took over: its text is stale
-    elif candidate.dropped:
-        outcome.reason = candidate.dropped
+    elif not offered:
+        outcome.reason = candidates[0].dropped or "no choice survived post-processing"
     else:
-        outcome.text = candidate.text
-        outcome.reason = candidate.cuts[-1] if candidate.cuts else outcome.finish_reason
-    log_outcome(outcome, settings, raw)
+        outcome.text, outcome.alternatives = offered[0], offered[1:]
+        first = candidates[0]
+        if first.dropped:
+            outcome.reason = f"a sampled choice (the first: {first.dropped})"
+        else:
+            outcome.reason = first.cuts[-1] if first.cuts else outcome.finish_reason
+    log_outcome(outcome, settings, raws[0])
     return outcome
 
 
@@ -153,7 +179,7 @@ def log_outcome(outcome: CompletionOutcome, settings: Settings, raw: str = "") -
         log.info("completion %s raw=%r shown=%r reason=%s", outcome.completion_id, raw, outcome.text, outcome.reason)
         return
     log.info(
-        "completion %s: %d chars offered, source=%s, reason=%s, %.0f ms, prompt %d tokens (%d cached)",
-        outcome.completion_id, len(outcome.text), outcome.source, outcome.reason, outcome.latency_ms,
-        outcome.prompt_tokens, outcome.cached_tokens,
+        "completion %s: %d chars offered (+%d alternatives), source=%s, reason=%s, %.0f ms, prompt %d tokens (%d cached)",
+        outcome.completion_id, len(outcome.text), len(outcome.alternatives), outcome.source, outcome.reason,
+        outcome.latency_ms, outcome.prompt_tokens, outcome.cached_tokens,
     )

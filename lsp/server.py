@@ -17,19 +17,24 @@ from pygls.exceptions import JsonRpcException, JsonRpcParseError
 from pygls.lsp.server import LanguageServer
 
 from nearcode import __version__
+from nearcode.lsp.alternatives import alternative_id
 from nearcode.lsp.cloud.handoff import run_ask_cloud
 from nearcode.lsp.code_actions.docstring_command import run_docstring
 from nearcode.lsp.code_actions.handlers import CODE_ACTION_KINDS, code_actions, first_argument
 from nearcode.lsp.code_actions.streaming import ActionContext
 from nearcode.lsp.code_actions.tests_command import run_generate_tests
-from nearcode.lsp.completion import CompletionOutcome, CursorText
+from nearcode.lsp.completion import CompletionOutcome, CursorText, complete
 from nearcode.lsp.coordinator import CompletionCoordinator
 from nearcode.lsp.daemon_client import DaemonClient, DaemonUnavailable
 from nearcode.lsp.documents import cursor_at
+from nearcode.lsp.insight.session import InsightSession
 from nearcode.shared import privacy
+from nearcode.shared.protocol.daemon_api import StatusEvent
 from nearcode.shared.protocol.editor import (
     ACCEPT_COMMAND,
     ASK_CLOUD_COMMAND,
+    DID_PARTIALLY_ACCEPT_NOTIFICATION,
+    DID_SHOW_NOTIFICATION,
     DOCSTRING_COMMAND,
     PREVIEW_CLOUD_COMMAND,
     STATUS_COMMAND,
@@ -60,6 +65,9 @@ class NearcodeServer(LanguageServer):
         self.counters: Counter[str] = Counter()
         self.offered: OrderedDict[str, str] = OrderedDict()  # completion id -> text, most recent last
         self.client_has_inline = False
+        self.engine_batches = False  # the daemon's engine batches requests (vLLM): alternatives are cheap
+        self.insight = InsightSession(lambda: self.workspace, lambda: self.settings.insight)
+        self.coordinator.on_status = self.on_daemon_status
 
     def report_server_error(self, error: Exception, source: Any) -> None:
         if isinstance(error, ValueError) and source is JsonRpcException:
@@ -89,10 +97,26 @@ class NearcodeServer(LanguageServer):
             message=self.message,
         )
 
+    def on_daemon_status(self, event: StatusEvent) -> None:
+        """The daemon is loading the model again (released while idle): say so until it answers."""
+        self.send_status(event.state, event.message)
+
     async def run_completion(self, cursor: CursorText, invoked: bool) -> CompletionOutcome:
         self.counters["requested"] += 1
+        choices = self.settings.alternatives
+        # Alternatives when asked for (an explicit request, or VS Code cycling), and always where the
+        # engine batches them into one pass; on the embedded engine each one costs its generation.
+        self.coordinator.choices = choices if self.engine_batches else 1
         try:
-            outcome = await self.coordinator.complete(cursor, self.settings, invoked)
+            if invoked and choices > 1 and not self.engine_batches:
+                self.counters["alternativesRequested"] += 1
+                outcome = await complete(
+                    self.daemon, cursor, self.settings, True, self.client_id, n=choices, on_status=self.on_daemon_status
+                )
+                if outcome.offered:  # typing through it is answered from the cache like any other
+                    self.coordinator.cache.store(cursor.uri, cursor.prefix, cursor.suffix, outcome.text)
+            else:
+                outcome = await self.coordinator.complete(cursor, self.settings, invoked)
         except DaemonUnavailable as exc:
             log.error("daemon unavailable: %s", exc)
             self.send_status("error", str(exc))
@@ -102,6 +126,7 @@ class NearcodeServer(LanguageServer):
             self.state, self.message = "ready", ""
         if outcome.offered:
             self.counters["offered"] += 1
+            self.counters["alternativesOffered"] += len(outcome.alternatives)
             self.last_latency_ms = outcome.latency_ms
             self.offered[outcome.completion_id] = outcome.text
             while len(self.offered) > 200:
@@ -114,6 +139,7 @@ class NearcodeServer(LanguageServer):
             info = await self.daemon.get_json("/api/model")
             self.model_name = str(info.get("model", ""))
             self.engine_name = str(info.get("engine", ""))
+            self.engine_batches = bool(info.get("batches", False))
         except Exception:  # status is cosmetic: never fail a completion over it
             log.debug("could not read model info", exc_info=True)
 
@@ -136,6 +162,7 @@ def on_initialize(ls: NearcodeServer, params: types.InitializeParams) -> None:
         log.warning(problem)
     text_caps = params.capabilities.text_document
     ls.client_has_inline = bool(text_caps and text_caps.inline_completion)
+    ls.insight.use_position_encoding(ls.workspace.position_encoding)
     args: list[str] = []
     if ls.settings.model:
         args += ["--model", ls.settings.model]
@@ -168,6 +195,18 @@ def on_configuration(ls: NearcodeServer, params: types.DidChangeConfigurationPar
 @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
 def did_close(ls: NearcodeServer, params: types.DidCloseTextDocumentParams) -> None:
     ls.coordinator.forget(params.text_document.uri)
+    ls.insight.closed(params.text_document.uri)
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+def did_change(ls: NearcodeServer, params: types.DidChangeTextDocumentParams) -> None:
+    # pygls has applied the changes to its copy already; insight follows suggestions through them.
+    ls.insight.changed(params)
+
+
+@server.feature(types.SHUTDOWN)
+def on_shutdown(ls: NearcodeServer, params: None) -> None:
+    ls.insight.close()
 
 
 @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
@@ -179,13 +218,20 @@ async def inline_completion(
     outcome = await ls.run_completion(cursor, invoked)
     if not outcome.offered:
         return types.InlineCompletionList(items=[])
+    ls.insight.offered(params.position, cursor, outcome, invoked, ls.engine_name, ls.model_name)
     here = types.Range(start=params.position, end=params.position)
-    item = types.InlineCompletionItem(
-        insert_text=outcome.text,
-        range=here,
-        command=types.Command(title="accepted", command=ACCEPT_COMMAND, arguments=[outcome.completion_id]),
-    )
-    return types.InlineCompletionList(items=[item])
+    # Several items: VS Code's inline-suggestion toolbar cycles them, the Neovim plugin with <M-]>.
+    items = [
+        types.InlineCompletionItem(
+            insert_text=text,
+            range=here,
+            command=types.Command(
+                title="accepted", command=ACCEPT_COMMAND, arguments=[alternative_id(outcome.completion_id, index)]
+            ),
+        )
+        for index, text in enumerate([outcome.text, *outcome.alternatives])
+    ]
+    return types.InlineCompletionList(items=items)
 
 
 @server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(resolve_provider=False))
@@ -199,6 +245,8 @@ async def completion(ls: NearcodeServer, params: types.CompletionParams) -> type
     outcome = await ls.run_completion(cursor, invoked)
     if not outcome.offered:
         return empty
+    outcome.alternatives = []  # one popup item: the classic list is filtered by the word typed
+    ls.insight.offered(params.position, cursor, outcome, invoked, ls.engine_name, ls.model_name)
     # Replace the word before the cursor so editors that filter by it keep the item.
     line_prefix = cursor.prefix[cursor.prefix.rfind("\n") + 1 :]
     word = _trailing_word(line_prefix)
@@ -218,20 +266,26 @@ async def completion(ls: NearcodeServer, params: types.CompletionParams) -> type
     return types.CompletionList(is_incomplete=True, items=[item])
 
 
-@server.feature("textDocument/didShowCompletion")
+@server.feature(DID_SHOW_NOTIFICATION)
 def did_show(ls: NearcodeServer, params: Any) -> None:
     ls.counters["shown"] += 1
+    ls.insight.shown(_field(params, "item"))
 
 
-@server.feature("textDocument/didPartiallyAcceptCompletion")
+@server.feature(DID_PARTIALLY_ACCEPT_NOTIFICATION)
 def did_partially_accept(ls: NearcodeServer, params: Any) -> None:
+    accepted = int(_field(params, "acceptedLength", 0) or 0)
     ls.counters["partiallyAccepted"] += 1
-    ls.counters["partiallyAcceptedChars"] += int(_field(params, "acceptedLength", 0) or 0)
+    ls.counters["partiallyAcceptedChars"] += accepted
+    kind = "line" if _field(params, "acceptKind") == "line" else "word"
+    ls.insight.partially_accepted(_field(params, "item"), accepted, kind)
 
 
 @server.command(ACCEPT_COMMAND)
 def did_accept(ls: NearcodeServer, *args: Any) -> None:
     ls.counters["accepted"] += 1
+    if args:
+        ls.insight.accepted(args[0])
 
 
 @server.command(STATUS_COMMAND)

@@ -35,6 +35,13 @@ def cache_dir() -> Path:
     return path
 
 
+def insight_dir() -> Path:
+    """The local insight database (lsp/insight/): `$NEARCODE_INSIGHT_DIR`, else `<cache>/insight`.
+    Private: it is a record of the user's own work, shared by every editor of this user."""
+    explicit = os.environ.get("NEARCODE_INSIGHT_DIR")
+    return ensure_private_dir(Path(explicit) if explicit else cache_dir() / "insight")
+
+
 def ensure_private_dir(path: Path) -> Path:
     """Create `path` as 0700 and refuse one owned by someone else (another user could read the token)."""
     path.mkdir(parents=True, exist_ok=True, mode=0o700)

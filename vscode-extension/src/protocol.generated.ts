@@ -12,6 +12,8 @@ export interface ServerSettings {
   cloudEndpoint: string;
   logDocumentText: boolean;
   speculate: boolean;
+  alternatives: number;
+  insight: boolean;
 }
 
 export const SERVER_SETTING_DEFAULTS: ServerSettings = {
@@ -24,7 +26,9 @@ export const SERVER_SETTING_DEFAULTS: ServerSettings = {
   "privacyMode": "local-only",
   "cloudEndpoint": "",
   "logDocumentText": false,
-  "speculate": true
+  "speculate": true,
+  "alternatives": 3,
+  "insight": true
 };
 
 /** Per setting: JSON type, limits, and `machine` for those a workspace must never set. */
@@ -83,6 +87,16 @@ export const SERVER_SETTING_SPECS = {
   "speculate": {
     "type": "boolean",
     "scope": "resource"
+  },
+  "alternatives": {
+    "type": "integer",
+    "scope": "resource",
+    "minimum": 1,
+    "maximum": 3
+  },
+  "insight": {
+    "type": "boolean",
+    "scope": "machine"
   }
 } as const;
 

@@ -24,6 +24,7 @@ const ENGINES = SERVER_SETTING_SPECS.engine.enum;
 const PRIVACY = SERVER_SETTING_SPECS.privacyMode.enum;
 const DEBOUNCE = SERVER_SETTING_SPECS.debounceMs;
 const MAX_LINES = SERVER_SETTING_SPECS.maxLines;
+const ALTERNATIVES = SERVER_SETTING_SPECS.alternatives;
 
 function asBool(v: unknown, dflt: boolean): boolean {
   return typeof v === 'boolean' ? v : dflt;
@@ -66,6 +67,8 @@ export function readSettings(get: SettingReader): ExtensionSettings {
     cloudEndpoint: asString(get('cloudEndpoint'), DEFAULTS.cloudEndpoint),
     logDocumentText: asBool(get('logDocumentText'), DEFAULTS.logDocumentText),
     speculate: asBool(get('speculate'), DEFAULTS.speculate),
+    alternatives: asInt(get('alternatives'), DEFAULTS.alternatives, ALTERNATIVES.minimum, ALTERNATIVES.maximum),
+    insight: asBool(get('insight'), DEFAULTS.insight),
   };
   return {
     serverPath: asString(get('serverPath'), ''),

@@ -14,6 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 STATUS_NOTIFICATION = "nearcode/status"
+# Client to server, as Copilot's language server names them; the partial accept's `acceptKind`
+# ("word" or "line") is nearcode's addition (insight counts them apart; without it: "word").
+DID_SHOW_NOTIFICATION = "textDocument/didShowCompletion"
+DID_PARTIALLY_ACCEPT_NOTIFICATION = "textDocument/didPartiallyAcceptCompletion"
+AcceptKind = Literal["word", "line"]
 
 # workspace/executeCommand commands.
 ACCEPT_COMMAND = "nearcode.didAcceptCompletion"

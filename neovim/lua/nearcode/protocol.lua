@@ -13,8 +13,10 @@ M.server_settings = {
   cloudEndpoint = "",
   logDocumentText = false,
   speculate = true,
+  alternatives = 3,
+  insight = true,
 }
-M.machine_settings = { "model", "engine", "privacyMode", "cloudEndpoint", "logDocumentText" }
+M.machine_settings = { "model", "engine", "privacyMode", "cloudEndpoint", "logDocumentText", "insight" }
 M.commands = {
   accept = "nearcode.didAcceptCompletion",
   status = "nearcode.status",

@@ -479,9 +479,9 @@ test('a server that cannot be found is reported with how to install it', async (
   writeSettings('Machine', { 'nearcode.serverPath': path.join(tmp, 'missing', 'nearcode') });
   const text = await waitFor('the not-found notification', async () => {
     const t = await notificationText();
-    return /pip install nearcode/.test(t) ? t : undefined;
+    return /make wheel/.test(t) ? t : undefined;
   }, 30_000, 250);
-  log(`notification: ${text.split('\n').find((l) => /pip install/.test(l))}`);
+  log(`notification: ${text.split('\n').find((l) => /make wheel/.test(l))}`);
   assert.match(text, /make run/);
   const label = await statusItem().getAttribute('aria-label');
   log(`status bar: "${label}"`);

@@ -19,7 +19,8 @@ test('no settings: the protocol defaults', () => {
   assert.deepEqual(s.server, DEFAULTS);
   assert.deepEqual(initializationOptions(s), {
     enable: true, disabledLanguages: [], debounceMs: 0, maxLines: 6, model: '', engine: 'auto',
-    privacyMode: 'local-only', cloudEndpoint: '', logDocumentText: false, speculate: true,
+    privacyMode: 'local-only', cloudEndpoint: '', logDocumentText: false, speculate: true, alternatives: 3,
+    insight: true,
   });
   assert.equal(s.serverPath, '');
   assert.deepEqual(s.enabledLanguages, []);
@@ -29,12 +30,13 @@ test('every nearcode.* setting reaches the server under its protocol key', () =>
   const s = readSettings(reader({
     enable: false, disabledLanguages: ['Markdown', ' plaintext ', 'markdown', ''], debounceMs: 75.4, maxLines: 3,
     model: ' qwen2.5-coder-1.5b ', engine: 'vllm', privacyMode: 'cloud-allowed', cloudEndpoint: 'https://api.example/v1',
-    logDocumentText: true, speculate: false, serverPath: '/x/nearcode', enabledLanguages: ['python'],
+    logDocumentText: true, speculate: false, alternatives: 2, insight: false, serverPath: '/x/nearcode',
+    enabledLanguages: ['python'],
   }));
   assert.deepEqual(initializationOptions(s), {
     enable: false, disabledLanguages: ['markdown', 'plaintext'], debounceMs: 75, maxLines: 3, model: 'qwen2.5-coder-1.5b',
     engine: 'vllm', privacyMode: 'cloud-allowed', cloudEndpoint: 'https://api.example/v1', logDocumentText: true,
-    speculate: false,
+    speculate: false, alternatives: 2, insight: false,
   });
   // Client-only settings are not sent.
   const sent = initializationOptions(s) as unknown as Record<string, unknown>;
@@ -46,8 +48,9 @@ test('every nearcode.* setting reaches the server under its protocol key', () =>
 test('bad values fall back to defaults or are clamped', () => {
   const s = readSettings(reader({
     enable: 'yes', engine: 'gpt', privacyMode: 'everything', debounceMs: -5, maxLines: 1000, model: 42,
-    disabledLanguages: 'python',
+    disabledLanguages: 'python', alternatives: 9,
   }));
+  assert.equal(s.server.alternatives, 3);
   assert.equal(s.server.enable, true);
   assert.equal(s.server.engine, 'auto');
   assert.equal(s.server.privacyMode, 'local-only');
