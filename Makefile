@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run install dev test test-fast lint test-vscode test-slow bench clean
+.PHONY: run install dev test test-fast lint test-vscode test-dashboard test-slow wheel wheel-check bench clean
 
 run: install
 	$(BIN)/nearcode daemon
@@ -41,8 +41,24 @@ test-fast: dev
 test-vscode: dev
 	$(MAKE) -C vscode-extension e2e
 
+# The installable package: dist/nearcode-<version>-py3-none-any.whl (README, "Install outside
+# this repository").
+wheel: install
+	rm -rf dist
+	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir dist .
+	@ls dist/nearcode-*.whl
+
+# CI: that wheel in a fresh venv outside the checkout: model install, doctor, one completion, one
+# inline completion over LSP (.ci/wheel-check).
+wheel-check: install
+	.ci/wheel-check $(PYTHON)
+
+# The dashboard in a real browser (Debian chromium, playwright-core): tests/browser/README.md.
+test-dashboard: dev
+	$(MAKE) -C tests/browser e2e PYTHON=$(abspath $(BIN)/python)
+
 bench: install
 	$(BIN)/python bench/compare.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build dist *.egg-info

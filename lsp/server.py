@@ -295,6 +295,7 @@ async def status_command(ls: NearcodeServer, *args: Any) -> dict[str, Any]:
         **ls.status().model_dump(),
         requested=counts["requested"], offered=counts["offered"], shown=counts["shown"],
         accepted=counts["accepted"], partially_accepted=counts["partiallyAccepted"],
+        alternatives_offered=counts["alternativesOffered"],
         served=dict(ls.coordinator.counters), network=privacy.network_status(),
     ).wire()
 

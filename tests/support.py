@@ -24,7 +24,9 @@ def new_runtime_dir() -> str:
 
 
 def env_for(runtime_dir: str) -> dict[str, str]:
-    return {**os.environ, "NEARCODE_RUNTIME_DIR": runtime_dir}
+    # Language servers of the tests record insight beside the test daemon, never in the user's file.
+    insight = os.path.join(runtime_dir, "insight")
+    return {**os.environ, "NEARCODE_RUNTIME_DIR": runtime_dir, "NEARCODE_INSIGHT_DIR": insight}
 
 
 def endpoint(env: dict[str, str]) -> dict[str, Any]:

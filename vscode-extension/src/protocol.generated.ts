@@ -133,6 +133,7 @@ export interface StatusResult {
   shown: number;
   accepted: number;
   partiallyAccepted: number;
+  alternativesOffered: number;
   served: Record<string, number>;
   network: Record<string, unknown>;
 }

@@ -61,6 +61,7 @@ class StatusResult(StatusParams):
     shown: int = 0
     accepted: int = 0
     partially_accepted: int = 0
+    alternatives_offered: int = 0  # suggestions offered beyond the first, to cycle through
     # How requests were answered: served_model, served_cache, served_joined, ... (lsp/coordinator.py)
     served: dict[str, int] = Field(default_factory=dict)
     network: dict[str, Any] = Field(default_factory=dict)

@@ -1,0 +1,111 @@
+-- Alternatives in the nearcode plugin, in a real Neovim: <M-\> asks explicitly (the server answers
+-- with up to three distinct suggestions), <M-]> / <M-[> cycle through them, <Tab> accepts the one
+-- shown. A child Neovim (--embed) reads the typed keys, as in plugin_ghost.lua.
+-- Run: nvim --headless --clean -l plugin_cycle.lua PLUGIN_DIR NEARCODE FILE LINE OUT.json
+local plugin_dir, nearcode, file, line, out = arg[1], arg[2], arg[3], tonumber(arg[4]), arg[5]
+local report = { attempts = {} }
+
+local chan = vim.fn.jobstart({ vim.v.progpath, "--embed", "--headless", "--clean", "-n" }, { rpc = true })
+assert(chan > 0, "could not start the child Neovim")
+
+local function lua(code, ...)
+  return vim.rpcrequest(chan, "nvim_exec_lua", code, { ... })
+end
+local function input(keys)
+  vim.rpcrequest(chan, "nvim_input", keys)
+end
+local function ghost()
+  return lua([[local s = require("nearcode.suggestion").current(); return s and s.text or vim.NIL]])
+end
+local function position()
+  return lua([[local i, n = require("nearcode.suggestion").position(); return i and { i, n } or vim.NIL]])
+end
+local function index()
+  local p = position()
+  return type(p) == "table" and p[1] or 0
+end
+
+local ok, err = pcall(function()
+  lua(
+    [[
+    local plugin_dir, nearcode, file = ...
+    vim.opt.rtp:prepend(plugin_dir)
+    require("nearcode").setup({ cmd = { nearcode, "lsp", "--stdio" } })
+    vim.cmd.edit(vim.fn.fnameescape(file))
+    vim.bo.filetype = "python"
+  ]],
+    plugin_dir,
+    nearcode,
+    file
+  )
+  report.attached = vim.wait(20000, function()
+    return lua([[local c = require("nearcode").client(0); return c ~= nil and c.initialized == true]])
+  end, 50)
+  assert(report.attached, "the plugin did not attach an initialized nearcode client within 20 s")
+  report.keys = lua([[
+    local maps = {}
+    for _, m in ipairs(vim.api.nvim_get_keymap("i")) do maps[#maps + 1] = m.lhs end
+    return maps
+  ]])
+
+  lua("vim.api.nvim_win_set_cursor(0, { ... })", line + 1, 0)
+  input("A")
+  -- Sampling is random: a place where the model could say many things, asked up to three times.
+  for attempt = 1, 3 do
+    lua([[require("nearcode.suggestion").clear()]])
+    input("<M-\\>")
+    local shown = vim.wait(90000, function()
+      return index() > 0
+    end, 100)
+    local p = position()
+    report.attempts[attempt] = { shown = shown, position = p, ghost = ghost() }
+    if type(p) == "table" and p[2] >= 2 then
+      break
+    end
+  end
+  local p = position()
+  if type(p) ~= "table" or p[2] < 2 then
+    return
+  end
+  report.count = p[2]
+  report.first = ghost()
+  input("<M-]>")
+  vim.wait(3000, function()
+    return index() == 2
+  end, 50)
+  report.after_next = { position = position(), ghost = ghost() }
+  input("<M-[>")
+  vim.wait(3000, function()
+    return index() == 1
+  end, 50)
+  report.after_prev = { position = position(), ghost = ghost() }
+  input("<M-]>")
+  vim.wait(3000, function()
+    return index() == 2
+  end, 50)
+  report.line_before = lua("return vim.api.nvim_get_current_line()")
+  report.accepting = ghost()
+  input("<Tab>")
+  vim.wait(3000, function()
+    return ghost() == vim.NIL
+  end, 50)
+  report.lines_after = lua("return vim.api.nvim_buf_get_lines(0, 0, -1, false)")
+  input("<Esc>")
+  report.server_status = lua([[
+    local c = require("nearcode").client(0)
+    local res = c:request_sync("workspace/executeCommand", { command = "nearcode.status", arguments = {} }, 5000, 0)
+    return res and (res.result or { error = res.err }) or vim.NIL
+  ]])
+end)
+if not ok then
+  report.lua_error = tostring(err)
+end
+-- Stopping the client shuts the server down, which writes what insight has pending.
+pcall(lua, [[for _, c in ipairs(vim.lsp.get_clients()) do c:stop() end]])
+vim.wait(3000, function()
+  return lua([[return #vim.lsp.get_clients()]]) == 0
+end, 100)
+vim.fn.jobstop(chan)
+local f = assert(io.open(out, "w"))
+f:write(vim.json.encode(report))
+f:close()
