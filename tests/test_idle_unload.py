@@ -4,6 +4,7 @@ again, with "loading" in the server's status meanwhile, and succeeds."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import subprocess
 import time
@@ -14,7 +15,15 @@ from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
 from tests.conftest import client_capabilities
-from tests.support import FIB, NEARCODE, daemon_status, env_for, new_runtime_dir, start_daemon, stop_daemon
+from tests.support import (
+    FIB,
+    NEARCODE,
+    daemon_status,
+    env_for,
+    new_runtime_dir,
+    start_daemon,
+    stop_daemon,
+)
 from tests.test_lsp_completion import inline, open_doc
 
 IDLE_MINUTES = "0.05"  # 3 s
@@ -77,7 +86,9 @@ async def test_model_released_when_idle_and_loaded_again_on_the_next_completion(
         # Idle again: released again, and the memory goes back down.
         wait_for_state(env, "released")
         assert rss_bytes(daemon.pid) < rss_loaded - 300 * MiB
-        shown = subprocess.run([*NEARCODE, "status"], env=env, capture_output=True, text=True, timeout=60)
+        shown = await asyncio.to_thread(
+            subprocess.run, [*NEARCODE, "status"], env=env, capture_output=True, text=True, timeout=60
+        )
         assert "memory:" in shown.stdout and "released" in shown.stdout, shown.stdout
     finally:
         stop_daemon(env)
