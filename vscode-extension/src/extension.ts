@@ -440,6 +440,7 @@ class Nearcode implements vscode.Disposable {
         `shown ${s?.shown ?? 0}`,
         `accepted ${s?.accepted ?? 0}`,
         `partially accepted ${s?.partiallyAccepted ?? 0}`,
+        `alternatives offered ${s?.alternativesOffered ?? 0}`,
       ];
       void vscode.window.showInformationMessage(`nearcode: ${parts.join(', ')}`);
     } catch (err) {
