@@ -4,8 +4,6 @@ language-server processes talking to it through pytest-lsp."""
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -16,7 +14,7 @@ import pytest_asyncio
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
-from tests.support import NEARCODE, env_for, new_runtime_dir, start_daemon, stop_daemon
+from tests.support import NEARCODE, end_daemon, env_for, new_runtime_dir, start_daemon
 
 # Fixtures that start the real daemon with the real model: a test using one (directly or through
 # another fixture) belongs to the real tier. `make test-fast` runs everything else.
@@ -49,12 +47,7 @@ def daemon_env() -> Iterator[dict[str, str]]:
     env = env_for(runtime)
     process = start_daemon(env)
     yield env
-    stop_daemon(env)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    shutil.rmtree(runtime, ignore_errors=True)
+    end_daemon(env, process)
 
 
 def client_capabilities(inline: bool = True) -> types.ClientCapabilities:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -69,3 +70,13 @@ def start_daemon(env: dict[str, str], *args: str, timeout_s: float = 120) -> sub
 
 def stop_daemon(env: dict[str, str]) -> None:
     subprocess.run([*NEARCODE, "stop"], env=env, capture_output=True, timeout=60)
+
+
+def end_daemon(env: dict[str, str], process: subprocess.Popen[bytes]) -> None:
+    """Stop a test daemon, make sure its process is gone, and remove its runtime folder."""
+    stop_daemon(env)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    shutil.rmtree(env["NEARCODE_RUNTIME_DIR"], ignore_errors=True)

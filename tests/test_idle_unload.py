@@ -5,7 +5,6 @@ again, with "loading" in the server's status meanwhile, and succeeds."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -19,10 +18,10 @@ from tests.support import (
     FIB,
     NEARCODE,
     daemon_status,
+    end_daemon,
     env_for,
     new_runtime_dir,
     start_daemon,
-    stop_daemon,
 )
 from tests.test_lsp_completion import inline, open_doc
 
@@ -91,9 +90,4 @@ async def test_model_released_when_idle_and_loaded_again_on_the_next_completion(
         )
         assert "memory:" in shown.stdout and "released" in shown.stdout, shown.stdout
     finally:
-        stop_daemon(env)
-        try:
-            daemon.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
-        shutil.rmtree(runtime, ignore_errors=True)
+        end_daemon(env, daemon)

@@ -5,18 +5,8 @@
 local plugin_dir, nearcode, file, line, out = arg[1], arg[2], arg[3], tonumber(arg[4]), arg[5]
 local report = { attempts = {} }
 
-local chan = vim.fn.jobstart({ vim.v.progpath, "--embed", "--headless", "--clean", "-n" }, { rpc = true })
-assert(chan > 0, "could not start the child Neovim")
-
-local function lua(code, ...)
-  return vim.rpcrequest(chan, "nvim_exec_lua", code, { ... })
-end
-local function input(keys)
-  vim.rpcrequest(chan, "nvim_input", keys)
-end
-local function ghost()
-  return lua([[local s = require("nearcode.suggestion").current(); return s and s.text or vim.NIL]])
-end
+local child = dofile(vim.fs.joinpath(vim.fs.dirname(arg[0]), "embed.lua")).child()
+local lua, input, ghost = child.lua, child.input, child.ghost
 local function position()
   return lua([[local i, n = require("nearcode.suggestion").position(); return i and { i, n } or vim.NIL]])
 end
@@ -26,21 +16,8 @@ local function index()
 end
 
 local ok, err = pcall(function()
-  lua(
-    [[
-    local plugin_dir, nearcode, file = ...
-    vim.opt.rtp:prepend(plugin_dir)
-    require("nearcode").setup({ cmd = { nearcode, "lsp", "--stdio" } })
-    vim.cmd.edit(vim.fn.fnameescape(file))
-    vim.bo.filetype = "python"
-  ]],
-    plugin_dir,
-    nearcode,
-    file
-  )
-  report.attached = vim.wait(20000, function()
-    return lua([[local c = require("nearcode").client(0); return c ~= nil and c.initialized == true]])
-  end, 50)
+  child.open(plugin_dir, nearcode, file)
+  report.attached = child.attached(20000)
   assert(report.attached, "the plugin did not attach an initialized nearcode client within 20 s")
   report.keys = lua([[
     local maps = {}
@@ -91,21 +68,6 @@ local ok, err = pcall(function()
   end, 50)
   report.lines_after = lua("return vim.api.nvim_buf_get_lines(0, 0, -1, false)")
   input("<Esc>")
-  report.server_status = lua([[
-    local c = require("nearcode").client(0)
-    local res = c:request_sync("workspace/executeCommand", { command = "nearcode.status", arguments = {} }, 5000, 0)
-    return res and (res.result or { error = res.err }) or vim.NIL
-  ]])
+  report.server_status = child.server_status()
 end)
-if not ok then
-  report.lua_error = tostring(err)
-end
--- Stopping the client shuts the server down, which writes what insight has pending.
-pcall(lua, [[for _, c in ipairs(vim.lsp.get_clients()) do c:stop() end]])
-vim.wait(3000, function()
-  return lua([[return #vim.lsp.get_clients()]]) == 0
-end, 100)
-vim.fn.jobstop(chan)
-local f = assert(io.open(out, "w"))
-f:write(vim.json.encode(report))
-f:close()
+child.finish(report, ok, err, out)
