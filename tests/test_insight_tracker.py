@@ -115,6 +115,19 @@ async def test_accepted_whole_then_kept_then_rewritten(insight: tuple[InsightSes
     assert row["survival_300s"] == 0.0
 
 
+async def test_an_accept_reported_before_its_edit_is_followed_once_the_text_lands(
+    insight: tuple[InsightSession, Editor, Path],
+) -> None:
+    session, editor, db = insight
+    ident = editor.offer(SUGGESTION)
+    session.shown(editor.item(ident))
+    session.accepted(ident)  # some clients run the command first ...
+    editor.edit(1, 4, 1, 4, SUGGESTION)  # ... and send the edit after it
+    editor.edit(1, 4 + len(SUGGESTION), 1, 4 + len(SUGGESTION), "  # total")  # typed after it: not part of it
+    row = await measured(session, db, "survival_30s")
+    assert row["outcome"] == "accepted" and row["survival_30s"] == 1.0
+
+
 async def test_typed_through_then_accepted_counts_typed_and_accepted_characters(
     insight: tuple[InsightSession, Editor, Path],
 ) -> None:

@@ -112,6 +112,9 @@ class _Surviving:
     uri: str
     range: TrackedRange
     text: str
+    # The accept command may come before the edit that inserts the text: until the text is in
+    # the document at `range.start`, only the start is followed.
+    landed: bool = True
     next_checkpoint: int = 0
     timer: asyncio.TimerHandle | None = None
 
@@ -204,7 +207,12 @@ class InsightTracker:
                 if change is None:
                     self._stop(surviving)
                     break
-                surviving.range.apply(change, self.units)
+                if surviving.landed:
+                    surviving.range.apply(change, self.units)
+                else:
+                    surviving.range.start = map_anchor(surviving.range.start, change, self.units)
+            if not surviving.landed:
+                self._land(surviving)
         pending = self.pending.get(uri)
         if pending is None:
             return
@@ -331,9 +339,17 @@ class InsightTracker:
     def _start_survival(self, row_id: str, uri: str, start: Pos, text: str) -> None:
         if len(self.surviving) >= MAX_SURVIVING:
             self._stop(self.surviving[0])
-        surviving = _Surviving(row_id, uri, TrackedRange(start, advance(start, text, self.units)), text)
+        surviving = _Surviving(row_id, uri, TrackedRange(start, start), text, landed=False)
+        self._land(surviving)
         self.surviving.append(surviving)
         self._schedule(surviving)
+
+    def _land(self, surviving: _Surviving) -> None:
+        """Once the accepted text is in the document at its start, follow the whole range."""
+        start = surviving.range.start
+        if self.reader.text_from(surviving.uri, start, len(surviving.text)) == surviving.text:
+            surviving.range.end = advance(start, surviving.text, self.units)
+            surviving.landed = True
 
     def _schedule(self, surviving: _Surviving) -> None:
         index = surviving.next_checkpoint
@@ -345,7 +361,7 @@ class InsightTracker:
 
     def _checkpoint(self, surviving: _Surviving) -> None:
         now = self.reader.text_between(surviving.uri, surviving.range.start, surviving.range.end)
-        if now is None or not self.enabled():
+        if now is None or not surviving.landed or not self.enabled():
             self._stop(surviving)  # the file was closed: unknown from here on
             return
         kept = 0.0 if not now.strip() else round(1.0 - difference(surviving.text, now), 3)
