@@ -41,6 +41,12 @@ ANCHORS_KEPT = 512  # documents whose prompt start is remembered
 BUDGET_STEP_TOKENS = 64
 BUDGET_HYSTERESIS = 0.15  # the measured reading speed must move this much to move the budget
 
+# Sampled alternatives after the first choice, on an engine that shares the cores: at most this
+# share of the first one's time (at least ALTERNATIVES_MIN_S), each at most twice its length.
+ALTERNATIVES_SHARE = 0.3
+ALTERNATIVES_MIN_S = 1.0
+ALTERNATIVE_MIN_TOKENS = 16
+
 # A choice that ended so: nobody waits for the request any more.
 _ABANDONED = (str(FinishReason.SUPERSEDED), str(FinishReason.CANCELLED))
 
@@ -126,13 +132,18 @@ class FimService:
             async for event in self._choice(req, generation, key, started, 0):
                 yield event
         elif self.scheduler.engine.info.shares_local_compute:
+            choice = generation
             for index in range(req.n):
+                if index:
+                    choice = dataclasses.replace(choice, temperature=ALTERNATIVE_TEMPERATURES[index - 1])
                 done: DoneEvent | None = None
-                async for event in self._choice(req, _sampled(generation, index), key, started, index):
+                async for event in self._choice(req, choice, key, started, index):
                     done = event if isinstance(event, DoneEvent) else done
                     yield event
                 if done is None or done.finish_reason in _ABANDONED:
                     return
+                if index == 0:
+                    choice = _alternatives_after(generation, done)
         else:
             async for event in self._batched_choices(req, generation, key, started):
                 yield event
@@ -315,6 +326,18 @@ class FimService:
                 event.finish_reason, elapsed, event.prompt_tokens, event.cached_tokens, event.generated_tokens
             )
         return event
+
+
+def _alternatives_after(generation: GenerationRequest, first: DoneEvent) -> GenerationRequest:
+    """The sampled choices that follow the first on an engine that shares the cores: someone is
+    waiting for the list, so together they get a bounded share of the time the first took (its
+    prompt is cached: they only generate), and lines about as long as the first one's."""
+    budget_s = max(ALTERNATIVES_MIN_S, ALTERNATIVES_SHARE * first.elapsed_ms / 1000)
+    deadline = time.monotonic() + budget_s
+    if generation.deadline is not None:
+        deadline = min(deadline, generation.deadline)
+    max_tokens = min(generation.max_tokens, max(ALTERNATIVE_MIN_TOKENS, 2 * first.generated_tokens))
+    return dataclasses.replace(generation, deadline=deadline, max_tokens=max_tokens)
 
 
 def _sampled(generation: GenerationRequest, index: int) -> GenerationRequest:

@@ -138,12 +138,15 @@ async def ask_model(
         n=n,
     )
     pieces: list[list[str]] = [[] for _ in range(n)]
+    cut: set[int] = set()  # alternatives stopped by their time budget: half a line is no suggestion
     async for event in client.stream_fim(request):
         if isinstance(event, DeltaEvent):
             pieces[event.index].append(event.text)
             if on_delta is not None and event.index == 0:
                 on_delta(event.text)
         elif isinstance(event, DoneEvent):
+            if event.index and event.finish_reason not in ("stop", "newline", "length"):
+                cut.add(event.index)
             if event.index == 0:
                 outcome.finish_reason = event.finish_reason
                 outcome.prompt_tokens = event.prompt_tokens
@@ -158,7 +161,7 @@ async def ask_model(
     candidates = [postprocess(raw, context) for raw in raws]
     outcome.latency_ms = round((time.monotonic() - started) * 1000, 1)
     outcome.source = "model"
-    offered = distinct([c.text for c in candidates if not c.dropped])
+    offered = distinct([c.text for i, c in enumerate(candidates) if not c.dropped and i not in cut])
     if outcome.finish_reason in ABANDONED:
         outcome.reason = outcome.finish_reason  # a newer request took over: its text is stale
     elif not offered:

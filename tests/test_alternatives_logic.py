@@ -66,6 +66,20 @@ async def test_on_the_embedded_engine_choices_run_one_after_another_in_the_same_
     assert all(done[i].cached_tokens == done[i].prompt_tokens > 0 for i in (1, 2))
 
 
+async def test_alternatives_after_the_first_get_a_bounded_time_and_length() -> None:
+    # The first choice: 4 tokens in 0.4 s. Each alternative may take at most twice as many tokens
+    # and they share max(1 s, 30% of the first's time): a rambling one is cut and not offered.
+    rambling = {0.0: "b, a + b\n", 0.7: "a + b, a\n", 1.0: "a, b" + " + b" * 40 + "\n"}
+    engine = ScriptedEngine(script=lambda r: rambling[r.temperature], token_delay_s=0.1)
+    texts, done, _ = await choices(service(engine), REQUEST)
+    assert engine.requests[2].max_tokens == 16 and engine.requests[2].deadline is not None
+    assert done[2].finish_reason in ("length", "deadline") and len(texts[2]) < len(rambling[1.0])
+    daemon = InProcessDaemon(ScriptedEngine(script=lambda r: rambling[r.temperature], token_delay_s=0.1))
+    cursor = CursorText(REQUEST.prefix, "\n", "file:///fib.py", "/fib.py", "python")
+    outcome = await complete(daemon, cursor, Settings(), invoked=True, client_id="editor", n=3)  # type: ignore[arg-type]
+    assert outcome.text == "b, a + b" and outcome.alternatives == ["a + b, a"]
+
+
 async def test_on_an_engine_that_batches_choices_run_at_once() -> None:
     engine = ScriptedEngine(script=by_temperature, shares_local_compute=False, token_delay_s=0.01)
     seen_running: list[int] = []
