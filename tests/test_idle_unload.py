@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
@@ -24,6 +25,8 @@ from tests.support import (
     start_daemon,
 )
 from tests.test_lsp_completion import inline, open_doc
+
+pytestmark = pytest.mark.real  # its own daemon with the real model
 
 IDLE_MINUTES = "0.05"  # 3 s
 MiB = 2**20
