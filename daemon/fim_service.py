@@ -41,10 +41,12 @@ ANCHORS_KEPT = 512  # documents whose prompt start is remembered
 BUDGET_STEP_TOKENS = 64
 BUDGET_HYSTERESIS = 0.15  # the measured reading speed must move this much to move the budget
 
-# Sampled alternatives after the first choice, on an engine that shares the cores: at most this
-# share of the first one's time (at least ALTERNATIVES_MIN_S), each at most twice its length.
-ALTERNATIVES_SHARE = 0.3
-ALTERNATIVES_MIN_S = 1.0
+# Sampled alternatives after the first choice, on an engine that shares the cores: together at
+# most as long as the first one took (at least ALTERNATIVES_MIN_S), each at most twice its length.
+# They only generate (the prompt is cached): warm, that is a few hundred ms; on a machine so busy
+# that it is not, an explicit request takes at most about twice as long, never more.
+ALTERNATIVES_SHARE = 1.0
+ALTERNATIVES_MIN_S = 2.0
 ALTERNATIVE_MIN_TOKENS = 16
 
 # A choice that ended so: nobody waits for the request any more.
@@ -330,8 +332,8 @@ class FimService:
 
 def _alternatives_after(generation: GenerationRequest, first: DoneEvent) -> GenerationRequest:
     """The sampled choices that follow the first on an engine that shares the cores: someone is
-    waiting for the list, so together they get a bounded share of the time the first took (its
-    prompt is cached: they only generate), and lines about as long as the first one's."""
+    waiting for the list, so together they get at most the time the first took (its prompt is
+    cached: they only generate), and lines about as long as the first one's."""
     budget_s = max(ALTERNATIVES_MIN_S, ALTERNATIVES_SHARE * first.elapsed_ms / 1000)
     deadline = time.monotonic() + budget_s
     if generation.deadline is not None:

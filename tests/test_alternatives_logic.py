@@ -67,14 +67,14 @@ async def test_on_the_embedded_engine_choices_run_one_after_another_in_the_same_
 
 
 async def test_alternatives_after_the_first_get_a_bounded_time_and_length() -> None:
-    # The first choice: 4 tokens in 0.4 s. Each alternative may take at most twice as many tokens
-    # and they share max(1 s, 30% of the first's time): a rambling one is cut and not offered.
+    # The first choice: 6 tokens in 0.6 s. Each alternative may take at most 16 tokens (twice as
+    # many, at least 16) and they share max(2 s, the first's time): a rambling one is cut.
     rambling = {0.0: "b, a + b\n", 0.7: "a + b, a\n", 1.0: "a, b" + " + b" * 40 + "\n"}
     engine = ScriptedEngine(script=lambda r: rambling[r.temperature], token_delay_s=0.1)
     texts, done, _ = await choices(service(engine), REQUEST)
     assert engine.requests[2].max_tokens == 16 and engine.requests[2].deadline is not None
     assert done[2].finish_reason in ("length", "deadline") and len(texts[2]) < len(rambling[1.0])
-    daemon = InProcessDaemon(ScriptedEngine(script=lambda r: rambling[r.temperature], token_delay_s=0.1))
+    daemon = InProcessDaemon(ScriptedEngine(script=lambda r: rambling[r.temperature], token_delay_s=0.2))
     cursor = CursorText(REQUEST.prefix, "\n", "file:///fib.py", "/fib.py", "python")
     outcome = await complete(daemon, cursor, Settings(), invoked=True, client_id="editor", n=3)  # type: ignore[arg-type]
     assert outcome.text == "b, a + b" and outcome.alternatives == ["a + b, a"]

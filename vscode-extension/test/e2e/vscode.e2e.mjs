@@ -539,10 +539,11 @@ test('a settings change reaches the running server', async () => {
   // privacyMode goes to the server with workspace/didChangeConfiguration; the server's next
   // nearcode/status says localOnly false, and the status bar drops its "local" badge.
   assert.match((await statusItem().textContent()) ?? '', /local/);
-  writeSettings('Workspace', { 'nearcode.privacyMode': 'cloud-allowed' });
+  // privacyMode is machine-scoped (a workspace must not widen it): the Remote (Machine) settings.
+  writeSettings('Machine', { 'nearcode.privacyMode': 'cloud-allowed' });
   await waitFor('the local-only badge to go', async () => !/local/.test((await statusItem().textContent()) ?? ''), 20_000, 250);
   log(`status bar text with cloud allowed: "${(await statusItem().textContent())?.trim()}"`);
-  writeSettings('Workspace', { 'nearcode.privacyMode': 'local-only' });
+  writeSettings('Machine', { 'nearcode.privacyMode': 'local-only' });
   await waitFor('the local-only badge to come back', async () => /local/.test((await statusItem().textContent()) ?? ''), 20_000, 250);
 });
 
