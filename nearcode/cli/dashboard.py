@@ -31,12 +31,6 @@ COOKIE = "nearcode_dashboard"
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--port", type=int, default=0, help="loopback port (default: a free one)")
-    parser.add_argument("--days", type=int, default=30, help="period shown (default 30 days)")
-    parser.add_argument("--no-browser", action="store_true", help="print the link only, do not open a browser")
-
-
 class DashboardServer(ThreadingHTTPServer):
     daemon_threads = True
 

@@ -10,9 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from nearcode import __version__
-from nearcode.cli.dashboard import add_arguments as add_dashboard_arguments
 from nearcode.cli.engine_args import add_engine_arguments, engine_options_from
-from nearcode.cli.stats import add_arguments as add_stats_arguments
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,6 +89,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "model":
         return _model(args)
     return asyncio.run(_client_command(args))
+
+
+def add_stats_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--days", type=int, default=30, help="period to summarize (default 30 days)")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    switch = parser.add_mutually_exclusive_group()
+    switch.add_argument("--off", action="store_true", help="stop recording (all editors)")
+    switch.add_argument("--on", action="store_true", help="record again after --off")
+    switch.add_argument("--erase", action="store_true", help="delete everything recorded so far")
+
+
+def add_dashboard_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--port", type=int, default=0, help="loopback port (default: a free one)")
+    parser.add_argument("--days", type=int, default=30, help="period shown (default 30 days)")
+    parser.add_argument("--no-browser", action="store_true", help="print the link only, do not open a browser")
 
 
 def _minutes(text: str) -> float:

@@ -16,15 +16,6 @@ from nearcode.lsp.insight.store import InsightStore, database_path, set_turned_o
 from nearcode.lsp.insight.summary import CHECKPOINT_LABELS, Summary, Totals, summarize
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--days", type=int, default=30, help="period to summarize (default 30 days)")
-    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
-    switch = parser.add_mutually_exclusive_group()
-    switch.add_argument("--off", action="store_true", help="stop recording (all editors)")
-    switch.add_argument("--on", action="store_true", help="record again after --off")
-    switch.add_argument("--erase", action="store_true", help="delete everything recorded so far")
-
-
 def load_summary(days: int) -> Summary:
     since = time.time() - days * 86_400
     store = InsightStore()
