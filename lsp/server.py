@@ -101,11 +101,11 @@ class NearcodeServer(LanguageServer):
         """The daemon is loading the model again (released while idle): say so until it answers."""
         self.send_status(event.state, event.message)
 
-    async def run_completion(self, cursor: CursorText, invoked: bool) -> CompletionOutcome:
+    async def run_completion(self, cursor: CursorText, invoked: bool, choices: int = 1) -> CompletionOutcome:
+        """One completion; `choices` > 1: the client shows alternatives (inline completion). They
+        are computed when asked for (an explicit request, or VS Code cycling), and always where
+        the engine batches them into one pass; on the embedded engine each costs its generation."""
         self.counters["requested"] += 1
-        choices = self.settings.alternatives
-        # Alternatives when asked for (an explicit request, or VS Code cycling), and always where the
-        # engine batches them into one pass; on the embedded engine each one costs its generation.
         self.coordinator.choices = choices if self.engine_batches else 1
         try:
             if invoked and choices > 1 and not self.engine_batches:
@@ -215,7 +215,7 @@ async def inline_completion(
 ) -> types.InlineCompletionList:
     cursor = cursor_at(ls.workspace, params.text_document.uri, params.position)
     invoked = params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
-    outcome = await ls.run_completion(cursor, invoked)
+    outcome = await ls.run_completion(cursor, invoked, choices=ls.settings.alternatives)
     if not outcome.offered:
         return types.InlineCompletionList(items=[])
     ls.insight.offered(params.position, cursor, outcome, invoked, ls.engine_name, ls.model_name)
@@ -245,7 +245,6 @@ async def completion(ls: NearcodeServer, params: types.CompletionParams) -> type
     outcome = await ls.run_completion(cursor, invoked)
     if not outcome.offered:
         return empty
-    outcome.alternatives = []  # one popup item: the classic list is filtered by the word typed
     ls.insight.offered(params.position, cursor, outcome, invoked, ls.engine_name, ls.model_name)
     # Replace the word before the cursor so editors that filter by it keep the item.
     line_prefix = cursor.prefix[cursor.prefix.rfind("\n") + 1 :]
