@@ -215,13 +215,16 @@ class FimService:
         """All choices at once (an engine that batches reads the shared prompt once), merged as
         they arrive. Choice 0 keeps the document's stream key, so the next request for the
         document supersedes it, and with it the alternatives."""
-        queue: asyncio.Queue[ServiceEvent | None] = asyncio.Queue()
+        queue: asyncio.Queue[ServiceEvent | FimError | None] = asyncio.Queue()
 
         async def pump(index: int) -> None:
             choice_key = key if index == 0 or key is None else f"{key}\x00alternative {index}"
             try:
                 async for event in self._choice(req, _sampled(generation, index), choice_key, started, index):
                     queue.put_nowait(event)
+            except FimError as exc:
+                if index == 0:  # the request failed; a failed alternative is just not offered
+                    queue.put_nowait(exc)
             finally:
                 queue.put_nowait(None)
 
@@ -233,6 +236,8 @@ class FimService:
                 if event is None:
                     running -= 1
                     continue
+                if isinstance(event, FimError):
+                    raise event
                 yield event
                 if isinstance(event, DoneEvent) and event.index == 0 and event.finish_reason in _ABANDONED:
                     return
