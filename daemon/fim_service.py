@@ -213,8 +213,8 @@ class FimService:
         self, req: FimRequest, generation: GenerationRequest, key: str | None, started: float
     ) -> AsyncIterator[ServiceEvent]:
         """All choices at once (an engine that batches reads the shared prompt once), merged as
-        they arrive. Choice 0 keeps the document's stream key, so the next request for the
-        document supersedes it, and with it the alternatives."""
+        they arrive, as many as the engine has free slots for. Choice 0 keeps the document's stream
+        key, so the next request for the document supersedes it, and with it the alternatives."""
         queue: asyncio.Queue[ServiceEvent | FimError | None] = asyncio.Queue()
 
         async def pump(index: int) -> None:
@@ -228,7 +228,11 @@ class FimService:
             finally:
                 queue.put_nowait(None)
 
-        tasks = [asyncio.create_task(pump(index)) for index in range(req.n)]
+        # Cheap only while the engine has room: alternatives take free slots, never a queue place.
+        gate = self.scheduler.gate
+        free = gate.capacity - sum(gate.running.values())
+        choices = 1 + max(0, min(req.n - 1, free - 1))
+        tasks = [asyncio.create_task(pump(index)) for index in range(choices)]
         try:
             running = len(tasks)
             while running:

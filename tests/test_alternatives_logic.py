@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
-from nearcode.daemon.engines.base import GenerationRequest
+from nearcode.daemon.engines.base import GenerationRequest, Priority
 from nearcode.daemon.fim_service import FimService, ServiceEvent
 from nearcode.daemon.prompting.fim import PromptBudget
 from nearcode.daemon.prompting.templates import fim_templates
@@ -94,6 +94,12 @@ async def test_on_an_engine_that_batches_choices_run_at_once() -> None:
     texts, done, _ = await choices(service(engine), REQUEST)
     assert texts == {0: "b, a + b", 1: "b,  a + b", 2: "a + b, a"} and set(done) == {0, 1, 2}
     assert max(seen_running) == 3
+    # Only while cheap: with two of the engine's four slots busy, one alternative.
+    busy = ScriptedEngine(script=by_temperature, shares_local_compute=False)
+    svc = service(busy)
+    svc.scheduler.gate.running[Priority.INTERACTIVE] = 2
+    texts, done, _ = await choices(svc, REQUEST)
+    assert set(texts) == {0, 1}
 
 
 async def test_a_newer_request_for_the_document_ends_the_alternatives_too() -> None:
