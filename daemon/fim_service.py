@@ -181,6 +181,7 @@ class FimService:
             max_generation_ms=req.max_generation_ms,
             priority=_PRIORITY[req.priority],
             affinity=req.affinity or req.document or None,
+            temperature=req.temperature,
         )
 
     async def _choice(

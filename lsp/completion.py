@@ -14,6 +14,7 @@ from nearcode.lsp.daemon_client import DaemonClient
 from nearcode.lsp.policy import CompletionPlan, plan_completion
 from nearcode.lsp.postprocess import PostContext, postprocess
 from nearcode.shared.protocol.daemon_api import (
+    ALTERNATIVE_TEMPERATURES,
     DeltaEvent,
     DoneEvent,
     FimRequest,
@@ -28,6 +29,10 @@ log = logging.getLogger("nearcode.lsp")
 ABANDONED = ("superseded", "cancelled")
 PREFIX_WINDOW_CHARS = 24_000  # more than any prompt budget uses; the daemon fits tokens exactly
 SUFFIX_WINDOW_CHARS = 6_000
+
+# Finish reasons of a complete answer (others: cut by a deadline, stopped, failed).
+COMPLETE = ("stop", "newline", "length")
+ALTERNATIVES_MIN_MS = 2_000  # the least time alternatives get after an explicit request's answer
 
 # Hears the daemon's status events of a request (the model being loaded again after idle time).
 StatusListener = Callable[[StatusEvent], None]
@@ -91,17 +96,39 @@ def plan_for(cursor: CursorText, settings: Settings, invoked: bool) -> Completio
 
 
 async def complete(
-    client: DaemonClient, cursor: CursorText, settings: Settings, invoked: bool, client_id: str,
-    n: int = 1, on_status: StatusListener | None = None,
+    client: DaemonClient, cursor: CursorText, settings: Settings, invoked: bool, client_id: str
 ) -> CompletionOutcome:
-    """One completion, start to end: the CLI's path, and an editor's explicit request for
-    alternatives (automatic ones go through lsp/coordinator.py)."""
+    """One completion, start to end (the CLI's path; editors go through lsp/coordinator.py)."""
     reason = refusal(cursor, settings)
     plan = plan_for(cursor, settings, invoked)
     reason = reason or plan.skip_reason
     if reason:
         return CompletionOutcome(reason=reason)
-    return await ask_model(client, cursor, plan, settings, client_id, n=n, on_status=on_status)
+    return await ask_model(client, cursor, plan, settings, client_id)
+
+
+async def ask_alternatives(
+    client: DaemonClient, cursor: CursorText, settings: Settings, client_id: str, first: CompletionOutcome,
+    n: int, on_status: StatusListener | None = None,
+) -> list[str]:
+    """Up to `n` sampled suggestions for the place `first` answered, none like it: an explicit
+    request, which the editor lets the user cycle through.
+
+    One daemon request after the first answer, in the document's engine slot, whose KV cache
+    holds the prompt: it only generates. It gets at most as long as the first answer took (at
+    least ALTERNATIVES_MIN_MS), and only complete suggestions count. Its own stream key, so it
+    does not stop the document's running generation (a multi-line answer still streaming into the
+    typing cache); the editor's cancel of the request stops it."""
+    plan = plan_for(cursor, settings, invoked=True)
+    if plan.skip_reason or n < 1:
+        return []
+    budget_ms = int(max(ALTERNATIVES_MIN_MS, first.latency_ms))
+    sampled = await ask_model(
+        client, cursor, plan, settings, client_id, n=n, on_status=on_status, temperature=ALTERNATIVE_TEMPERATURES[-1],
+        deadline_ms=budget_ms, document=f"{cursor.uri}#alternatives",
+    )
+    texts = [*([sampled.text] if sampled.finish_reason in COMPLETE else []), *sampled.alternatives]
+    return distinct([first.text, *texts])[1:]
 
 
 async def ask_model(
@@ -114,10 +141,14 @@ async def ask_model(
     priority: Priority = "interactive",
     n: int = 1,
     on_status: StatusListener | None = None,
+    temperature: float = 0.0,
+    deadline_ms: int | None = None,
+    document: str | None = None,
 ) -> CompletionOutcome:
     """Stream one FIM request from the daemon and post-process the answer (each of the `n`
     choices; `on_delta` hears the first). The document is the daemon's supersede key: a newer
-    request of this editor for it stops this one."""
+    request of this editor for it stops this one. `deadline_ms` and `document` replace the
+    plan's deadline and the cursor's document."""
     started = time.monotonic()
     outcome = CompletionOutcome()
     request = FimRequest(
@@ -129,13 +160,14 @@ async def ask_model(
         max_tokens=plan.max_tokens,
         max_lines=plan.max_lines,
         stop_at_block_end=plan.mode == "multi",
-        deadline_ms=plan.deadline_ms,
+        deadline_ms=deadline_ms or plan.deadline_ms,
         max_generation_ms=plan.max_generation_ms,
-        document=cursor.uri,
+        document=document or cursor.uri,
         affinity=cursor.uri,  # speculation shares the document's engine slot and its KV cache
         client=client_id,
         priority=priority,
         n=n,
+        temperature=temperature,
     )
     pieces: list[list[str]] = [[] for _ in range(n)]
     cut: set[int] = set()  # alternatives stopped by their time budget: half a line is no suggestion
@@ -145,7 +177,7 @@ async def ask_model(
             if on_delta is not None and event.index == 0:
                 on_delta(event.text)
         elif isinstance(event, DoneEvent):
-            if event.index and event.finish_reason not in ("stop", "newline", "length"):
+            if event.index and event.finish_reason not in COMPLETE:
                 cut.add(event.index)
             if event.index == 0:
                 outcome.finish_reason = event.finish_reason

@@ -23,7 +23,7 @@ from nearcode.lsp.code_actions.docstring_command import run_docstring
 from nearcode.lsp.code_actions.handlers import CODE_ACTION_KINDS, code_actions, first_argument
 from nearcode.lsp.code_actions.streaming import ActionContext
 from nearcode.lsp.code_actions.tests_command import run_generate_tests
-from nearcode.lsp.completion import CompletionOutcome, CursorText, complete
+from nearcode.lsp.completion import CompletionOutcome, CursorText, ask_alternatives
 from nearcode.lsp.coordinator import CompletionCoordinator
 from nearcode.lsp.daemon_client import DaemonClient, DaemonUnavailable
 from nearcode.lsp.documents import cursor_at
@@ -108,15 +108,15 @@ class NearcodeServer(LanguageServer):
         self.counters["requested"] += 1
         self.coordinator.choices = choices if self.engine_batches else 1
         try:
-            if invoked and choices > 1 and not self.engine_batches:
+            outcome = await self.coordinator.complete(cursor, self.settings, invoked)
+            if invoked and choices > 1 and outcome.offered and not outcome.alternatives:
+                # The user asked (or VS Code cycles): the sampled ones, after the first is there.
+                # The next-line speculation would hold the document's slot meanwhile.
                 self.counters["alternativesRequested"] += 1
-                outcome = await complete(
-                    self.daemon, cursor, self.settings, True, self.client_id, n=choices, on_status=self.on_daemon_status
+                self.coordinator.cancel_speculation(cursor.uri)
+                outcome.alternatives = await ask_alternatives(
+                    self.daemon, cursor, self.settings, self.client_id, outcome, choices - 1, self.on_daemon_status
                 )
-                if outcome.offered:  # typing through it is answered from the cache like any other
-                    self.coordinator.cache.store(cursor.uri, cursor.prefix, cursor.suffix, outcome.text)
-            else:
-                outcome = await self.coordinator.complete(cursor, self.settings, invoked)
         except DaemonUnavailable as exc:
             log.error("daemon unavailable: %s", exc)
             self.send_status("error", str(exc))

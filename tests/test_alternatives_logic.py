@@ -13,7 +13,13 @@ from nearcode.daemon.prompting.templates import fim_templates
 from nearcode.daemon.scheduler import Scheduler
 from nearcode.daemon.stats import DaemonStats
 from nearcode.lsp.alternatives import alternative_id, completion_of, distinct
-from nearcode.lsp.completion import CursorText, complete
+from nearcode.lsp.completion import (
+    CompletionOutcome,
+    CursorText,
+    ask_alternatives,
+    ask_model,
+    plan_for,
+)
 from nearcode.shared.protocol.daemon_api import (
     ALTERNATIVE_TEMPERATURES,
     DeltaEvent,
@@ -47,6 +53,8 @@ async def choices(svc: FimService, req: FimRequest) -> tuple[dict[int, str], dic
     return texts, done, events
 
 
+CURSOR = CursorText("def fib(n):\n    a, b = 0, 1\n    for _ in range(n):\n        a, b = ", "\n", "file:///fib.py",
+                    "/fib.py", "python")
 REQUEST = FimRequest(prefix="def fib(n):\n    a, b = 0, 1\n    for _ in range(n):\n        a, b = ", suffix="\n",
                      mode="single", n=3, document="file:///fib.py", client="editor")
 
@@ -75,8 +83,7 @@ async def test_alternatives_after_the_first_get_a_bounded_time_and_length() -> N
     assert engine.requests[2].max_tokens == 16 and engine.requests[2].deadline is not None
     assert done[2].finish_reason in ("length", "deadline") and len(texts[2]) < len(rambling[1.0])
     daemon = InProcessDaemon(ScriptedEngine(script=lambda r: rambling[r.temperature], token_delay_s=0.2))
-    cursor = CursorText(REQUEST.prefix, "\n", "file:///fib.py", "/fib.py", "python")
-    outcome = await complete(daemon, cursor, Settings(), invoked=True, client_id="editor", n=3)  # type: ignore[arg-type]
+    outcome = await ask_model(daemon, CURSOR, plan_for(CURSOR, Settings(), True), Settings(), "editor", n=3)  # type: ignore[arg-type]
     assert outcome.text == "b, a + b" and outcome.alternatives == ["a + b, a"]
 
 
@@ -125,7 +132,18 @@ def test_item_ids_name_their_choice() -> None:
 
 async def test_the_language_server_offers_the_distinct_choices() -> None:
     daemon = InProcessDaemon(ScriptedEngine(script=by_temperature))
-    cursor = CursorText(REQUEST.prefix, "\n", "file:///fib.py", "/fib.py", "python")
-    outcome = await complete(daemon, cursor, Settings(), invoked=True, client_id="editor", n=3)  # type: ignore[arg-type]
+    outcome = await ask_model(daemon, CURSOR, plan_for(CURSOR, Settings(), True), Settings(), "editor", n=3)  # type: ignore[arg-type]
     assert outcome.text == "b, a + b" and outcome.alternatives == ["a + b, a"]
     assert daemon.requests[-1].n == 3
+
+
+async def test_an_explicit_request_asks_for_sampled_alternatives_after_its_answer() -> None:
+    """The server's path: the first answer came (here from the cache, no model time at all); the
+    alternatives are one more request, sampled, on their own stream key, within 2 s."""
+    daemon = InProcessDaemon(ScriptedEngine(script=by_temperature))
+    first = CompletionOutcome(text="b, a + b", latency_ms=3.0, source="cache")
+    alternatives = await ask_alternatives(daemon, CURSOR, Settings(), "editor", first, n=2)  # type: ignore[arg-type]
+    assert alternatives == ["a + b, a"]  # the 0.7 one was the first again, with other spacing
+    sent = daemon.requests[-1]
+    assert (sent.n, sent.temperature, sent.deadline_ms) == (2, ALTERNATIVE_TEMPERATURES[-1], 2000)
+    assert sent.document == "file:///fib.py#alternatives" and sent.affinity == "file:///fib.py"

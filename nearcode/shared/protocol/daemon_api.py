@@ -40,9 +40,10 @@ class FimRequest(BaseModel):
     # Requests with the same affinity run in the same engine slot, reusing its cached prompt
     # (default: `document`).
     affinity: str = ""
-    # Choices wanted: the first is greedy, the others sampled (ALTERNATIVE_TEMPERATURES); their
-    # events carry `index`. The daemon never sends two with the same index.
+    # Choices wanted: the first at `temperature` (greedy by default), the others sampled at
+    # ALTERNATIVE_TEMPERATURES; their events carry `index`.
     n: int = Field(default=1, ge=1, le=3)
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
 
 
 # Temperatures of choices 1, 2 of an n > 1 request (choice 0 is greedy): warm enough that a small
