@@ -178,11 +178,11 @@ def _print_status(status: dict[str, Any]) -> None:
         f"{status['tokens_after_cancel_total']} tokens after cancel (max {status['tokens_after_cancel_max']})"
     )
     rss = status.get("memory_rss_bytes")
-    print(f"memory:   {'-' if rss is None else f'{rss / 2**20:.0f} MiB'} resident (the daemon process)")
     idle = status.get("idle_unload_s") or 0
-    released = f"released after {idle / 60:g} min idle" if idle else "never released"
-    print(f"model:    {status.get('model_state', 'loaded')} ({released}; "
-          f"{status.get('model_unloads', 0)} releases, {status.get('model_reloads', 0)} reloads)")
+    policy = f"released after {idle / 60:g} min idle" if idle else "never released"
+    print(f"memory:   {'-' if rss is None else f'{rss / 2**20:.0f} MiB'} resident; model "
+          f"{status.get('model_state', 'loaded')} ({policy}; {status.get('model_unloads', 0)} releases, "
+          f"{status.get('model_reloads', 0)} reloads)")
 
 
 async def _complete(client: Any, location: str) -> int:
