@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run install dev test test-fast lint test-vscode test-slow bench bench-public bench-lint fuzz soak clean install-vllm test-vllm bench-vllm
+.PHONY: run install dev test test-fast lint test-vscode test-dashboard test-slow wheel wheel-check bench bench-public bench-lint fuzz soak clean install-vllm test-vllm bench-vllm
 
 run: install
 	$(BIN)/nearcode daemon
@@ -56,6 +56,22 @@ bench-vllm: install-vllm
 test-vscode: dev
 	$(MAKE) -C vscode-extension e2e
 
+# The installable package: dist/nearcode-<version>-py3-none-any.whl (README, "Install outside
+# this repository").
+wheel: install
+	rm -rf dist
+	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir dist .
+	@ls dist/nearcode-*.whl
+
+# CI: that wheel in a fresh venv outside the checkout: model install, doctor, one completion, one
+# inline completion over LSP (.ci/wheel-check).
+wheel-check: install
+	.ci/wheel-check $(PYTHON)
+
+# The dashboard in a real browser (Debian chromium, playwright-core): tests/browser/README.md.
+test-dashboard: dev
+	$(MAKE) -C tests/browser e2e PYTHON=$(abspath $(BIN)/python)
+
 # The project bench (bench/README.md), from this clone alone: held-out validation cases drawn from
 # packages `make dev` installs, nearcode then the llama.cpp anchor (never both at once), one table.
 bench: dev
@@ -86,4 +102,4 @@ soak: dev
 	$(BIN)/python bench/soak.py --minutes $(SOAK_MINUTES)
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build dist *.egg-info

@@ -33,6 +33,7 @@ from nearcode.shared.protocol.daemon_api import (
     FimRequest,
     GenerateRequest,
     PrefillRequest,
+    StatusEvent,
     event_line,
 )
 
@@ -122,9 +123,10 @@ class StreamEndpoint:
     the engine is still reading the prompt (seconds on a CPU), before any byte has been sent.
     """
 
-    def __init__(self, service: FimService, kind: str = "fim") -> None:
+    def __init__(self, service: FimService, kind: str = "fim", model_loaded: Callable[[], bool] = lambda: True) -> None:
         self.service = service
         self.kind = kind  # "fim": /api/fim, "generate": /api/generate (instruction tasks)
+        self.model_loaded = model_loaded
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = await read_body(receive)
@@ -146,6 +148,11 @@ class StreamEndpoint:
         await send(
             {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/x-ndjson")]}
         )
+        if isinstance(request, FimRequest) and not self.model_loaded():
+            # Released after idle time: this request loads it first. Said at once, so the editor
+            # shows "loading" rather than a completion that seems to hang.
+            status = StatusEvent(state="loading", message="loading the model (released while idle)")
+            await send({"type": "http.response.body", "body": event_line(status), "more_body": True})
         final_sent = False
         error: ErrorEvent | None = None
         try:
@@ -179,6 +186,7 @@ def build_app(
     shutdown: Callable[[], Awaitable[None]],
     token: str,
     routes: Sequence[BaseRoute] = (),
+    model_loaded: Callable[[], bool] = lambda: True,
 ) -> ASGIApp:
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok", "version": __version__})
@@ -209,7 +217,7 @@ def build_app(
 
     app = Starlette(
         routes=[
-            Route("/api/fim", StreamEndpoint(service), methods=["POST"]),
+            Route("/api/fim", StreamEndpoint(service, model_loaded=model_loaded), methods=["POST"]),
             Route("/api/generate", StreamEndpoint(service, "generate"), methods=["POST"]),
             Route("/api/health", health),
             Route("/api/model", model),

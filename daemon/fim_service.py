@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 
 from nearcode.daemon.context.assembler import ContextAssembler
-from nearcode.daemon.context.document_prompts import DocumentPrompts, PromptRequest
+from nearcode.daemon.context.document_prompts import BuiltPrompt, DocumentPrompts, PromptRequest
 from nearcode.daemon.engines.base import (
     FinishReason,
     GenerationChunk,
@@ -24,6 +24,7 @@ from nearcode.daemon.scheduler import GenerationHandle, Scheduler
 from nearcode.daemon.stats import DaemonStats
 from nearcode.shared.completion_end import StreamingEnd, block_indent_at
 from nearcode.shared.protocol.daemon_api import (
+    ALTERNATIVE_TEMPERATURES,
     ContextQuery,
     DeltaEvent,
     DoneEvent,
@@ -42,6 +43,17 @@ MIN_PROMPT_TOKENS = 192
 BUDGET_STEP_TOKENS = 64
 BUDGET_HYSTERESIS = 0.15  # the measured reading speed must move this much to move the budget
 
+# Sampled alternatives after the first choice, on an engine that shares the cores: together at
+# most as long as the first one took (at least ALTERNATIVES_MIN_S), each at most twice its length.
+# They only generate (the prompt is cached): warm, that is a few hundred ms; on a machine so busy
+# that it is not, an explicit request takes at most about twice as long, never more.
+ALTERNATIVES_SHARE = 1.0
+ALTERNATIVES_MIN_S = 2.0
+ALTERNATIVE_MIN_TOKENS = 16
+
+# A choice that ended so: nobody waits for the request any more.
+_ABANDONED = (str(FinishReason.SUPERSEDED), str(FinishReason.CANCELLED))
+
 # Final chunks that carry an error message rather than an answer.
 _FAILED = (FinishReason.ERROR, FinishReason.SHED)
 # Endings that may come before the whole prompt was read.
@@ -56,6 +68,24 @@ _PRIORITY = {
 
 # What a stream yields: text pieces, then one DoneEvent (errors raise FimError).
 ServiceEvent = DeltaEvent | DoneEvent
+
+
+@dataclasses.dataclass
+class _ChoiceSeen:
+    """The first choice's last engine counters and final event (what the prompt's bookkeeping needs)."""
+
+    live: GenerationStats | None = None
+    done: DoneEvent | None = None
+
+
+@dataclasses.dataclass
+class _Prepared:
+    """A request's prompt as built (its source, the record showContext shows) and its engine request."""
+
+    source: PromptRequest
+    built: BuiltPrompt
+    generation: GenerationRequest
+    first: _ChoiceSeen
 
 
 class FimService:
@@ -140,7 +170,53 @@ class FimService:
         self.prompt_tokens_per_s = sample if old is None else 0.7 * old + 0.3 * sample
 
     async def stream(self, req: FimRequest) -> AsyncIterator[ServiceEvent]:
+        """The request's events. With `n` > 1 the first choice is greedy and the others sampled
+        from the same prompt: one after another in the same engine slot on an engine that shares
+        this machine's cores (each reuses the prompt the first one left in the KV cache, so an
+        alternative costs only its generation), all at once on an engine that batches. A choice
+        that is superseded or cancelled ends the request: nobody waits for its alternatives."""
         started = time.monotonic()
+        prepared = await self._prepare(req, started)
+        generation, first = prepared.generation, prepared.first
+        key = f"{req.client}\x00{req.document}" if req.document else None
+        try:
+            if req.n == 1:
+                async for event in self._choice(req, generation, key, started, 0, first):
+                    yield event
+            elif self.scheduler.engine.info.shares_local_compute:
+                choice = generation
+                for index in range(req.n):
+                    if index:
+                        choice = dataclasses.replace(choice, temperature=ALTERNATIVE_TEMPERATURES[index - 1])
+                    done: DoneEvent | None = None
+                    async for event in self._choice(req, choice, key, started, index, first if index == 0 else None):
+                        done = event if isinstance(event, DoneEvent) else done
+                        yield event
+                    if done is None or done.finish_reason in _ABANDONED:
+                        return
+                    if index == 0:
+                        choice = _alternatives_after(generation, done)
+            else:
+                async for event in self._batched_choices(req, generation, key, started, first):
+                    yield event
+        finally:
+            self._prompt_read(req, prepared)
+
+    def _prompt_read(self, req: FimRequest, prepared: _Prepared) -> None:
+        """What the engine now holds for the document's slot, and the record `showContext` shows."""
+        source, built, first = prepared.source, prepared.built, prepared.first
+        live, done = first.live, first.done
+        self._completing[source.record_key] -= 1
+        read_all = bool(live and live.generated_tokens) or bool(done and done.finish_reason not in _UNREAD)
+        self.prompts.read(source, built.prompt.text, complete=read_all)
+        if req.document and req.priority == "interactive":
+            built.record.prompt_tokens = done.prompt_tokens if done else (live.prompt_tokens if live else 0)
+            built.record.cached_tokens = done.cached_tokens if done else (live.cached_tokens if live else 0)
+            self.prompts.records.put(source.record_key, built.record)
+
+    async def _prepare(self, req: FimRequest, started: float) -> _Prepared:
+        """The engine request for a FIM request: its prompt within budget (context block first,
+        anchored where the document's previous prompt started), and the stops of its mode."""
         deadline = started + req.deadline_ms / 1000 if req.deadline_ms else None
         source = PromptRequest(
             client=req.client, document=req.document, affinity=req.affinity, path=req.path, language=req.language,
@@ -166,28 +242,34 @@ class FimService:
             max_generation_ms=req.max_generation_ms,
             priority=_PRIORITY[req.priority],
             affinity=req.affinity or req.document or None,
+            temperature=req.temperature,
         )
-        key = f"{req.client}\x00{req.document}" if req.document else None
+        return _Prepared(source, built, generation, _ChoiceSeen())
+
+    async def _choice(
+        self, req: FimRequest, generation: GenerationRequest, key: str | None, started: float, index: int,
+        seen: _ChoiceSeen | None = None,
+    ) -> AsyncIterator[ServiceEvent]:
+        """One choice through the scheduler, its events tagged with `index`; `seen` (the first
+        choice's) keeps its last counters and final event for the prompt's bookkeeping."""
         handle = self.scheduler.submit(generation, key, req.client)
         live: GenerationStats | None = None
-        done: DoneEvent | None = None
+        finished = False
         try:
-            async for event in self._fim_events(req, handle, started):
+            async for event in self._fim_events(req, handle, started, record=index == 0):
                 if isinstance(event, GenerationStats):
                     live = event
+                    if seen is not None:
+                        seen.live = event
                     continue
                 if isinstance(event, DoneEvent):
-                    done = event
+                    finished = True
+                    if seen is not None:
+                        seen.done = event
+                event.index = index
                 yield event
         finally:
-            self._completing[source.record_key] -= 1
-            read_all = bool(live and live.generated_tokens) or bool(done and done.finish_reason not in _UNREAD)
-            self.prompts.read(source, prompt.text, complete=read_all)
-            if req.document and req.priority == "interactive":
-                built.record.prompt_tokens = done.prompt_tokens if done else (live.prompt_tokens if live else 0)
-                built.record.cached_tokens = done.cached_tokens if done else (live.cached_tokens if live else 0)
-                self.prompts.records.put(source.record_key, built.record)
-            if done is None:  # the client went away: the work done so far still counts
+            if not finished and index == 0:  # the client went away: the work done so far still counts
                 self.stats.record(
                     str(FinishReason.CANCELLED),
                     (time.monotonic() - started) * 1000,
@@ -196,8 +278,50 @@ class FimService:
                     live.generated_tokens if live else 0,
                 )
 
+    async def _batched_choices(
+        self, req: FimRequest, generation: GenerationRequest, key: str | None, started: float, first: _ChoiceSeen
+    ) -> AsyncIterator[ServiceEvent]:
+        """All choices at once (an engine that batches reads the shared prompt once), merged as
+        they arrive, as many as the engine has free slots for. Choice 0 keeps the document's stream
+        key, so the next request for the document supersedes it, and with it the alternatives."""
+        queue: asyncio.Queue[ServiceEvent | FimError | None] = asyncio.Queue()
+
+        async def pump(index: int) -> None:
+            choice_key = key if index == 0 or key is None else f"{key}\x00alternative {index}"
+            try:
+                seen = first if index == 0 else None
+                async for event in self._choice(req, _sampled(generation, index), choice_key, started, index, seen):
+                    queue.put_nowait(event)
+            except FimError as exc:
+                if index == 0:  # the request failed; a failed alternative is just not offered
+                    queue.put_nowait(exc)
+            finally:
+                queue.put_nowait(None)
+
+        # Cheap only while the engine has room: alternatives take free slots, never a queue place.
+        gate = self.scheduler.gate
+        free = gate.capacity - sum(gate.running.values())
+        choices = 1 + max(0, min(req.n - 1, free - 1))
+        tasks = [asyncio.create_task(pump(index)) for index in range(choices)]
+        try:
+            running = len(tasks)
+            while running:
+                event = await queue.get()
+                if event is None:
+                    running -= 1
+                    continue
+                if isinstance(event, FimError):
+                    raise event
+                yield event
+                if isinstance(event, DoneEvent) and event.index == 0 and event.finish_reason in _ABANDONED:
+                    return
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
     async def _fim_events(
-        self, req: FimRequest, handle: GenerationHandle, started: float
+        self, req: FimRequest, handle: GenerationHandle, started: float, record: bool = True
     ) -> AsyncIterator[ServiceEvent | GenerationStats]:
         """The stream's events, with the engine's live counters interleaved for the caller."""
         line_prefix = req.prefix[req.prefix.rfind("\n") + 1 :]
@@ -230,7 +354,7 @@ class FimService:
         if final is not None and final.stats is None and live is not None:
             final.stats = live  # stopped early here: report what the engine had done so far
         self._learn_speed(final.stats if final is not None else live)
-        yield self._done(final, reason, started)
+        yield self._done(final, reason, started, record)
 
     def context_report(self, query: ContextQuery) -> ContextResult:
         """What the last completion of (client, document) was given (`nearcode.showContext`)."""
@@ -324,7 +448,9 @@ class FimService:
         reason = final.finish_reason if final and final.finish_reason else FinishReason.CANCELLED
         yield self._done(final, reason, started)
 
-    def _done(self, final: GenerationChunk | None, reason: FinishReason, started: float) -> DoneEvent:
+    def _done(
+        self, final: GenerationChunk | None, reason: FinishReason, started: float, record: bool = True
+    ) -> DoneEvent:
         stats = final.stats if final and final.stats else None
         elapsed = (time.monotonic() - started) * 1000
         event = DoneEvent(
@@ -334,10 +460,30 @@ class FimService:
             generated_tokens=stats.generated_tokens if stats else 0,
             elapsed_ms=round(elapsed, 1),
         )
-        self.stats.record(
-            event.finish_reason, elapsed, event.prompt_tokens, event.cached_tokens, event.generated_tokens
-        )
+        if record:  # an alternative is part of its request, not a request of its own
+            self.stats.record(
+                event.finish_reason, elapsed, event.prompt_tokens, event.cached_tokens, event.generated_tokens
+            )
         return event
+
+
+def _alternatives_after(generation: GenerationRequest, first: DoneEvent) -> GenerationRequest:
+    """The sampled choices that follow the first on an engine that shares the cores: someone is
+    waiting for the list, so together they get at most the time the first took (its prompt is
+    cached: they only generate), and lines about as long as the first one's."""
+    budget_s = max(ALTERNATIVES_MIN_S, ALTERNATIVES_SHARE * first.elapsed_ms / 1000)
+    deadline = time.monotonic() + budget_s
+    if generation.deadline is not None:
+        deadline = min(deadline, generation.deadline)
+    max_tokens = min(generation.max_tokens, max(ALTERNATIVE_MIN_TOKENS, 2 * first.generated_tokens))
+    return dataclasses.replace(generation, deadline=deadline, max_tokens=max_tokens)
+
+
+def _sampled(generation: GenerationRequest, index: int) -> GenerationRequest:
+    """Choice `index` of a request: the first greedy, the others sampled at rising temperatures."""
+    if index == 0:
+        return generation
+    return dataclasses.replace(generation, temperature=ALTERNATIVE_TEMPERATURES[index - 1])
 
 
 class FimError(RuntimeError):

@@ -31,6 +31,7 @@ from nearcode.daemon.model_family import family_for_model
 from nearcode.daemon.model_store import PRESETS, ModelError, model_path, resolve_model
 from nearcode.daemon.prompting.fim import PromptBudget
 from nearcode.daemon.prompting.templates import FamilyChoice
+from nearcode.daemon.residency import ResidentEngine, resident_memory_bytes
 from nearcode.daemon.scheduler import BackgroundPolicy, Scheduler
 from nearcode.daemon.stats import DaemonStats
 from nearcode.daemon.workspace.registry import WorkspaceRegistry
@@ -56,6 +57,7 @@ class DaemonConfig:
     transport: str = "auto"  # auto (unix socket, else tcp), unix, tcp
     prompt_tokens: int = PromptBudget().total_tokens
     background_pause: bool = True  # pause background work while keystrokes' requests run
+    idle_unload_minutes: float = 30.0  # release the model after this long without work; 0: never
 
 
 def acquire_lock() -> int | None:
@@ -128,15 +130,22 @@ async def _serve(config: DaemonConfig, model_path: Path | None, engine_name: str
     started = time.monotonic()
     engine: Engine = create_engine(config, model_path, engine_name)
     loading: BackgroundStart | None = None
+    residency: ResidentEngine | None = None
     if engine.info.starts_slowly:
-        # Serve at once and load behind it: status says "loading vllm: <phase>" meanwhile.
+        # Serve at once and load behind it: status says "loading vllm: <phase>" meanwhile. Never
+        # released when idle: loading it again would cost the user half a minute.
         loading = BackgroundStart(engine, lambda message: daemon.fail(message))
         engine = loading
     else:
+        # In memory only while used: released after the idle time, loaded again on demand.
+        residency = ResidentEngine(
+            lambda: create_engine(config, model_path, engine_name), idle_s=config.idle_unload_minutes * 60
+        )
+        engine = residency
         await engine.start()
     family = family_for_model(model_path, [engine.info.model], config.family)
     sock, where = bind_socket(config.transport)
-    daemon = Daemon(config, engine, family, engine_reason, where, loading)
+    daemon = Daemon(config, engine, family, engine_reason, where, loading, residency)
     log.info(
         "serving %s on %s (%s, family %s) %s in %.1fs",
         engine.info.model, daemon.endpoint.address, engine.info.engine, family.template.family,
@@ -155,10 +164,11 @@ class Daemon:
 
     def __init__(
         self, config: DaemonConfig, engine: Engine, family: FamilyChoice, engine_reason: str, where: dict[str, Any],
-        loading: BackgroundStart | None = None,
+        loading: BackgroundStart | None = None, residency: ResidentEngine | None = None,
     ) -> None:
         self.engine = engine
         self.loading = loading  # the engine's start, while it runs in the background (vLLM)
+        self.residency = residency  # the model's load and idle release (the embedded engine)
         self.start_failure = ""
         self._stopping: asyncio.Task[None] | None = None
         self.family = family
@@ -179,7 +189,10 @@ class Daemon:
             self.service.assume_speed(float(assumed))
         token = secrets.token_urlsafe(32)
         self.endpoint = Endpoint(token=token, pid=os.getpid(), version=__version__, **where)
-        app = build_app(self.service, self.describe, self.status, self.shutdown, token, workspace_routes(self.workspaces))
+        app = build_app(
+            self.service, self.describe, self.status, self.shutdown, token, workspace_routes(self.workspaces),
+            model_loaded=lambda: residency is None or residency.loaded,
+        )
         self.http = uvicorn.Server(
             uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=3)
         )
@@ -251,6 +264,8 @@ class Daemon:
             "template": self.template.template,
             "context_tokens": info.context_tokens,
             "parallel_slots": info.parallel_slots,
+            # Several requests share one pass over the weights (vLLM): alternatives are cheap.
+            "batches": not info.shares_local_compute,
             "prompt_budget_tokens": service.budget.total_tokens,
             "prompt_tokens_per_s": round(service.prompt_tokens_per_s, 1) if service.prompt_tokens_per_s else None,
             "fim_mode": self.template.mode,
@@ -271,7 +286,7 @@ class Daemon:
 
     async def status(self) -> dict[str, Any]:
         """`/api/status`: `describe()` plus what the daemon has done, and the engine's own figures."""
-        counters, gate, loading = self.engine.cancel_counters, self.scheduler.gate, self.loading
+        counters, gate, loading, residency = self.engine.cancel_counters, self.scheduler.gate, self.loading, self.residency
         return {
             "version": __version__,
             "pid": os.getpid(),
@@ -294,4 +309,20 @@ class Daemon:
             "prefills_done": self.service.prefills_done,
             "network": privacy.network_status(),
             "workspace": self.workspaces.status(),
+            "memory_rss_bytes": resident_memory_bytes(),
+            "model_state": _model_state(loading, residency),
+            "idle_unload_s": residency.idle_s if residency and residency.releasable else 0,
+            "model_unloads": residency.counters.unloads if residency else 0,
+            "model_reloads": residency.counters.reloads if residency else 0,
+            "model_load_ms": residency.counters.last_load_ms if residency else (
+                round(loading.ready_after_s * 1000, 1) if loading and loading.ready_after_s else None),
         }
+
+
+def _model_state(loading: BackgroundStart | None, residency: ResidentEngine | None) -> str:
+    """loaded, loading or released (after idle time; the next request loads it again)."""
+    if loading is not None:
+        return "loaded" if loading.state == "ready" else "loading"
+    if residency is None or residency.loaded:
+        return "loaded"
+    return "loading" if residency.loading else "released"

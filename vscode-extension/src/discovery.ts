@@ -33,8 +33,9 @@ export interface DiscoveryResult {
 }
 
 export const INSTALL_HINT =
-  'Install it with "pip install nearcode", or run "make run" in a checkout of the nearcode ' +
-  'repository (it creates .venv/bin/nearcode), or set nearcode.serverPath.';
+  'Install it from a checkout of the nearcode repository: "make run" (creates .venv/bin/nearcode), or ' +
+  '"make wheel" and then, in any virtual environment, "pip install dist/nearcode-*.whl" and ' +
+  '"nearcode model install"; or set nearcode.serverPath.';
 
 export function defaultIsExecutable(p: string): boolean {
   try {

@@ -40,14 +40,12 @@ import {
   toggleLanguage,
 } from './settings';
 import { ClientPhase, mergeStatus, StatusNotification, statusView } from './status';
-import { ACCEPT_COMMAND, SuggestionTracker, WireInlineItem } from './tracker';
+import { ACCEPT_COMMAND, AcceptKind, PartialReport, SuggestionTracker, WireInlineItem } from './tracker';
 
 const SECTION = 'nearcode';
 const StatusNotificationType = new NotificationType<StatusNotification>(STATUS_NOTIFICATION);
 const DidShowCompletion = new NotificationType<{ item: WireInlineItem }>('textDocument/didShowCompletion');
-const DidPartiallyAcceptCompletion = new NotificationType<{ item: WireInlineItem; acceptedLength: number }>(
-  'textDocument/didPartiallyAcceptCompletion',
-);
+const DidPartiallyAcceptCompletion = new NotificationType<PartialReport>('textDocument/didPartiallyAcceptCompletion');
 const DidFocus = new NotificationType<{ textDocument: { uri: string }; position?: vscode.Position }>(FOCUS_NOTIFICATION);
 
 /** Server commands run from the palette: [server command, human name]. */
@@ -353,7 +351,7 @@ class Nearcode implements vscode.Disposable {
   }
 
   /** Runs VS Code's accept-next-word / accept-next-line and reports what it inserted. */
-  private async acceptPart(builtin: string): Promise<void> {
+  private async acceptPart(builtin: string, kind: AcceptKind): Promise<void> {
     const editor = vscode.window.activeTextEditor;
     if (!editor) return vscode.commands.executeCommand(builtin);
     const uri = editor.document.uri.toString();
@@ -367,7 +365,7 @@ class Nearcode implements vscode.Disposable {
     } finally {
       sub.dispose();
     }
-    const report = this.tracker.partiallyAccepted(uri, inserted);
+    const report = this.tracker.partiallyAccepted(uri, inserted, kind);
     if (report && this.client?.isRunning()) {
       void this.client.sendNotification(DidPartiallyAcceptCompletion, report).catch(() => undefined);
     }
@@ -381,8 +379,8 @@ class Nearcode implements vscode.Disposable {
     reg('nearcode.toggle', () => this.toggleGlobal());
     reg('nearcode.toggleLanguage', () => this.toggleThisLanguage());
     reg('nearcode.trigger', () => vscode.commands.executeCommand('editor.action.inlineSuggest.trigger'));
-    reg('nearcode.acceptNextWord', () => this.acceptPart('editor.action.inlineSuggest.acceptNextWord'));
-    reg('nearcode.acceptNextLine', () => this.acceptPart('editor.action.inlineSuggest.acceptNextLine'));
+    reg('nearcode.acceptNextWord', () => this.acceptPart('editor.action.inlineSuggest.acceptNextWord', 'word'));
+    reg('nearcode.acceptNextLine', () => this.acceptPart('editor.action.inlineSuggest.acceptNextLine', 'line'));
     reg('nearcode.restart', () => this.restart());
     reg('nearcode.openLog', () => this.output.show(true));
     reg('nearcode.showMenu', () => this.showMenu());
@@ -467,6 +465,7 @@ class Nearcode implements vscode.Disposable {
         `shown ${s?.shown ?? 0}`,
         `accepted ${s?.accepted ?? 0}`,
         `partially accepted ${s?.partiallyAccepted ?? 0}`,
+        `alternatives offered ${s?.alternativesOffered ?? 0}`,
       ];
       void vscode.window.showInformationMessage(`nearcode: ${parts.join(', ')}`);
     } catch (err) {

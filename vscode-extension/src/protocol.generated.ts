@@ -14,6 +14,8 @@ export interface ServerSettings {
   runGeneratedTests: "ask" | "never";
   context: "workspace" | "file";
   speculate: boolean;
+  alternatives: number;
+  insight: boolean;
 }
 
 export const SERVER_SETTING_DEFAULTS: ServerSettings = {
@@ -28,7 +30,9 @@ export const SERVER_SETTING_DEFAULTS: ServerSettings = {
   "logDocumentText": false,
   "runGeneratedTests": "ask",
   "context": "workspace",
-  "speculate": true
+  "speculate": true,
+  "alternatives": 3,
+  "insight": true
 };
 
 /** Per setting: JSON type, limits, and `machine` for those a workspace must never set. */
@@ -103,6 +107,16 @@ export const SERVER_SETTING_SPECS = {
   "speculate": {
     "type": "boolean",
     "scope": "resource"
+  },
+  "alternatives": {
+    "type": "integer",
+    "scope": "resource",
+    "minimum": 1,
+    "maximum": 3
+  },
+  "insight": {
+    "type": "boolean",
+    "scope": "machine"
   }
 } as const;
 
@@ -158,6 +172,7 @@ export interface StatusResult {
   shown: number;
   accepted: number;
   partiallyAccepted: number;
+  alternativesOffered: number;
   served: Record<string, number>;
   network: Record<string, unknown>;
 }

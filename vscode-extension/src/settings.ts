@@ -77,6 +77,7 @@ const RUN_TESTS = SERVER_SETTING_SPECS.runGeneratedTests.enum;
 const CONTEXT = SERVER_SETTING_SPECS.context.enum;
 const DEBOUNCE = SERVER_SETTING_SPECS.debounceMs;
 const MAX_LINES = SERVER_SETTING_SPECS.maxLines;
+const ALTERNATIVES = SERVER_SETTING_SPECS.alternatives;
 
 function asBool(v: unknown, dflt: boolean): boolean {
   return typeof v === 'boolean' ? v : dflt;
@@ -122,6 +123,8 @@ export function readSettings(inspect: SettingInspector): ExtensionSettings {
     runGeneratedTests: asEnum(get('runGeneratedTests'), RUN_TESTS, DEFAULTS.runGeneratedTests),
     context: asEnum(get('context'), CONTEXT, DEFAULTS.context),
     speculate: asBool(get('speculate'), DEFAULTS.speculate),
+    alternatives: asInt(get('alternatives'), DEFAULTS.alternatives, ALTERNATIVES.minimum, ALTERNATIVES.maximum),
+    insight: asBool(get('insight'), DEFAULTS.insight),
   };
   return {
     serverPath: asString(get('serverPath'), ''),

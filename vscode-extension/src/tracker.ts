@@ -39,9 +39,13 @@ interface Current {
   accepted: number;
 }
 
+export type AcceptKind = 'word' | 'line';
+
 export interface PartialReport {
   item: WireInlineItem;
   acceptedLength: number;
+  /** nearcode's addition to Copilot's notification: the server's insight counts them apart. */
+  acceptKind: AcceptKind;
 }
 
 export class SuggestionTracker {
@@ -69,13 +73,13 @@ export class SuggestionTracker {
   }
 
   /** Text inserted into `uri` by an accept-next-word / accept-next-line command. */
-  partiallyAccepted(uri: string, insertedLength: number): PartialReport | undefined {
+  partiallyAccepted(uri: string, insertedLength: number, acceptKind: AcceptKind = 'word'): PartialReport | undefined {
     const cur = this.current;
     if (!cur || cur.uri !== uri || insertedLength <= 0) return undefined;
     const total = insertTextOf(cur.item).length;
     cur.accepted = Math.min(total - cur.base, cur.accepted + insertedLength);
     this.counts.partiallyAccepted += 1;
-    return { item: cur.item, acceptedLength: cur.base + cur.accepted };
+    return { item: cur.item, acceptedLength: cur.base + cur.accepted, acceptKind };
   }
 
   /** The item's accept command ran (the whole suggestion was taken). */

@@ -48,6 +48,10 @@ class FimRequest(BaseModel):
     # Requests with the same affinity run in the same engine slot, reusing its cached prompt
     # (default: `document`).
     affinity: str = ""
+    # Choices wanted: the first at `temperature` (greedy by default), the others sampled at
+    # ALTERNATIVE_TEMPERATURES; their events carry `index`.
+    n: int = Field(default=1, ge=1, le=3)
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
     # "workspace": the daemon adds definitions and snippets from the project (the workspace index)
     # before the current file; "file": the current file only.
     context_mode: ContextMode = "workspace"
@@ -84,6 +88,11 @@ class ContextQuery(BaseModel):
     document: str
 
 
+# Temperatures of choices 1, 2 of an n > 1 request (choice 0 is greedy): warm enough that a small
+# model says something else, not so hot that it stops writing code.
+ALTERNATIVE_TEMPERATURES = (0.7, 1.0)
+
+
 class ChatMessageIn(BaseModel):
     role: Literal["system", "user", "assistant"]
     content: str = Field(max_length=400_000)
@@ -108,6 +117,7 @@ class DeltaEvent(BaseModel):
 
     type: Literal["delta"] = "delta"
     text: str
+    index: int = 0  # which choice of an n > 1 request
 
 
 class DoneEvent(BaseModel):
@@ -120,6 +130,7 @@ class DoneEvent(BaseModel):
     cached_tokens: int = 0  # prompt tokens reused from the engine's KV cache
     generated_tokens: int = 0
     elapsed_ms: float = 0.0
+    index: int = 0  # which choice of an n > 1 request: each choice ends with its own done event
 
 
 class ErrorEvent(BaseModel):
@@ -129,16 +140,25 @@ class ErrorEvent(BaseModel):
     message: str
 
 
-StreamEvent = Annotated[DeltaEvent | DoneEvent | ErrorEvent, Field(discriminator="type")]
+class StatusEvent(BaseModel):
+    """What the daemon is doing for this request before any text: `loading` when the model was
+    released after idle time and is being loaded again (editors show it in their status)."""
+
+    type: Literal["status"] = "status"
+    state: Literal["loading"]
+    message: str = ""
+
+
+StreamEvent = Annotated[DeltaEvent | DoneEvent | ErrorEvent | StatusEvent, Field(discriminator="type")]
 _EVENT = TypeAdapter(StreamEvent)
 
 
-def parse_event(line: str | bytes) -> DeltaEvent | DoneEvent | ErrorEvent:
+def parse_event(line: str | bytes) -> DeltaEvent | DoneEvent | ErrorEvent | StatusEvent:
     """One NDJSON line of a stream; raises pydantic.ValidationError on anything else."""
     return _EVENT.validate_json(line)
 
 
-def event_line(event: DeltaEvent | DoneEvent | ErrorEvent) -> bytes:
+def event_line(event: DeltaEvent | DoneEvent | ErrorEvent | StatusEvent) -> bytes:
     return event.model_dump_json().encode() + b"\n"
 
 

@@ -18,6 +18,12 @@ STATUS_NOTIFICATION = "nearcode/status"
 # the server reads its prompt's stable part into the engine's cache ahead of the first request.
 FOCUS_NOTIFICATION = "nearcode/didFocus"
 
+# Client to server, as Copilot's language server names them; the partial accept's `acceptKind`
+# ("word" or "line") is nearcode's addition (insight counts them apart; without it: "word").
+DID_SHOW_NOTIFICATION = "textDocument/didShowCompletion"
+DID_PARTIALLY_ACCEPT_NOTIFICATION = "textDocument/didPartiallyAcceptCompletion"
+AcceptKind = Literal["word", "line"]
+
 # workspace/executeCommand commands.
 ACCEPT_COMMAND = "nearcode.didAcceptCompletion"
 STATUS_COMMAND = "nearcode.status"
@@ -81,6 +87,7 @@ class StatusResult(StatusParams):
     shown: int = 0
     accepted: int = 0
     partially_accepted: int = 0
+    alternatives_offered: int = 0  # suggestions offered beyond the first, to cycle through
     # How requests were answered: served_model, served_cache, served_joined, ... (lsp/coordinator.py)
     served: dict[str, int] = Field(default_factory=dict)
     network: dict[str, Any] = Field(default_factory=dict)

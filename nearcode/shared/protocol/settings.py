@@ -81,6 +81,20 @@ class Settings(BaseModel):
         default=True,
         json_schema_extra=_meta("Compute the suggestion that follows accepting the shown one, at low priority."),
     )
+    alternatives: int = Field(
+        default=3, ge=1, le=3,
+        json_schema_extra=_meta(
+            "Most distinct suggestions to cycle through when you ask for one (and on an engine that batches, always)."
+        ),
+    )
+    insight: bool = Field(
+        default=True,
+        json_schema_extra=_meta(
+            "Keep local statistics of suggestions shown, accepted and kept (counts and lengths, never code; "
+            "`nearcode stats`). Never sent anywhere.",
+            "machine",
+        ),
+    )
 
     @staticmethod
     def machine_keys() -> frozenset[str]:

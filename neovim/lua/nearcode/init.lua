@@ -23,6 +23,8 @@ local defaults = {
     accept_line = "<M-Down>",
     dismiss = "<C-]>",
     trigger = "<M-\\>",
+    next = "<M-]>", -- the next of several suggestions (asks for more when there is one)
+    prev = "<M-[>",
   },
   hl_group = "NearcodeSuggestion", -- linked to Comment unless you define it
   virt_text_pos = "inline", -- "inline" (pushes the rest of the line) or "overlay"
@@ -171,6 +173,19 @@ function M.dismiss()
   end
 end
 
+--- Show the next (1) or previous (-1) suggestion for this place. False when none is shown.
+---@param step integer
+function M.cycle(step)
+  if use_native() then
+    if vim.lsp.inline_completion.select then
+      vim.lsp.inline_completion.select({ count = step })
+      return true
+    end
+    return false
+  end
+  return require("nearcode.suggestion").cycle(step)
+end
+
 --- Ask for a suggestion now.
 function M.trigger()
   if use_native() then
@@ -203,6 +218,16 @@ local function map_keys()
       end
       return keys.dismiss
     end, { expr = true, replace_keycodes = true, silent = true, desc = "nearcode: dismiss" })
+  end
+  for lhs, step in pairs({ [keys.next or ""] = 1, [keys.prev or ""] = -1 }) do
+    if lhs ~= "" then
+      vim.keymap.set("i", lhs, function()
+        if enabled and M.visible() then
+          return ("<Cmd>lua require('nearcode').cycle(%d)<CR>"):format(step)
+        end
+        return lhs
+      end, { expr = true, replace_keycodes = true, silent = true, desc = "nearcode: other suggestion" })
+    end
   end
   if keys.trigger and keys.trigger ~= "" then
     vim.keymap.set("i", keys.trigger, function()

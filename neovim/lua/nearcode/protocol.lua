@@ -15,8 +15,10 @@ M.server_settings = {
   runGeneratedTests = "ask",
   context = "workspace",
   speculate = true,
+  alternatives = 3,
+  insight = true,
 }
-M.machine_settings = { "model", "engine", "privacyMode", "cloudEndpoint", "logDocumentText", "runGeneratedTests" }
+M.machine_settings = { "model", "engine", "privacyMode", "cloudEndpoint", "logDocumentText", "runGeneratedTests", "insight" }
 M.commands = {
   accept = "nearcode.didAcceptCompletion",
   status = "nearcode.status",

@@ -1,6 +1,7 @@
 -- Ghost text for Neovim 0.10 / 0.11: asks the server for textDocument/inlineCompletion while
 -- typing in insert mode, draws the suggestion with extmarks (first line as virtual text at the
 -- cursor, the rest as virtual lines), accepts all of it, the next word or the next line.
+local items = require("nearcode.items")
 local util = require("nearcode.util")
 
 local M = {}
@@ -110,52 +111,26 @@ local function notify(s, method, params)
   end
 end
 
---- Turn the server's item into a suggestion anchored at the cursor, or nil if it does not fit.
-local function make_suggestion(bufnr, client, raw, row, col)
-  local text = util.insert_text(raw.insertText)
-  local line = vim.api.nvim_buf_get_lines(bufnr, row, row + 1, false)[1] or ""
-  local consumed = 0
-  local tail_end = nil
-  if raw.range then
-    local enc = client.offset_encoding or "utf-16"
-    local sr, er = raw.range.start.line, raw.range["end"].line
-    if sr ~= row then
-      return nil
-    end
-    local sc = util.byte_col(line, raw.range.start.character, enc)
-    if sc > col then
-      return nil
-    end
-    -- The item replaces the range: the part of it before the cursor must already be there.
-    local before = line:sub(sc + 1, col)
-    if text:sub(1, #before) ~= before then
-      return nil
-    end
-    consumed = util.utf16_len(before)
-    text = text:sub(#before + 1)
-    local eline = er == row and line or (vim.api.nvim_buf_get_lines(bufnr, er, er + 1, false)[1] or "")
-    local ec = util.byte_col(eline, raw.range["end"].character, enc)
-    if er > row or ec > col then
-      tail_end = { er, ec }
-    end
+--- Show item `index` of `list` (the server's answer) at the cursor; false when it does not fit.
+local function show(bufnr, client, list, index, row, col, explicit)
+  local s = items.make_suggestion(bufnr, client, list[index], row, col)
+  if not s then
+    return false
   end
-  if text:match("^%s*$") then
-    return nil
-  end
-  return {
-    bufnr = bufnr,
-    client_id = client.id,
-    item = raw,
-    row = row,
-    col = col,
-    text = text,
-    tail_end = tail_end,
-    consumed = consumed,
-    tick = vim.api.nvim_buf_get_changedtick(bufnr),
-  }
+  M.clear()
+  s.alternatives, s.index, s.explicit = list, index, explicit
+  current = s
+  draw()
+  notify(s, "textDocument/didShowCompletion", { item = list[index] })
+  vim.api.nvim_exec_autocmds("User", { pattern = "NearcodeSuggestion", modeline = false })
+  return true
 end
 
-local function on_result(bufnr, client, row, col, tick, result)
+local function wrap(index, n)
+  return (index - 1) % n + 1
+end
+
+local function on_result(bufnr, client, row, col, tick, result, explicit, step)
   if result == nil or result == vim.NIL or not in_insert_mode() or not is_enabled() then
     return
   end
@@ -169,23 +144,22 @@ local function on_result(bufnr, client, row, col, tick, result)
   if cur[1] - 1 ~= row or cur[2] ~= col then
     return
   end
-  local items = result.items or result
-  for _, raw in ipairs(items) do
-    local s = make_suggestion(bufnr, client, raw, row, col)
-    if s then
-      M.clear()
-      current = s
-      draw()
-      notify(s, "textDocument/didShowCompletion", { item = raw })
-      vim.api.nvim_exec_autocmds("User", { pattern = "NearcodeSuggestion", modeline = false })
-      return
+  -- Every item that fits here: the first is shown, <M-]> / <M-[> cycle through the others.
+  local fitting = {}
+  for _, raw in ipairs(result.items or result) do
+    if items.make_suggestion(bufnr, client, raw, row, col) then
+      fitting[#fitting + 1] = raw
     end
+  end
+  if #fitting > 0 then
+    show(bufnr, client, fitting, step and wrap(1 + step, #fitting) or 1, row, col, explicit)
   end
 end
 
 --- Ask the server for a suggestion at the cursor now.
 ---@param trigger_kind? integer 1 = invoked, 2 = automatic
-function M.request(trigger_kind)
+---@param step? integer  after the answer, show the item this many places from the first (cycling)
+function M.request(trigger_kind, step)
   cancel_pending()
   if not is_enabled() or not in_insert_mode() then
     return
@@ -213,7 +187,7 @@ function M.request(trigger_kind)
       end
       return
     end
-    on_result(bufnr, client, row, col, tick, result)
+    on_result(bufnr, client, row, col, tick, result, trigger_kind == 1, step)
   end, bufnr)
   if ok and id then
     pending = { client_id = client.id, id = id, bufnr = bufnr }
@@ -249,17 +223,6 @@ local function insert(s, part, replace_tail)
   return row, col
 end
 
-local function next_word(text)
-  return text:match("^%s*[%w_]+") or text:match("^%s*[^%w_%s]+") or text:match("^%s+") or text
-end
-
-local function next_line(text)
-  if text:sub(1, 1) == "\n" then
-    return "\n" .. (text:sub(2):match("^[^\n]*") or "")
-  end
-  return text:match("^[^\n]*")
-end
-
 --- Accept the suggestion: "all", "word" or "line". Returns false when there is none.
 ---@param what? "all"|"word"|"line"
 ---@return boolean
@@ -271,9 +234,9 @@ function M.accept(what)
   what = what or "all"
   local part = s.text
   if what == "word" then
-    part = next_word(s.text)
+    part = items.next_word(s.text)
   elseif what == "line" then
-    part = next_line(s.text)
+    part = items.next_line(s.text)
   end
   if part == "" then
     part = s.text
@@ -286,7 +249,11 @@ function M.accept(what)
     s.row, s.col = row, col
     s.tick = vim.api.nvim_buf_get_changedtick(s.bufnr)
     draw()
-    notify(s, "textDocument/didPartiallyAcceptCompletion", { item = s.item, acceptedLength = s.consumed })
+    notify(s, "textDocument/didPartiallyAcceptCompletion", {
+      item = s.item,
+      acceptedLength = s.consumed,
+      acceptKind = what, -- nearcode's addition: the server's insight counts words and lines apart
+    })
     return true
   end
   -- Full acceptance: insert everything, replace the rest of the item's range, run its command.
@@ -306,6 +273,42 @@ function M.accept(what)
     end
   end
   return true
+end
+
+--- Show the next (`step` 1) or previous (-1) of the server's suggestions for this place. With
+--- only one so far, ask again explicitly: the server answers an explicit request with up to three
+--- distinct ones (VS Code asks the same way when its toolbar cycles). False when none is shown.
+---@param step integer
+---@return boolean
+function M.cycle(step)
+  if not M.visible() then
+    return false
+  end
+  local s = assert(current)
+  local list = s.alternatives or { s.item }
+  if #list <= 1 then
+    if not s.explicit then
+      M.request(1, step)
+    end
+    return true
+  end
+  local client = vim.lsp.get_client_by_id(s.client_id)
+  local cur = vim.api.nvim_win_get_cursor(0)
+  for k = 1, #list - 1 do
+    -- The next one that still fits: after typed characters, only those that start with them.
+    if client and show(s.bufnr, client, list, wrap(s.index + step * k, #list), cur[1] - 1, cur[2], s.explicit) then
+      return true
+    end
+  end
+  return true
+end
+
+--- Which of the suggestions is shown and how many there are: index, count (for statuslines).
+function M.position()
+  if not current then
+    return nil
+  end
+  return current.index or 1, #(current.alternatives or { current.item })
 end
 
 --- After a text change in insert mode: keep the suggestion if the user typed what it shows,

@@ -16,7 +16,8 @@ h.run(report, out, function()
   local params = vim.lsp.util.make_position_params(0, client.offset_encoding)
   params.context = { triggerKind = 1 }
   local t0 = vim.uv.hrtime()
-  local res, req_err = client:request_sync("textDocument/inlineCompletion", params, 25000, 0)
+  -- An explicit request: the server also computes its alternatives (at most as long again).
+  local res, req_err = client:request_sync("textDocument/inlineCompletion", params, 60000, 0)
   report.elapsed_ms = (vim.uv.hrtime() - t0) / 1e6
   report.request_error = req_err
   if res then

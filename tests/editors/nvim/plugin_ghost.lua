@@ -6,15 +6,9 @@
 local plugin_dir, nearcode, file, line, out = arg[1], arg[2], arg[3], tonumber(arg[4]), arg[5]
 local report = {}
 
-local chan = vim.fn.jobstart({ vim.v.progpath, "--embed", "--headless", "--clean", "-n" }, { rpc = true })
-assert(chan > 0, "could not start the child Neovim")
+local child = dofile(vim.fs.joinpath(vim.fs.dirname(arg[0]), "embed.lua")).child()
+local lua, input, ghost = child.lua, child.input, child.ghost
 
-local function lua(code, ...)
-  return vim.rpcrequest(chan, "nvim_exec_lua", code, { ... })
-end
-local function input(keys)
-  vim.rpcrequest(chan, "nvim_input", keys)
-end
 local function wait(ms, pred)
   return vim.wait(ms, pred, 50)
 end
@@ -26,29 +20,11 @@ local function marks()
     return vim.api.nvim_buf_get_extmarks(0, require("nearcode.suggestion").ns, 0, -1, { details = true })
   ]])
 end
-local function ghost()
-  return lua([[local s = require("nearcode.suggestion").current(); return s and s.text or vim.NIL]])
-end
-
 local ok, err = pcall(function()
-  lua(
-    [[
-    local plugin_dir, nearcode, file = ...
-    vim.opt.rtp:prepend(plugin_dir)
-    vim.o.showmode = false
-    require("nearcode").setup({ cmd = { nearcode, "lsp", "--stdio" } })
-    vim.cmd.edit(vim.fn.fnameescape(file))
-    vim.bo.filetype = "python"
-  ]],
-    plugin_dir,
-    nearcode,
-    file
-  )
+  child.open(plugin_dir, nearcode, file)
   report.commands = lua([[return { vim.fn.exists(":NearcodeStatus"), vim.fn.exists(":NearcodeToggle"),
     vim.fn.exists(":NearcodeContext") }]])
-  report.attached = wait(20000, function()
-    return lua([[local c = require("nearcode").client(0); return c ~= nil and c.initialized == true]])
-  end)
+  report.attached = child.attached(20000)
   assert(report.attached, "the plugin did not attach an initialized nearcode client within 20 s")
   report.native = lua([[return vim.lsp.inline_completion ~= nil]])
 
@@ -99,11 +75,7 @@ local ok, err = pcall(function()
   report.mode_after_esc = lua("return vim.api.nvim_get_mode().mode")
   report.status_lines = lua([[return require("nearcode").status_lines()]])
   -- The server's counters (shown / accepted / partially accepted), through its command.
-  report.server_status = lua([[
-    local c = require("nearcode").client(0)
-    local res = c:request_sync("workspace/executeCommand", { command = "nearcode.status", arguments = {} }, 5000, 0)
-    return res and (res.result or { error = res.err }) or vim.NIL
-  ]])
+  report.server_status = child.server_status()
   -- :NearcodeContext opens what the last completion was given in a scratch buffer.
   local file_buf = lua("return vim.api.nvim_get_current_buf()")
   lua("vim.cmd('NearcodeContext')")
@@ -113,14 +85,4 @@ local ok, err = pcall(function()
   report.context_buffer = lua([[return { name = vim.api.nvim_buf_get_name(0), scratch = vim.bo.buftype == "nofile",
     lines = vim.api.nvim_buf_get_lines(0, 0, -1, false) }]])
 end)
-if not ok then
-  report.lua_error = tostring(err)
-end
-pcall(lua, [[for _, c in ipairs(vim.lsp.get_clients()) do c:stop() end]])
-vim.wait(1000, function()
-  return false
-end)
-vim.fn.jobstop(chan)
-local f = assert(io.open(out, "w"))
-f:write(vim.json.encode(report))
-f:close()
+child.finish(report, ok, err, out)

@@ -66,6 +66,8 @@ const env = {
   XDG_CONFIG_HOME: dirs.xdgConfig,
   XDG_DATA_HOME: dirs.xdgData,
   NEARCODE_RUNTIME_DIR: dirs.runtime,
+  // The server's insight (nearcode stats) goes here, not into the user's own file.
+  NEARCODE_INSIGHT_DIR: path.join(tmp, 'insight'),
   PATH: `${path.dirname(CODE_SERVER_NODE)}:${process.env.PATH}`,
 };
 
@@ -207,6 +209,8 @@ before(async () => {
     'extensions.autoUpdate': false,
     'update.mode': 'none',
     'editor.inlineSuggest.enabled': true,
+    // The inline-suggestion toolbar (with "1/3" and the arrows to cycle) shown without hovering.
+    'editor.inlineSuggest.showToolbar': 'always',
     'editor.quickSuggestions': { other: 'off', comments: 'off', strings: 'off' },
     'editor.suggestOnTriggerCharacters': false,
     'editor.wordBasedSuggestions': 'off',
@@ -398,6 +402,72 @@ test('Ctrl+Right accepts the next word of a suggestion', async () => {
   assert.ok(rest.length < ghost.trimEnd().length || !/\s/.test(ghost.trim()), 'the whole suggestion was accepted, not one word');
 });
 
+/** The inline-suggestion toolbar's counter ("2/3"), when VS Code shows one. */
+async function toolbarCounter() {
+  const texts = await page.locator('.inlineSuggestionsHints').allTextContents().catch(() => []);
+  const m = /(\d+)\s*\/\s*(\d+)/.exec(texts.join(' '));
+  return m ? `${m[1]}/${m[2]}` : undefined;
+}
+
+function insightSummary() {
+  const run = spawnSync(SERVER, ['stats', '--json'], { env, encoding: 'utf8', timeout: 30_000 });
+  assert.equal(run.status, 0, run.stderr);
+  return JSON.parse(run.stdout);
+}
+
+test('an explicit request offers alternatives and Alt+] cycles through them', async () => {
+  const editor = page.locator('.monaco-editor .view-lines').first();
+  await editor.click();
+  await page.keyboard.press('Control+End');
+  await page.keyboard.press('End');
+  await page.keyboard.press('Enter');
+  await page.keyboard.press('Enter');
+  await page.keyboard.type('def main():', { delay: 40 });
+  await page.keyboard.press('Enter'); // VS Code indents the body
+  await page.keyboard.type('# ', { delay: 60 });
+  // A comment: the model can say many things here, so the sampled alternatives differ.
+  await page.keyboard.press('Alt+Backslash'); // nearcode: Trigger Completion (an explicit request)
+  const first = await waitFor('ghost text after Alt+\\', async () => (await ghostText()).trim() ? ghostText() : undefined,
+    TIMEOUT_S * 1000, 250);
+  log(`first suggestion: ${JSON.stringify(first)}, toolbar ${await toolbarCounter()}`);
+  // Alt+] is VS Code's own "show next inline suggestion": it cycles the items of the list (and asks
+  // the provider again, explicitly, when it has only one). Sampling is random: up to three tries.
+  let second;
+  for (let attempt = 1; attempt <= 3 && !second; attempt++) {
+    await page.keyboard.press('Alt+BracketRight');
+    second = await waitFor('another suggestion after Alt+]', async () => {
+      const t = await ghostText();
+      return t.trim() && t !== first ? t : undefined;
+    }, 60_000, 250).catch(() => undefined);
+  }
+  assert.ok(second, `Alt+] never showed a different suggestion (first ${JSON.stringify(first)})`);
+  const counter = await toolbarCounter();
+  log(`after Alt+]: ${JSON.stringify(second)}, toolbar ${counter}`);
+  await page.waitForTimeout(300);
+  await shot('vscode-alternatives.png');
+  if (counter) assert.match(counter, /^[2-3]\/[2-3]$/);
+  await page.keyboard.press('Alt+BracketLeft'); // and back
+  await waitFor('the first suggestion again after Alt+[', async () => (await ghostText()) === first, 20_000, 200);
+  await page.keyboard.press('Alt+BracketRight');
+  await waitFor('the second suggestion again', async () => (await ghostText()) === second, 20_000, 200);
+  await page.keyboard.press('Tab');
+  await waitFor('the ghost text to be accepted', async () => !(await ghostText()).trim(), 10_000, 100);
+  await page.keyboard.press('Control+S');
+  const file = path.join(dirs.workspace, 'calc.py');
+  const line = await waitFor('calc.py saved with the alternative', () => {
+    const lines = fs.readFileSync(file, 'utf8').split('\n');
+    return lines.find((l) => l.startsWith('    # ') && l.length > 6);
+  }, 15_000, 200);
+  log(`line now ${JSON.stringify(line)}`);
+  assert.equal(line, `    # ${second.split('\n')[0]}`);
+  // Insight recorded that an alternative, not the first suggestion, was accepted.
+  const summary = await waitFor('insight to record the accepted alternative', () => {
+    const s = insightSummary();
+    return s.total.alternatives_accepted >= 1 ? s : undefined;
+  }, 20_000, 500);
+  log(`insight: shown ${summary.total.shown}, accepted ${summary.total.accepted}, alternatives accepted ${summary.total.alternatives_accepted}`);
+});
+
 test('the server counted the shown, accepted and partially accepted suggestions', async () => {
   await runPaletteCommand('nearcode: Show Server Status');
   const text = await waitFor('the server status notification', async () => {
@@ -411,6 +481,8 @@ test('the server counted the shown, accepted and partially accepted suggestions'
   const partially = Number(/partially accepted (\d+)/.exec(text)?.[1] ?? 0);
   assert.ok(accepted >= 1, `accepted ${accepted}`);
   assert.ok(partially >= 1, `partially accepted ${partially}`);
+  const alternatives = Number(/alternatives offered (\d+)/.exec(text)?.[1] ?? 0);
+  assert.ok(alternatives >= 1, `alternatives offered ${alternatives}`);
   await page.keyboard.press('Escape');
 });
 
@@ -501,9 +573,9 @@ test('a server that cannot be found is reported with how to install it', async (
   writeSettings('Machine', { 'nearcode.serverPath': path.join(tmp, 'missing', 'nearcode') });
   const text = await waitFor('the not-found notification', async () => {
     const t = await notificationText();
-    return /pip install nearcode/.test(t) ? t : undefined;
+    return /make wheel/.test(t) ? t : undefined;
   }, 30_000, 250);
-  log(`notification: ${text.split('\n').find((l) => /pip install/.test(l))}`);
+  log(`notification: ${text.split('\n').find((l) => /make wheel/.test(l))}`);
   assert.match(text, /make run/);
   const label = await statusItem().getAttribute('aria-label');
   log(`status bar: "${label}"`);

@@ -29,7 +29,7 @@ test('a configured path that is missing is an error, with no silent fallback', (
   });
   assert.equal(r.found, undefined);
   assert.match(r.error ?? '', /nearcode\.serverPath.*\/nope\/nearcode/);
-  assert.match(notFoundMessage(r), /pip install nearcode/);
+  assert.match(notFoundMessage(r), /pip install dist\/nearcode-\*\.whl/);
 });
 
 test('~, ${workspaceFolder} and relative paths in the setting are expanded', () => {
@@ -87,7 +87,7 @@ test('nothing found: a message that says how to install', () => {
   assert.deepEqual(r.tried, ['/ws/.venv/bin/nearcode', '/ws/venv/bin/nearcode', '/usr/bin/nearcode']);
   const msg = notFoundMessage(r);
   assert.ok(msg.includes(INSTALL_HINT));
-  assert.match(msg, /pip install nearcode/);
+  assert.match(msg, /make wheel/);
   assert.match(msg, /make run/);
 });
 

@@ -24,7 +24,7 @@ test('no settings: the protocol defaults', () => {
   assert.deepEqual(initializationOptions(s), {
     enable: true, disabledLanguages: [], debounceMs: 0, maxLines: 6, model: '', engine: 'auto',
     privacyMode: 'local-only', cloudEndpoint: '', logDocumentText: false, runGeneratedTests: 'ask', context: 'workspace',
-    speculate: true,
+    speculate: true, alternatives: 3, insight: true,
   });
   assert.equal(s.serverPath, '');
   assert.deepEqual(s.enabledLanguages, []);
@@ -34,13 +34,13 @@ test('every nearcode.* setting reaches the server under its protocol key', () =>
   const s = readSettings(reader({
     enable: false, disabledLanguages: ['Markdown', ' plaintext ', 'markdown', ''], debounceMs: 75.4, maxLines: 3,
     model: ' qwen2.5-coder-1.5b ', engine: 'vllm', privacyMode: 'cloud-allowed', cloudEndpoint: 'https://api.example/v1',
-    logDocumentText: true, context: 'file', speculate: false, serverPath: '/x/nearcode', enabledLanguages: ['python'],
-    runGeneratedTests: 'never',
+    logDocumentText: true, context: 'file', speculate: false, alternatives: 2, insight: false, serverPath: '/x/nearcode',
+    enabledLanguages: ['python'], runGeneratedTests: 'never',
   }));
   assert.deepEqual(initializationOptions(s), {
     enable: false, disabledLanguages: ['markdown', 'plaintext'], debounceMs: 75, maxLines: 3, model: 'qwen2.5-coder-1.5b',
     engine: 'vllm', privacyMode: 'cloud-allowed', cloudEndpoint: 'https://api.example/v1', logDocumentText: true,
-    runGeneratedTests: 'never', context: 'file', speculate: false,
+    runGeneratedTests: 'never', context: 'file', speculate: false, alternatives: 2, insight: false,
   });
   // Client-only settings are not sent.
   const sent = initializationOptions(s) as unknown as Record<string, unknown>;
@@ -52,9 +52,10 @@ test('every nearcode.* setting reaches the server under its protocol key', () =>
 test('bad values fall back to defaults or are clamped', () => {
   const s = readSettings(reader({
     enable: 'yes', engine: 'gpt', privacyMode: 'everything', debounceMs: -5, maxLines: 1000, model: 42,
-    disabledLanguages: 'python', context: 'everything',
+    disabledLanguages: 'python', context: 'everything', alternatives: 9,
   }));
   assert.equal(s.server.context, 'workspace');
+  assert.equal(s.server.alternatives, 3);
   assert.equal(s.server.enable, true);
   assert.equal(s.server.engine, 'auto');
   assert.equal(s.server.privacyMode, 'local-only');

@@ -30,8 +30,9 @@ test('each suggestion is reported as shown once', () => {
 test('partial acceptance adds up, counts the text before the cursor, and is capped', () => {
   const t = new SuggestionTracker();
   t.shown('file:///a.py', item('c1', 'return a + b'), 3); // "ret" already typed
-  assert.deepEqual(t.partiallyAccepted('file:///a.py', 4), { item: item('c1', 'return a + b'), acceptedLength: 7 });
-  assert.equal(t.partiallyAccepted('file:///a.py', 2)?.acceptedLength, 9);
+  assert.deepEqual(t.partiallyAccepted('file:///a.py', 4), { item: item('c1', 'return a + b'), acceptedLength: 7, acceptKind: 'word' });
+  assert.equal(t.partiallyAccepted('file:///a.py', 0, 'line'), undefined);
+  assert.equal(t.partiallyAccepted('file:///a.py', 2, 'line')?.acceptKind, 'line');
   assert.equal(t.partiallyAccepted('file:///a.py', 100)?.acceptedLength, 12);
   assert.equal(t.partiallyAccepted('file:///other.py', 1), undefined);
   assert.equal(t.partiallyAccepted('file:///a.py', 0), undefined);
