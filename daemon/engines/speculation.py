@@ -17,8 +17,8 @@ Kinds (`nearcode daemon --speculation`, or NEARCODE_SPECULATION):
   bigger one (the quality preset's 1.5B); NGRAM_MOD goes first where it has a draft (llama.cpp
   gives a draftless kind precedence when both are on).
 * `none`: plain decoding.
-* `auto` (the default): `draft` for the quality preset's model when the default preset's 0.5B is
-  installed beside it, else `ngram`.
+* `auto` (the default): `ngram`. It would be `draft` for the quality preset's model when the 0.5B
+  is installed, but on this CPU the drafter made the 1.5B slower, not faster (DRAFT_BY_DEFAULT).
 
 This module imports the standard library only: bench/speculation.py measures these very settings
 from a clone.
@@ -38,6 +38,15 @@ SPECULATION_MODES = ("auto", "none", "ngram", "draft")
 # Qwen2.5's tokenizer (a drafter must: llama.cpp compares the drafted token ids directly).
 QUALITY_MODEL_FILE = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
 DRAFT_MODEL_FILE = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
+
+
+# Whether `auto` drafts with the 0.5B for the quality preset's 1.5B. Off: measured on 2 cores
+# (docs/models.md, "Speculative decoding"), the drafter costs more than it saves. It reads every
+# prompt a second time (cold requests, whose time is mostly prompt reading on a CPU, took 1.9x as
+# long), and each drafted token is a 0.5B step on the same two cores the 1.5B needs: decode speed
+# fell to 0.3x although 69-78% of the drafts were accepted. A GPU, or more cores, may turn this
+# round: bench/speculation.py --model <1.5B> --modes none,ngram,draft measures it.
+DRAFT_BY_DEFAULT = False
 
 
 class SpeculationError(ValueError):
@@ -92,13 +101,15 @@ def requested_mode(value: str | None = None) -> str:
     return mode
 
 
-def resolve_speculation(requested: str, model: Path, draft_model: Path | None = None) -> SpeculationConfig:
+def resolve_speculation(
+    requested: str, model: Path, draft_model: Path | None = None, draft_by_default: bool = DRAFT_BY_DEFAULT
+) -> SpeculationConfig:
     """What runs for `model` when `requested` is asked; `draft_model` is the drafter's file
     (default: the default preset's 0.5B beside `model`). SpeculationError when `draft` cannot run."""
     mode = requested_mode(requested)
     drafter = draft_model or model.with_name(DRAFT_MODEL_FILE)
     if mode == "auto":
-        drafts = model.name == QUALITY_MODEL_FILE and drafter.is_file()
+        drafts = draft_by_default and model.name == QUALITY_MODEL_FILE and drafter.is_file()
         mode = "draft" if drafts else "ngram"
     if mode != "draft":
         return SpeculationConfig(kind=mode)

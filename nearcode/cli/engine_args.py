@@ -26,9 +26,9 @@ def add_engine_arguments(p: argparse.ArgumentParser) -> None:
                 f"{', '.join(SPECULATION_MODES)}")
     g = p.add_argument_group("embedded engine (--engine llamacpp)")
     g.add_argument("--speculation", default=speculation, choices=list(SPECULATION_MODES),
-                   help="speculative decoding: ngram (n-gram drafts, no extra model), draft (the 0.5B model "
-                        "drafts for the quality preset's 1.5B), none; auto: draft for the 1.5B when the 0.5B "
-                        f"is installed, else ngram (default: ${SPECULATION_ENV} or auto)")
+                   help="speculative decoding in the embedded engine: ngram (n-gram drafts, no extra model), "
+                        "draft (the 0.5B model drafts for the quality preset's 1.5B; slower on a small CPU), "
+                        f"none; auto: ngram (default: ${SPECULATION_ENV} or auto)")
     g = p.add_argument_group("remote engine (--engine openai)")
     g.add_argument("--remote-url", default="", help="OpenAI-compatible server, e.g. https://llm.example.com/v1")
     g.add_argument("--remote-model", default="", help="served model id (default: the first the server lists)")
