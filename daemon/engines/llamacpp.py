@@ -9,7 +9,7 @@ the callback reads: the engine stops at the next token after the flag is set.
 The server also always opens an HTTP listener; it is bound to 127.0.0.1 and guarded by a random
 API key, and used only for tokenization.
 
-Speculative decoding (n-gram drafts by default, a draft model for the quality preset) is set up at
+Speculative decoding (n-gram drafts by default, a draft model when asked for) is set up at
 start from `LlamaCppConfig.speculation` (daemon/engines/speculation.py); each generation's drafted
 and accepted token counts ride in its GenerationStats.
 """
