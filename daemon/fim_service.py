@@ -276,6 +276,8 @@ class FimService:
                     live.prompt_tokens if live else 0,
                     live.cached_tokens if live else 0,
                     live.generated_tokens if live else 0,
+                    drafted=live.draft_tokens if live else 0,
+                    accepted=live.draft_accepted if live else 0,
                 )
 
     async def _batched_choices(
@@ -462,7 +464,8 @@ class FimService:
         )
         if record:  # an alternative is part of its request, not a request of its own
             self.stats.record(
-                event.finish_reason, elapsed, event.prompt_tokens, event.cached_tokens, event.generated_tokens
+                event.finish_reason, elapsed, event.prompt_tokens, event.cached_tokens, event.generated_tokens,
+                drafted=stats.draft_tokens if stats else 0, accepted=stats.draft_accepted if stats else 0,
             )
         return event
 

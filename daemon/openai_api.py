@@ -220,7 +220,8 @@ async def _raw_completion(
         cached_tokens=stats.cached_tokens if stats else 0,
         generated_tokens=stats.generated_tokens if stats else 0,
     )
-    service.stats.record(event.finish_reason, elapsed, event.prompt_tokens, event.cached_tokens, event.generated_tokens)
+    service.stats.record(event.finish_reason, elapsed, event.prompt_tokens, event.cached_tokens, event.generated_tokens,
+                         drafted=stats.draft_tokens if stats else 0, accepted=stats.draft_accepted if stats else 0)
     yield event
 
 

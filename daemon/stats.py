@@ -24,8 +24,15 @@ class DaemonStats:
     prompt_tokens: int = 0
     cached_tokens: int = 0
     generated_tokens: int = 0
+    # Speculative decoding: tokens drafted for the model to check, and those it kept (the first
+    # choice of each request; alternatives are sampled and not recorded, like their latency).
+    draft_tokens: int = 0
+    draft_accepted: int = 0
 
-    def record(self, finish_reason: str, elapsed_ms: float, prompt: int, cached: int, generated: int) -> None:
+    def record(
+        self, finish_reason: str, elapsed_ms: float, prompt: int, cached: int, generated: int,
+        drafted: int = 0, accepted: int = 0,
+    ) -> None:
         self.requests += 1
         self.finish_reasons[finish_reason] += 1
         if finish_reason not in ("cancelled", "superseded", "error"):
@@ -33,6 +40,17 @@ class DaemonStats:
         self.prompt_tokens += prompt
         self.cached_tokens += cached
         self.generated_tokens += generated
+        self.draft_tokens += drafted
+        self.draft_accepted += accepted
+
+    def speculation(self, kind: str) -> dict[str, object]:
+        """`/api/status` `speculation`: the kind running and its counts so far."""
+        return {
+            "type": kind,
+            "drafted": self.draft_tokens,
+            "accepted": self.draft_accepted,
+            "acceptance_rate": round(self.draft_accepted / self.draft_tokens, 3) if self.draft_tokens else None,
+        }
 
     def snapshot(self) -> dict[str, object]:
         samples = list(self.latencies_ms)
