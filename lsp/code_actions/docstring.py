@@ -13,12 +13,11 @@ import re
 from dataclasses import dataclass, field
 
 from nearcode.lsp.code_actions.symbols import Symbol
+from nearcode.shared.languages import family
 
 PYTHON_STYLES = ("google", "numpy", "rest")
-STYLE_BY_LANGUAGE = {
-    "javascript": "jsdoc", "javascriptreact": "jsdoc", "typescript": "jsdoc", "typescriptreact": "jsdoc",
-    "go": "godoc", "rust": "rustdoc", "java": "javadoc",
-}  # fmt: skip
+# Keyed by language family (nearcode/shared/languages.py): TypeScript and JSX write JSDoc too.
+STYLE_BY_FAMILY = {"javascript": "jsdoc", "go": "godoc", "rust": "rustdoc", "java": "javadoc"}
 
 
 @dataclass
@@ -41,7 +40,7 @@ class SignatureCheck:
 def detect_style(source: str, language: str) -> str:
     """The docstring convention this file already uses; Google for Python files without one."""
     if language != "python":
-        return STYLE_BY_LANGUAGE.get(language, "jsdoc")
+        return STYLE_BY_FAMILY.get(family(language), "jsdoc")
     votes = {
         "google": len(re.findall(r"^\s*(Args|Arguments|Returns|Raises|Yields):\s*$", source, re.M)),
         "numpy": len(re.findall(r"^\s*(Parameters|Returns|Raises|Yields)\s*\n\s*-{3,}\s*$", source, re.M)),
