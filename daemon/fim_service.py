@@ -21,7 +21,7 @@ from nearcode.daemon.prompting.chat import ChatMessage, render_chat
 from nearcode.daemon.prompting.fim import PromptBudget
 from nearcode.daemon.prompting.templates import FimTemplate
 from nearcode.daemon.scheduler import GenerationHandle, Scheduler
-from nearcode.daemon.stats import DaemonStats
+from nearcode.daemon.stats import DaemonStats, RequestProgress, final_event
 from nearcode.shared.completion_end import StreamingEnd, block_indent_at
 from nearcode.shared.protocol.daemon_api import (
     ALTERNATIVE_TEMPERATURES,
@@ -71,21 +71,12 @@ ServiceEvent = DeltaEvent | DoneEvent
 
 
 @dataclasses.dataclass
-class _ChoiceSeen:
-    """The first choice's last engine counters and final event (what the prompt's bookkeeping needs)."""
-
-    live: GenerationStats | None = None
-    done: DoneEvent | None = None
-
-
-@dataclasses.dataclass
 class _Prepared:
     """A request's prompt as built (its source, the record showContext shows) and its engine request."""
 
     source: PromptRequest
     built: BuiltPrompt
     generation: GenerationRequest
-    first: _ChoiceSeen
 
 
 class FimService:
@@ -177,34 +168,47 @@ class FimService:
         that is superseded or cancelled ends the request: nobody waits for its alternatives."""
         started = time.monotonic()
         prepared = await self._prepare(req, started)
-        generation, first = prepared.generation, prepared.first
-        key = f"{req.client}\x00{req.document}" if req.document else None
-        try:
-            if req.n == 1:
-                async for event in self._choice(req, generation, key, started, 0, first):
+        with self.stats.request(started) as first:
+            try:
+                async for event in self._choices(req, prepared.generation, started, first):
                     yield event
-            elif self.scheduler.engine.info.shares_local_compute:
-                choice = generation
-                for index in range(req.n):
-                    if index:
-                        choice = dataclasses.replace(choice, temperature=ALTERNATIVE_TEMPERATURES[index - 1])
-                    done: DoneEvent | None = None
-                    async for event in self._choice(req, choice, key, started, index, first if index == 0 else None):
-                        done = event if isinstance(event, DoneEvent) else done
-                        yield event
-                    if done is None or done.finish_reason in _ABANDONED:
-                        return
-                    if index == 0:
-                        choice = _alternatives_after(generation, done)
-            else:
-                async for event in self._batched_choices(req, generation, key, started, first):
-                    yield event
-        finally:
-            self._prompt_read(req, prepared)
+            finally:
+                self._prompt_read(req, prepared, first)
 
-    def _prompt_read(self, req: FimRequest, prepared: _Prepared) -> None:
+    async def _choices(
+        self, req: FimRequest, generation: GenerationRequest, started: float, first: RequestProgress
+    ) -> AsyncIterator[ServiceEvent]:
+        key = f"{req.client}\x00{req.document}" if req.document else None
+        if req.n == 1:
+            events = self._choice(req, generation, key, started, 0, first)
+        elif self.scheduler.engine.info.shares_local_compute:
+            events = self._sequential_choices(req, generation, key, started, first)
+        else:
+            events = self._batched_choices(req, generation, key, started, first)
+        async for event in events:
+            yield event
+
+    async def _sequential_choices(
+        self, req: FimRequest, generation: GenerationRequest, key: str | None, started: float, first: RequestProgress
+    ) -> AsyncIterator[ServiceEvent]:
+        """One choice after another in the document's slot (an engine that shares the cores): each
+        alternative reuses the prompt the first left in the KV cache, so it costs only its tokens."""
+        choice = generation
+        for index in range(req.n):
+            if index:
+                choice = dataclasses.replace(choice, temperature=ALTERNATIVE_TEMPERATURES[index - 1])
+            done: DoneEvent | None = None
+            async for event in self._choice(req, choice, key, started, index, first if index == 0 else None):
+                done = event if isinstance(event, DoneEvent) else done
+                yield event
+            if done is None or done.finish_reason in _ABANDONED:
+                return
+            if index == 0:
+                choice = _alternatives_after(generation, done)
+
+    def _prompt_read(self, req: FimRequest, prepared: _Prepared, first: RequestProgress) -> None:
         """What the engine now holds for the document's slot, and the record `showContext` shows."""
-        source, built, first = prepared.source, prepared.built, prepared.first
+        source, built = prepared.source, prepared.built
         live, done = first.live, first.done
         self._completing[source.record_key] -= 1
         read_all = bool(live and live.generated_tokens) or bool(done and done.finish_reason not in _UNREAD)
@@ -244,42 +248,28 @@ class FimService:
             affinity=req.affinity or req.document or None,
             temperature=req.temperature,
         )
-        return _Prepared(source, built, generation, _ChoiceSeen())
+        return _Prepared(source, built, generation)
 
     async def _choice(
         self, req: FimRequest, generation: GenerationRequest, key: str | None, started: float, index: int,
-        seen: _ChoiceSeen | None = None,
+        seen: RequestProgress | None = None,
     ) -> AsyncIterator[ServiceEvent]:
         """One choice through the scheduler, its events tagged with `index`; `seen` (the first
-        choice's) keeps its last counters and final event for the prompt's bookkeeping."""
+        choice's) keeps its last counters and final event for the request's counters and the
+        prompt's bookkeeping."""
         handle = self.scheduler.submit(generation, key, req.client)
-        live: GenerationStats | None = None
-        finished = False
-        try:
-            async for event in self._fim_events(req, handle, started, record=index == 0):
-                if isinstance(event, GenerationStats):
-                    live = event
-                    if seen is not None:
-                        seen.live = event
-                    continue
-                if isinstance(event, DoneEvent):
-                    finished = True
-                    if seen is not None:
-                        seen.done = event
-                event.index = index
-                yield event
-        finally:
-            if not finished and index == 0:  # the client went away: the work done so far still counts
-                self.stats.record(
-                    str(FinishReason.CANCELLED),
-                    (time.monotonic() - started) * 1000,
-                    live.prompt_tokens if live else 0,
-                    live.cached_tokens if live else 0,
-                    live.generated_tokens if live else 0,
-                )
+        async for event in self._fim_events(req, handle, started):
+            if isinstance(event, GenerationStats):
+                if seen is not None:
+                    seen.live = event
+                continue
+            if isinstance(event, DoneEvent) and seen is not None:
+                seen.done = event
+            event.index = index
+            yield event
 
     async def _batched_choices(
-        self, req: FimRequest, generation: GenerationRequest, key: str | None, started: float, first: _ChoiceSeen
+        self, req: FimRequest, generation: GenerationRequest, key: str | None, started: float, first: RequestProgress
     ) -> AsyncIterator[ServiceEvent]:
         """All choices at once (an engine that batches reads the shared prompt once), merged as
         they arrive, as many as the engine has free slots for. Choice 0 keeps the document's stream
@@ -321,7 +311,7 @@ class FimService:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _fim_events(
-        self, req: FimRequest, handle: GenerationHandle, started: float, record: bool = True
+        self, req: FimRequest, handle: GenerationHandle, started: float
     ) -> AsyncIterator[ServiceEvent | GenerationStats]:
         """The stream's events, with the engine's live counters interleaved for the caller."""
         line_prefix = req.prefix[req.prefix.rfind("\n") + 1 :]
@@ -354,7 +344,7 @@ class FimService:
         if final is not None and final.stats is None and live is not None:
             final.stats = live  # stopped early here: report what the engine had done so far
         self._learn_speed(final.stats if final is not None else live)
-        yield self._done(final, reason, started, record)
+        yield final_event(final.stats if final else None, reason, started)
 
     def context_report(self, query: ContextQuery) -> ContextResult:
         """What the last completion of (client, document) was given (`nearcode.showContext`)."""
@@ -436,35 +426,20 @@ class FimService:
             affinity=f"generate\x00{req.document}" if req.document else None,
         )
         key = f"{req.client}\x00generate\x00{req.document}" if req.document else None
-        handle: GenerationHandle = self.scheduler.submit(generation, key, req.client)
-        final: GenerationChunk | None = None
-        async for chunk in handle.events():
-            if chunk.finish_reason is not None:
-                if chunk.finish_reason in _FAILED:
-                    raise FimError(chunk.text)
-                final = chunk
-                break
-            yield DeltaEvent(text=chunk.text)
-        reason = final.finish_reason if final and final.finish_reason else FinishReason.CANCELLED
-        yield self._done(final, reason, started)
-
-    def _done(
-        self, final: GenerationChunk | None, reason: FinishReason, started: float, record: bool = True
-    ) -> DoneEvent:
-        stats = final.stats if final and final.stats else None
-        elapsed = (time.monotonic() - started) * 1000
-        event = DoneEvent(
-            finish_reason=str(reason),
-            prompt_tokens=stats.prompt_tokens if stats else 0,
-            cached_tokens=stats.cached_tokens if stats else 0,
-            generated_tokens=stats.generated_tokens if stats else 0,
-            elapsed_ms=round(elapsed, 1),
-        )
-        if record:  # an alternative is part of its request, not a request of its own
-            self.stats.record(
-                event.finish_reason, elapsed, event.prompt_tokens, event.cached_tokens, event.generated_tokens
-            )
-        return event
+        with self.stats.request(started) as progress:
+            handle: GenerationHandle = self.scheduler.submit(generation, key, req.client)
+            final: GenerationChunk | None = None
+            async for chunk in handle.events():
+                progress.live = chunk.stats or progress.live
+                if chunk.finish_reason is not None:
+                    if chunk.finish_reason in _FAILED:
+                        raise FimError(chunk.text)
+                    final = chunk
+                    break
+                yield DeltaEvent(text=chunk.text)
+            reason = final.finish_reason if final and final.finish_reason else FinishReason.CANCELLED
+            progress.done = final_event(final.stats if final else None, reason, started)
+            yield progress.done
 
 
 def _alternatives_after(generation: GenerationRequest, first: DoneEvent) -> GenerationRequest:

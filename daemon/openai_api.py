@@ -27,6 +27,7 @@ from starlette.types import Receive, Scope, Send
 from nearcode.daemon.asgi import read_body, until_disconnect
 from nearcode.daemon.engines.base import FinishReason, GenerationRequest, Priority
 from nearcode.daemon.fim_service import FimError, FimService, ServiceEvent
+from nearcode.daemon.stats import final_event
 from nearcode.shared.protocol.daemon_api import (
     ChatMessageIn,
     DeltaEvent,
@@ -198,30 +199,25 @@ async def _raw_completion(
 ) -> AsyncGenerator[ServiceEvent, None]:
     """A prompt sent as is (the caller wrote any template): straight to the scheduler."""
     started = time.monotonic()
-    handle = service.scheduler.submit(
-        GenerationRequest(prompt=prompt, max_tokens=req.max_tokens, stop=tuple(req.stops()),
-                          temperature=req.temperature, priority=Priority.INTERACTIVE)
-    )
-    reason, stats = FinishReason.CANCELLED, None
-    # aclosing: a client that goes away closes this generator, which must cancel the handle now.
-    async with contextlib.aclosing(handle.events()) as chunks:  # type: ignore[type-var]
-        async for chunk in chunks:
-            if chunk.finish_reason is None:
-                yield DeltaEvent(text=chunk.text)
-                continue
-            if chunk.finish_reason == FinishReason.ERROR:
-                raise FimError(chunk.text)
-            reason, stats = chunk.finish_reason, chunk.stats
-            break
-    elapsed = (time.monotonic() - started) * 1000
-    event = DoneEvent(
-        finish_reason=str(reason), elapsed_ms=round(elapsed, 1),
-        prompt_tokens=stats.prompt_tokens if stats else 0,
-        cached_tokens=stats.cached_tokens if stats else 0,
-        generated_tokens=stats.generated_tokens if stats else 0,
-    )
-    service.stats.record(event.finish_reason, elapsed, event.prompt_tokens, event.cached_tokens, event.generated_tokens)
-    yield event
+    with service.stats.request(started) as progress:
+        handle = service.scheduler.submit(
+            GenerationRequest(prompt=prompt, max_tokens=req.max_tokens, stop=tuple(req.stops()),
+                              temperature=req.temperature, priority=Priority.INTERACTIVE)
+        )
+        reason = FinishReason.CANCELLED
+        # aclosing: a client that goes away closes this generator, which must cancel the handle now.
+        async with contextlib.aclosing(handle.events()) as chunks:  # type: ignore[type-var]
+            async for chunk in chunks:
+                progress.live = chunk.stats or progress.live
+                if chunk.finish_reason is None:
+                    yield DeltaEvent(text=chunk.text)
+                    continue
+                if chunk.finish_reason == FinishReason.ERROR:
+                    raise FimError(chunk.text)
+                reason = chunk.finish_reason
+                break
+        progress.done = final_event(progress.live, reason, started)
+        yield progress.done
 
 
 async def _closing(events: AsyncIterator[ServiceEvent]) -> AsyncGenerator[ServiceEvent, None]:
