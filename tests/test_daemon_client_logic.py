@@ -17,7 +17,7 @@ import pytest
 import uvicorn
 
 from nearcode import __version__
-from nearcode.daemon.api import build_app
+from nearcode.daemon.api import Services, build_app
 from nearcode.daemon.fim_service import FimService
 from nearcode.daemon.prompting.fim import PromptBudget
 from nearcode.daemon.prompting.templates import fim_templates
@@ -48,7 +48,7 @@ async def serving(engine: ScriptedEngine) -> AsyncIterator[Endpoint]:
     token = secrets.token_urlsafe(16)
     socket_path = paths.socket_path()
     socket_path.unlink(missing_ok=True)
-    server = uvicorn.Server(uvicorn.Config(build_app(service, dict, dict, nothing, token), uds=str(socket_path),
+    server = uvicorn.Server(uvicorn.Config(build_app(Services.around(service), dict, dict, nothing, token), uds=str(socket_path),
                                            log_level="warning", lifespan="off"))
     task = asyncio.create_task(server.serve())
     for _ in range(1000):  # uvicorn has no started event to wait on

@@ -7,13 +7,14 @@ import contextlib
 
 import pytest
 
+from nearcode.daemon.api import Services
 from nearcode.daemon.engines.base import EngineError
-from nearcode.daemon.fim_service import FimError, FimService
-from nearcode.daemon.openai_api import CompletionRequestIn, _raw_completion
+from nearcode.daemon.fim_service import FimService
 from nearcode.daemon.prompting.fim import PromptBudget
 from nearcode.daemon.prompting.templates import fim_templates
 from nearcode.daemon.scheduler import Scheduler
 from nearcode.daemon.stats import DaemonStats
+from nearcode.daemon.streams import ServiceError
 from nearcode.shared.protocol.daemon_api import (
     ChatMessageIn,
     DeltaEvent,
@@ -46,12 +47,13 @@ async def test_a_request_with_alternatives_counts_once_from_its_first_final_even
 
 
 async def test_generate_and_a_raw_completion_count_once_each() -> None:
-    svc = service(ScriptedEngine(script=lambda r: "fine\n"))
-    generated = [e async for e in svc.generate(GenerateRequest(messages=[ChatMessageIn(role="user", content="hi")]))]
+    services = Services.around(service(ScriptedEngine(script=lambda r: "fine\n")))
+    request = GenerateRequest(messages=[ChatMessageIn(role="user", content="hi")])
+    generated = [e async for e in services.generate.generate(request)]
     assert isinstance(generated[-1], DoneEvent)
-    counted(svc.stats, generated[-1])
-    raw = [e async for e in _raw_completion(svc, "a = ", CompletionRequestIn(prompt="a = "))]
-    assert isinstance(raw[-1], DoneEvent) and svc.stats.requests == 2
+    counted(services.fim.stats, generated[-1])
+    raw = [e async for e in services.generate.raw("a = ", max_tokens=8)]
+    assert isinstance(raw[-1], DoneEvent) and services.fim.stats.requests == 2
 
 
 async def test_a_client_that_goes_away_counts_as_cancelled_with_the_work_done() -> None:
@@ -67,6 +69,6 @@ async def test_a_client_that_goes_away_counts_as_cancelled_with_the_work_done() 
 
 async def test_a_failed_request_counts_as_an_error() -> None:
     svc = service(ScriptedEngine(script=lambda r: "x y z\n", fail_mid_stream_with=EngineError("boom")))
-    with pytest.raises(FimError):
+    with pytest.raises(ServiceError):
         _ = [e async for e in svc.stream(FimRequest(prefix="a = ", mode="single"))]
     assert svc.stats.requests == 1 and dict(svc.stats.finish_reasons) == {"error": 1}

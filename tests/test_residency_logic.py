@@ -8,7 +8,7 @@ import json
 
 import httpx
 
-from nearcode.daemon.api import build_app
+from nearcode.daemon.api import Services, build_app
 from nearcode.daemon.engines.base import GenerationRequest
 from nearcode.daemon.fim_service import FimService
 from nearcode.daemon.prompting.fim import PromptBudget
@@ -85,7 +85,7 @@ async def test_a_fim_request_to_a_released_model_says_loading_first() -> None:
     async def shutdown() -> None:
         return None
 
-    app = build_app(service, dict, dict, shutdown, "t", model_loaded=lambda: resident.loaded)
+    app = build_app(Services.around(service), dict, dict, shutdown, "t", model_loaded=lambda: resident.loaded)
     try:
         await wait_until(lambda: not resident.loaded)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost") as client:
