@@ -13,11 +13,12 @@ import asyncio
 import time
 
 from nearcode.daemon.context.assembler import ContextAssembler
-from nearcode.daemon.fim_service import FimService, ServiceEvent
+from nearcode.daemon.fim_service import FimService
 from nearcode.daemon.prompting.fim import PromptBudget
 from nearcode.daemon.prompting.templates import fim_templates
 from nearcode.daemon.scheduler import Scheduler
 from nearcode.daemon.stats import DaemonStats
+from nearcode.daemon.streams import ServiceEvent
 from nearcode.shared.protocol.daemon_api import ContextQuery, DoneEvent, FimRequest, PrefillRequest
 from tests.memory_index import MemoryIndex
 from tests.scripted_engine import ScriptedEngine, tokens

@@ -7,11 +7,12 @@ completion ends (line limit, block end, single line) and the reasons the final e
 from __future__ import annotations
 
 from nearcode.daemon.engines.base import GenerationRequest
-from nearcode.daemon.fim_service import FimService, ServiceEvent
+from nearcode.daemon.fim_service import FimService
 from nearcode.daemon.prompting.fim import PromptBudget
 from nearcode.daemon.prompting.templates import fim_templates
 from nearcode.daemon.scheduler import Scheduler
 from nearcode.daemon.stats import DaemonStats
+from nearcode.daemon.streams import ServiceEvent
 from nearcode.shared.protocol.daemon_api import DeltaEvent, DoneEvent, FimRequest
 from tests.scripted_engine import ScriptedEngine
 

@@ -28,6 +28,7 @@ from nearcode.daemon.engines.vllm import (
 )
 from nearcode.daemon.prompting.fim import FimInput, PromptBudget, build_fim_prompt
 from nearcode.daemon.prompting.templates import fim_templates
+from nearcode.shared import privacy
 from nearcode.shared.endpoint import pid_alive
 from tests.llama_server import CHILD_SERVER, model_file
 
@@ -89,7 +90,19 @@ async def fib_answer_with_deadline(engine: VllmEngine, seconds: float) -> str:
         ("ValueError: Model architectures ['FooForCausalLM'] are not supported for now.", "cannot load this model"),
     ],
 )
-async def test_a_child_that_dies_at_start_is_explained(stderr: str, expected: str) -> None:
+async def test_a_child_that_dies_at_start_is_explained(stderr: str, expected: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # On the machine's network: what is asserted is the diagnosis (the namespace costs ~2 s a start;
+    # the next test dies inside it once).
+    monkeypatch.setenv(privacy.PRIVACY_MODE_ENV, privacy.CLOUD_ALLOWED)
+    await dies_at_start(stderr, expected)
+
+
+async def test_a_child_that_dies_in_its_network_namespace_is_explained_too() -> None:
+    """Local-only (the default): the child runs in a loopback-only namespace, as vLLM does."""
+    await dies_at_start("RuntimeError: No CUDA GPUs are available", "no usable CUDA GPU")
+
+
+async def dies_at_start(stderr: str, expected: str) -> None:
     script = f"import sys; print('INFO starting'); sys.stderr.write({stderr!r} + '\\n'); sys.exit(1)"
     engine = VllmEngine(VllmConfig(model="m", command=(sys.executable, "-c", script), ready_timeout_s=30))
     with pytest.raises(EngineError, match=expected):
