@@ -1,5 +1,6 @@
-"""The daemon's HTTP API (docs/protocol.md): streaming FIM, prefill, context report, health,
-model, status, shutdown, and the routes other parts add (the workspace index's).
+"""The daemon's HTTP API (docs/protocol.md): streaming FIM and instruction generation, prefill,
+context report, health, model, status, shutdown, the OpenAI-compatible routes (openai_api.py) and
+the routes other parts add (the workspace index's).
 
 Before any route: the Host header must name this machine (a loopback name or address, on the unix
 socket too): a web page the user visits cannot talk to the daemon through DNS rebinding or a
@@ -11,10 +12,11 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -23,9 +25,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from nearcode import __version__
 from nearcode.daemon.asgi import read_body, until_disconnect
-from nearcode.daemon.fim_service import FimError, FimService
+from nearcode.daemon.fim_service import FimService
+from nearcode.daemon.generate_service import GenerateService
 from nearcode.daemon.openai_api import openai_routes
 from nearcode.daemon.scheduler import failure_message
+from nearcode.daemon.streams import ServiceError, ServiceEvent
 from nearcode.shared.privacy import is_loopback
 from nearcode.shared.protocol.daemon_api import (
     ContextQuery,
@@ -116,16 +120,35 @@ class BearerAuth:
         await self.app(scope, receive, send)
 
 
-class StreamEndpoint:
+@dataclass(frozen=True)
+class Services:
+    """What the routes call: completions (with their read-ahead and context report) and
+    instruction generation, on one scheduler and one set of counters."""
+
+    fim: FimService
+    generate: GenerateService
+
+    @classmethod
+    def around(cls, fim: FimService) -> Services:
+        return cls(fim, GenerateService(fim.scheduler, fim.template, fim.stats))
+
+
+StreamRequest = TypeVar("StreamRequest", bound=BaseModel)  # FimRequest, GenerateRequest
+
+
+class StreamEndpoint(Generic[StreamRequest]):
     """Streams NDJSON events, and cancels the generation the moment the client disconnects.
 
     A raw ASGI endpoint rather than StreamingResponse because the disconnect must be noticed while
     the engine is still reading the prompt (seconds on a CPU), before any byte has been sent.
     """
 
-    def __init__(self, service: FimService, kind: str = "fim", model_loaded: Callable[[], bool] = lambda: True) -> None:
-        self.service = service
-        self.kind = kind  # "fim": /api/fim, "generate": /api/generate (instruction tasks)
+    def __init__(
+        self, request_type: type[StreamRequest], open_stream: Callable[[StreamRequest], AsyncIterator[ServiceEvent]],
+        model_loaded: Callable[[], bool] = lambda: True,
+    ) -> None:
+        self.request_type = request_type
+        self.open_stream = open_stream
         self.model_loaded = model_loaded
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -133,22 +156,20 @@ class StreamEndpoint:
         if body is None:
             return
         try:
-            request: FimRequest | GenerateRequest = (
-                FimRequest.model_validate_json(body) if self.kind == "fim" else GenerateRequest.model_validate_json(body)
-            )
+            request = self.request_type.model_validate_json(body)
         except ValidationError as exc:
             errors = exc.errors(include_input=False, include_url=False)
             await JSONResponse({"error": "invalid request", "detail": errors}, 422)(scope, receive, send)
             return
         await until_disconnect(self._pump(request, send), receive)
 
-    async def _pump(self, request: FimRequest | GenerateRequest, send: Send) -> None:
+    async def _pump(self, request: StreamRequest, send: Send) -> None:
         """Stream the events; whatever fails (prompt building, token counting, the engine, this
         code), the stream ends with exactly one final event: done, or error with the reason."""
         await send(
             {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/x-ndjson")]}
         )
-        if isinstance(request, FimRequest) and not self.model_loaded():
+        if not self.model_loaded():
             # Released after idle time: this request loads it first. Said at once, so the editor
             # shows "loading" rather than a completion that seems to hang.
             status = StatusEvent(state="loading", message="loading the model (released while idle)")
@@ -156,16 +177,13 @@ class StreamEndpoint:
         final_sent = False
         error: ErrorEvent | None = None
         try:
-            events = (
-                self.service.stream(request) if isinstance(request, FimRequest) else self.service.generate(request)
-            )
-            async for event in events:
+            async for event in self.open_stream(request):
                 if final_sent:  # a service bug: a second final event would break the protocol
                     log.error("dropped an event after the final one: %s", event.type)
                     continue
                 await send({"type": "http.response.body", "body": event_line(event), "more_body": True})
                 final_sent = event.type == "done"
-        except FimError as exc:
+        except ServiceError as exc:
             log.warning("generation failed: %s", exc)
             error = ErrorEvent(message=str(exc))
         except Exception as exc:
@@ -180,7 +198,7 @@ class StreamEndpoint:
 
 
 def build_app(
-    service: FimService,
+    services: Services,
     describe: Callable[[], dict[str, Any]],
     status: Callable[[], Awaitable[dict[str, Any]]],
     shutdown: Callable[[], Awaitable[None]],
@@ -206,19 +224,19 @@ def build_app(
             body = PrefillRequest.model_validate_json(await request.body())
         except ValidationError as exc:
             return JSONResponse({"error": "invalid request", "detail": exc.errors(include_input=False)}, 422)
-        return JSONResponse((await service.prefill(body)).model_dump())
+        return JSONResponse((await services.fim.read_ahead.prefill(body)).model_dump())
 
     async def context(request: Request) -> Response:
         try:
             query = ContextQuery.model_validate_json(await request.body())
         except ValidationError as exc:
             return JSONResponse({"error": "invalid request", "detail": exc.errors(include_input=False)}, 422)
-        return JSONResponse(service.context_report(query).wire())
+        return JSONResponse(services.fim.context_report(query).wire())
 
     app = Starlette(
         routes=[
-            Route("/api/fim", StreamEndpoint(service, model_loaded=model_loaded), methods=["POST"]),
-            Route("/api/generate", StreamEndpoint(service, "generate"), methods=["POST"]),
+            Route("/api/fim", StreamEndpoint(FimRequest, services.fim.stream, model_loaded), methods=["POST"]),
+            Route("/api/generate", StreamEndpoint(GenerateRequest, services.generate.generate), methods=["POST"]),
             Route("/api/health", health),
             Route("/api/model", model),
             Route("/api/status", status_route),
@@ -226,7 +244,7 @@ def build_app(
             Route("/api/prefill", prefill, methods=["POST"]),
             Route("/api/context", context, methods=["POST"]),
             # OpenAI-compatible endpoints for other tools, behind the same token (openai_api.py).
-            *openai_routes(service, lambda: str(describe().get("model", ""))),
+            *openai_routes(services.fim, services.generate, lambda: str(describe().get("model", ""))),
             *routes,  # more parts' endpoints (workspace/routes.py), behind the same token
         ]
     )

@@ -25,11 +25,11 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from nearcode.daemon.asgi import read_body, until_disconnect
-from nearcode.daemon.engines.base import FinishReason, GenerationRequest, Priority
-from nearcode.daemon.fim_service import FimError, FimService, ServiceEvent
+from nearcode.daemon.fim_service import FimService
+from nearcode.daemon.generate_service import GenerateService
+from nearcode.daemon.streams import ServiceError, ServiceEvent
 from nearcode.shared.protocol.daemon_api import (
     ChatMessageIn,
-    DeltaEvent,
     DoneEvent,
     FimRequest,
     GenerateRequest,
@@ -88,8 +88,9 @@ class ChatRequestIn(_OpenAIRequest):
 class OpenAIEndpoint:
     """Raw ASGI, like /api/fim: a disconnect must cancel even before the first byte is sent."""
 
-    def __init__(self, service: FimService, model_name: Callable[[], str], kind: str) -> None:
-        self.service = service
+    def __init__(self, fim: FimService, generate: GenerateService, model_name: Callable[[], str], kind: str) -> None:
+        self.fim = fim
+        self.generate = generate
         self.model_name = model_name
         self.kind = kind  # "completions" or "chat"
 
@@ -111,7 +112,7 @@ class OpenAIEndpoint:
 
     def _events(self, request: CompletionRequestIn | ChatRequestIn) -> AsyncGenerator[ServiceEvent, None]:
         if isinstance(request, ChatRequestIn):
-            return _closing(self.service.generate(
+            return _closing(self.generate.generate(
                 GenerateRequest(
                     messages=[
                         ChatMessageIn(role="system" if m.role == "developer" else m.role, content=m.text())
@@ -128,10 +129,10 @@ class OpenAIEndpoint:
             # The family's stops always apply; of the caller's, a newline means one line (the
             # daemon's single-line mode), other stop strings are not applied on this path.
             mode: Literal["single", "multi"] = "single" if "\n" in request.stops() else "multi"
-            return _closing(self.service.stream(
+            return _closing(self.fim.stream(
                 FimRequest(prefix=prompt, suffix=request.suffix, mode=mode, max_tokens=min(request.max_tokens, 2048))
             ))
-        return _raw_completion(self.service, prompt, request)
+        return _closing(self.generate.raw(prompt, request.max_tokens, tuple(request.stops()), request.temperature))
 
     async def _respond(self, request: CompletionRequestIn | ChatRequestIn, send: Send) -> None:
         chat = isinstance(request, ChatRequestIn)
@@ -152,7 +153,7 @@ class OpenAIEndpoint:
                         final = event
                     else:
                         text += event.text
-            except FimError as exc:
+            except ServiceError as exc:
                 await _send_json(send, 500, _error_body(str(exc), "server_error"))
                 return
             choice: dict[str, Any] = {"index": 0, "finish_reason": _FINISH.get(final.finish_reason, "stop")}
@@ -188,41 +189,9 @@ class OpenAIEndpoint:
                         await _sse(send, {**base, "object": obj, "choices": [], "usage": _usage(event)})
                 elif event.text:
                     await _sse(send, chunk(event.text, None))
-        except FimError as exc:
+        except ServiceError as exc:
             await _sse(send, _error_body(str(exc), "server_error"))
         await send({"type": "http.response.body", "body": b"data: [DONE]\n\n", "more_body": False})
-
-
-async def _raw_completion(
-    service: FimService, prompt: str, req: CompletionRequestIn
-) -> AsyncGenerator[ServiceEvent, None]:
-    """A prompt sent as is (the caller wrote any template): straight to the scheduler."""
-    started = time.monotonic()
-    handle = service.scheduler.submit(
-        GenerationRequest(prompt=prompt, max_tokens=req.max_tokens, stop=tuple(req.stops()),
-                          temperature=req.temperature, priority=Priority.INTERACTIVE)
-    )
-    reason, stats = FinishReason.CANCELLED, None
-    # aclosing: a client that goes away closes this generator, which must cancel the handle now.
-    async with contextlib.aclosing(handle.events()) as chunks:  # type: ignore[type-var]
-        async for chunk in chunks:
-            if chunk.finish_reason is None:
-                yield DeltaEvent(text=chunk.text)
-                continue
-            if chunk.finish_reason == FinishReason.ERROR:
-                raise FimError(chunk.text)
-            reason, stats = chunk.finish_reason, chunk.stats
-            break
-    elapsed = (time.monotonic() - started) * 1000
-    event = DoneEvent(
-        finish_reason=str(reason), elapsed_ms=round(elapsed, 1),
-        prompt_tokens=stats.prompt_tokens if stats else 0,
-        cached_tokens=stats.cached_tokens if stats else 0,
-        generated_tokens=stats.generated_tokens if stats else 0,
-    )
-    service.stats.record(event.finish_reason, elapsed, event.prompt_tokens, event.cached_tokens, event.generated_tokens,
-                         drafted=stats.draft_tokens if stats else 0, accepted=stats.draft_accepted if stats else 0)
-    yield event
 
 
 async def _closing(events: AsyncIterator[ServiceEvent]) -> AsyncGenerator[ServiceEvent, None]:
@@ -266,13 +235,13 @@ async def _sse(send: Send, payload: dict[str, Any]) -> None:
     await send({"type": "http.response.body", "body": f"data: {json.dumps(payload)}\n\n".encode(), "more_body": True})
 
 
-def openai_routes(service: FimService, model_name: Callable[[], str]) -> list[Route]:
+def openai_routes(fim: FimService, generate: GenerateService, model_name: Callable[[], str]) -> list[Route]:
     async def models(request: Request) -> Response:
         return JSONResponse({"object": "list", "data": [
             {"id": model_name(), "object": "model", "created": 0, "owned_by": "nearcode"}]})
 
     return [
         Route("/v1/models", models),
-        Route("/v1/completions", OpenAIEndpoint(service, model_name, "completions"), methods=["POST"]),
-        Route("/v1/chat/completions", OpenAIEndpoint(service, model_name, "chat"), methods=["POST"]),
+        Route("/v1/completions", OpenAIEndpoint(fim, generate, model_name, "completions"), methods=["POST"]),
+        Route("/v1/chat/completions", OpenAIEndpoint(fim, generate, model_name, "chat"), methods=["POST"]),
     ]

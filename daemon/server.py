@@ -19,7 +19,7 @@ from typing import Any
 import uvicorn
 
 from nearcode import __version__
-from nearcode.daemon.api import build_app
+from nearcode.daemon.api import Services, build_app
 from nearcode.daemon.canary import CanaryResult, run_canary
 from nearcode.daemon.context.assembler import ContextAssembler
 from nearcode.daemon.engines.base import Engine, EngineError
@@ -180,17 +180,17 @@ class Daemon:
         # Workspace indexes (daemon/workspace/): their scans wait while a keystroke's completion runs.
         self.workspaces = WorkspaceRegistry(should_yield=self.scheduler.gate.interactive_busy)
         # Completions' project context reads the index that holds the file (daemon/context/).
-        self.service = FimService(
+        self.services = Services.around(FimService(
             self.scheduler, self.template, PromptBudget(total_tokens=config.prompt_tokens), self.stats,
             context=ContextAssembler(self.workspaces.for_path),
-        )
+        ))
         assumed = os.environ.get("NEARCODE_ASSUME_READ_SPEED")  # benchmarks on a busy machine (docs/benchmark.md)
         if assumed:
-            self.service.assume_speed(float(assumed))
+            self.services.fim.reading.assume_speed(float(assumed))
         token = secrets.token_urlsafe(32)
         self.endpoint = Endpoint(token=token, pid=os.getpid(), version=__version__, **where)
         app = build_app(
-            self.service, self.describe, self.status, self.shutdown, token, workspace_routes(self.workspaces),
+            self.services, self.describe, self.status, self.shutdown, token, workspace_routes(self.workspaces),
             model_loaded=lambda: residency is None or residency.loaded,
         )
         self.http = uvicorn.Server(
@@ -255,7 +255,7 @@ class Daemon:
 
     def describe(self) -> dict[str, Any]:
         """`/api/model`: what serves, and why."""
-        info, service = self.engine.info, self.service
+        info, reading = self.engine.info, self.services.fim.reading
         return {
             "engine": info.engine,
             "model": info.model,
@@ -266,8 +266,8 @@ class Daemon:
             "parallel_slots": info.parallel_slots,
             # Several requests share one pass over the weights (vLLM): alternatives are cheap.
             "batches": not info.shares_local_compute,
-            "prompt_budget_tokens": service.budget.total_tokens,
-            "prompt_tokens_per_s": round(service.prompt_tokens_per_s, 1) if service.prompt_tokens_per_s else None,
+            "prompt_budget_tokens": reading.budget.total_tokens,
+            "prompt_tokens_per_s": round(reading.tokens_per_s, 1) if reading.tokens_per_s else None,
             "fim_mode": self.template.mode,
             "family_reason": self.family.reason,
             "engine_reason": self.engine_reason,
@@ -278,7 +278,7 @@ class Daemon:
     def cache_sizes(self) -> dict[str, int]:
         """What the daemon keeps between requests, each with its bound (docs/protocol.md)."""
         return {
-            "prompt_anchors": self.service.anchor_count,  # <= ANCHORS_KEPT (512)
+            "prompt_anchors": self.services.fim.prompts.anchor_count,  # <= ANCHORS_KEPT (512)
             "streams": self.scheduler.stream_count,  # requests in flight (superseded ones end)
             "gate_waiters": self.scheduler.gate.waiter_count,  # queued for an engine slot
             "latency_samples": len(self.stats.latencies_ms),  # <= 2000
@@ -304,10 +304,10 @@ class Daemon:
             "tokens_after_cancel_max": counters.tokens_after_cancel_max,
             "running": {p.name.lower(): n for p, n in gate.running.items()},
             "background": {"paused": self.scheduler.background.paused, "shed": self.scheduler.background.shed},
-            "anchored_prompts": self.service.anchored_prompts,
+            "anchored_prompts": self.services.fim.prompts.anchored_prompts,
             "caches": self.cache_sizes(),
-            "warm_prompts": self.service.prompts.warm_prompts,
-            "prefills_done": self.service.prefills_done,
+            "warm_prompts": self.services.fim.prompts.warm_prompts,
+            "prefills_done": self.services.fim.read_ahead.prefills_done,
             "network": privacy.network_status(),
             "workspace": self.workspaces.status(),
             "memory_rss_bytes": resident_memory_bytes(),

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from nearcode.lsp.alternatives import distinct
 from nearcode.lsp.daemon_client import DaemonClient
 from nearcode.lsp.policy import CompletionPlan, plan_completion
-from nearcode.lsp.postprocess import PostContext, postprocess
+from nearcode.lsp.postprocess import Candidate, PostContext, postprocess
 from nearcode.shared.protocol.daemon_api import (
     ALTERNATIVE_TEMPERATURES,
     PREFIX_WINDOW_CHARS,
@@ -151,7 +151,6 @@ async def ask_model(
     request of this editor for it stops this one. `deadline_ms` and `document` replace the
     plan's deadline and the cursor's document."""
     started = time.monotonic()
-    outcome = CompletionOutcome()
     request = FimRequest(
         prefix=cursor.prefix,
         suffix=cursor.suffix,
@@ -171,16 +170,39 @@ async def ask_model(
         n=n,
         temperature=temperature,
     )
-    pieces: list[list[str]] = [[] for _ in range(n)]
-    cut: set[int] = set()  # alternatives stopped by their time budget: half a line is no suggestion
+    streamed = await _read_choices(client, request, on_delta, on_status)
+    outcome = streamed.outcome
+    context = PostContext(prefix=cursor.prefix, suffix=cursor.suffix, mode=plan.mode, max_lines=plan.max_lines)
+    raws = ["".join(choice) for choice in streamed.pieces]
+    candidates = [postprocess(raw, context) for raw in raws]
+    outcome.latency_ms = round((time.monotonic() - started) * 1000, 1)
+    outcome.source = "model"
+    _conclude(outcome, candidates, streamed.cut)
+    log_outcome(outcome, settings, raws[0])
+    return outcome
+
+
+@dataclass
+class _StreamedChoices:
+    outcome: CompletionOutcome  # the first choice's ending, or the stream's error
+    pieces: list[list[str]]  # each choice's text as it came
+    cut: set[int]  # alternatives stopped by their time budget: half a line is no suggestion
+
+
+async def _read_choices(
+    client: DaemonClient, request: FimRequest, on_delta: Callable[[str], None] | None,
+    on_status: StatusListener | None,
+) -> _StreamedChoices:
+    streamed = _StreamedChoices(CompletionOutcome(), [[] for _ in range(request.n)], set())
+    outcome = streamed.outcome
     async for event in client.stream_fim(request):
         if isinstance(event, DeltaEvent):
-            pieces[event.index].append(event.text)
+            streamed.pieces[event.index].append(event.text)
             if on_delta is not None and event.index == 0:
                 on_delta(event.text)
         elif isinstance(event, DoneEvent):
             if event.index and event.finish_reason not in COMPLETE:
-                cut.add(event.index)
+                streamed.cut.add(event.index)
             if event.index == 0:
                 outcome.finish_reason = event.finish_reason
                 outcome.prompt_tokens = event.prompt_tokens
@@ -191,15 +213,15 @@ async def ask_model(
         else:
             outcome.error = event.message
             outcome.reason = f"engine error: {event.message}"
-    context = PostContext(prefix=cursor.prefix, suffix=cursor.suffix, mode=plan.mode, max_lines=plan.max_lines)
-    raws = ["".join(choice) for choice in pieces]
-    candidates = [postprocess(raw, context) for raw in raws]
-    outcome.latency_ms = round((time.monotonic() - started) * 1000, 1)
-    outcome.source = "model"
+    return streamed
+
+
+def _conclude(outcome: CompletionOutcome, candidates: list[Candidate], cut: set[int]) -> None:
+    """What is offered (the distinct choices that survived post-processing) and the reason."""
     offered = distinct([c.text for i, c in enumerate(candidates) if not c.dropped and i not in cut])
     if outcome.error:
-        pass  # a failed stream's text is not an answer; the reason says what failed
-    elif outcome.finish_reason in ABANDONED:
+        return  # a failed stream's text is not an answer; the reason says what failed
+    if outcome.finish_reason in ABANDONED:
         outcome.reason = outcome.finish_reason  # a newer request took over: its text is stale
     elif not offered:
         outcome.reason = candidates[0].dropped or "no choice survived post-processing"
@@ -210,8 +232,6 @@ async def ask_model(
             outcome.reason = f"a sampled choice (the first: {first.dropped})"
         else:
             outcome.reason = first.cuts[-1] if first.cuts else outcome.finish_reason
-    log_outcome(outcome, settings, raws[0])
-    return outcome
 
 
 def log_outcome(outcome: CompletionOutcome, settings: Settings, raw: str = "") -> None:

@@ -102,6 +102,9 @@ class NearcodeServer(LanguageServer):
         self.warned_remote = False
         self.watchers = DocumentWatchers()  # streamed edits follow the user's typing
         self.last_latency_ms: float | None = None
+        # This session's suggestion counters for `nearcode.status` (requests: coordinator.counters).
+        # Not the daemon's (`nearcode status`: model requests of every editor) nor insight's
+        # (lsp/insight/: what became of each suggestion, kept across sessions, may be off).
         self.counters: Counter[str] = Counter()
         self.offered: OrderedDict[str, str] = OrderedDict()  # completion id -> text, most recent last
         self.client_has_inline = False
@@ -177,7 +180,6 @@ class NearcodeServer(LanguageServer):
         pass; on the embedded engine each costs its generation."""
         self.read_ahead.cancel(cursor.uri)
         self.last_completed_uri = cursor.uri
-        self.counters["requested"] += 1
         self.coordinator.choices = choices if self.engine_batches else 1
         try:
             outcome = await self.coordinator.complete(cursor, self.settings, invoked)
@@ -456,7 +458,7 @@ async def status_command(ls: NearcodeServer, *args: Any) -> dict[str, Any]:
     counts = ls.counters
     return StatusResult(
         **ls.status().model_dump(),
-        requested=counts["requested"], offered=counts["offered"], shown=counts["shown"],
+        requested=ls.coordinator.counters["requests"], offered=counts["offered"], shown=counts["shown"],
         accepted=counts["accepted"], partially_accepted=counts["partiallyAccepted"],
         alternatives_offered=counts["alternativesOffered"],
         served=dict(ls.coordinator.counters), network=privacy.network_status(),

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from nearcode.daemon.fim_service import FimError, FimService
+from nearcode.daemon.fim_service import FimService
 from nearcode.daemon.prompting.fim import PromptBudget
 from nearcode.daemon.prompting.templates import fim_templates
 from nearcode.daemon.scheduler import Scheduler
 from nearcode.daemon.stats import DaemonStats
+from nearcode.daemon.streams import ServiceError
 from nearcode.shared.protocol.daemon_api import ErrorEvent, FimRequest, StreamEvent
 from tests.scripted_engine import ScriptedEngine
 
@@ -30,5 +31,5 @@ class InProcessDaemon:
         try:
             async for event in self.service.stream(request):
                 yield event
-        except FimError as exc:
+        except ServiceError as exc:
             yield ErrorEvent(message=str(exc))

@@ -22,6 +22,7 @@ class MemoryIndex:
         self.open: list[str] = []
         self.edits: list[tuple[str, int, int, float]] = []
         self.calls = 0
+        self._parsed: dict[str, tuple[str, list[Definition]]] = {}  # path -> (its text, definitions)
 
     @property
     def root(self) -> Path:
@@ -79,38 +80,46 @@ class MemoryIndex:
         return list(self.open)
 
     def _parse(self, path: str) -> list[Definition]:
-        try:
-            tree = ast.parse(self.files.get(path, ""))
-        except SyntaxError:
-            return []
-        source = self.files[path]
-        out: list[Definition] = []
+        """The file's definitions, parsed once per text (like the real index: once per change)."""
+        source = self.files.get(path, "")
+        cached = self._parsed.get(path)
+        if cached is None or cached[0] != source:
+            cached = self._parsed[path] = (source, _definitions(path, source))
+        return list(cached[1])
 
-        def add(node: ast.AST, name: str, kind: DefinitionKind, qualified: str) -> None:
-            doc = ast.get_docstring(node) if isinstance(node, ast.FunctionDef | ast.ClassDef) else None
-            segment = ast.get_source_segment(source, node) or name
-            if isinstance(node, ast.FunctionDef | ast.ClassDef):
-                header = segment.split(":\n", 1)[0] if ":\n" in segment else segment.split("\n", 1)[0]
-            else:
-                header = segment.split("\n", 1)[0]
-            line = getattr(node, "lineno", 1) - 1
-            out.append(Definition(name, qualified, kind, path, line, header, (doc or "").split("\n")[0]))
 
-        for node in tree.body:
-            if isinstance(node, ast.ClassDef):
-                add(node, node.name, "class", node.name)
-                for member in node.body:
-                    if isinstance(member, ast.FunctionDef):
-                        add(member, member.name, "method", f"{node.name}.{member.name}")
-                    elif isinstance(member, ast.AnnAssign | ast.Assign):
-                        for target in _targets(member):
-                            add(member, target, "attribute", f"{node.name}.{target}")
-            elif isinstance(node, ast.FunctionDef):
-                add(node, node.name, "function", node.name)
-            elif isinstance(node, ast.AnnAssign | ast.Assign):
-                for target in _targets(node):
-                    add(node, target, "constant" if target.isupper() else "variable", target)
-        return out
+def _definitions(path: str, source: str) -> list[Definition]:
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    out: list[Definition] = []
+
+    def add(node: ast.AST, name: str, kind: DefinitionKind, qualified: str) -> None:
+        doc = ast.get_docstring(node) if isinstance(node, ast.FunctionDef | ast.ClassDef) else None
+        segment = ast.get_source_segment(source, node) or name
+        if isinstance(node, ast.FunctionDef | ast.ClassDef):
+            header = segment.split(":\n", 1)[0] if ":\n" in segment else segment.split("\n", 1)[0]
+        else:
+            header = segment.split("\n", 1)[0]
+        line = getattr(node, "lineno", 1) - 1
+        out.append(Definition(name, qualified, kind, path, line, header, (doc or "").split("\n")[0]))
+
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef):
+            add(node, node.name, "class", node.name)
+            for member in node.body:
+                if isinstance(member, ast.FunctionDef):
+                    add(member, member.name, "method", f"{node.name}.{member.name}")
+                elif isinstance(member, ast.AnnAssign | ast.Assign):
+                    for target in _targets(member):
+                        add(member, target, "attribute", f"{node.name}.{target}")
+        elif isinstance(node, ast.FunctionDef):
+            add(node, node.name, "function", node.name)
+        elif isinstance(node, ast.AnnAssign | ast.Assign):
+            for target in _targets(node):
+                add(node, target, "constant" if target.isupper() else "variable", target)
+    return out
 
 
 def _targets(node: ast.Assign | ast.AnnAssign) -> list[str]:

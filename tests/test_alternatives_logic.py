@@ -5,13 +5,24 @@ language server's dedupe, and the items the server hands the editor."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import time
 
+import pytest
+
+from nearcode.daemon import fim_service
 from nearcode.daemon.engines.base import GenerationRequest, Priority
-from nearcode.daemon.fim_service import FimService, ServiceEvent
+from nearcode.daemon.fim_service import (
+    ALTERNATIVE_MIN_TOKENS,
+    ALTERNATIVES_MIN_S,
+    FimService,
+    _alternatives_after,
+)
 from nearcode.daemon.prompting.fim import PromptBudget
 from nearcode.daemon.prompting.templates import fim_templates
 from nearcode.daemon.scheduler import Scheduler
 from nearcode.daemon.stats import DaemonStats
+from nearcode.daemon.streams import ServiceEvent
 from nearcode.lsp.alternatives import alternative_id, completion_of, distinct
 from nearcode.lsp.completion import (
     CompletionOutcome,
@@ -74,17 +85,36 @@ async def test_on_the_embedded_engine_choices_run_one_after_another_in_the_same_
     assert all(done[i].cached_tokens == done[i].prompt_tokens > 0 for i in (1, 2))
 
 
-async def test_alternatives_after_the_first_get_a_bounded_time_and_length() -> None:
-    # The first choice: 6 tokens in 0.6 s. Each alternative may take at most 16 tokens (twice as
-    # many, at least 16) and they share max(2 s, the first's time): a rambling one is cut.
-    rambling = {0.0: "b, a + b\n", 0.7: "a + b, a\n", 1.0: "a, b" + " + b" * 40 + "\n"}
-    engine = ScriptedEngine(script=lambda r: rambling[r.temperature], token_delay_s=0.1)
+async def test_alternatives_after_the_first_get_a_bounded_time_and_length(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The first choice: 8 tokens (the newline is its stop). Each alternative may take at most 16
+    # tokens (twice as many, at least 16): a rambling one is cut.
+    rambling = {0.0: "b, a + b\n", 0.7: "a, b\n", 1.0: "a, b" + " + b" * 40 + "\n"}
+    engine = ScriptedEngine(script=lambda r: rambling[r.temperature], token_delay_s=0.01)
     texts, done, _ = await choices(service(engine), REQUEST)
     assert engine.requests[2].max_tokens == 16 and engine.requests[2].deadline is not None
     assert done[2].finish_reason in ("length", "deadline") and len(texts[2]) < len(rambling[1.0])
-    daemon = InProcessDaemon(ScriptedEngine(script=lambda r: rambling[r.temperature], token_delay_s=0.2))
+    # They share max(ALTERNATIVES_MIN_S, the first's time): the short one (4 tokens) fits, the
+    # rambling one is cut by that time, and the editor is offered only the one that ended.
+    # (0.5 s instead of 2 s: the rule, not the figure; whatever the load, 4 tokens take less
+    # than the first's 8, and 4 + 16 tokens take more than 0.5 s.)
+    monkeypatch.setattr(fim_service, "ALTERNATIVES_MIN_S", 0.5)
+    daemon = InProcessDaemon(ScriptedEngine(script=lambda r: rambling[r.temperature], token_delay_s=0.04))
     outcome = await ask_model(daemon, CURSOR, plan_for(CURSOR, Settings(), True), Settings(), "editor", n=3)  # type: ignore[arg-type]
-    assert outcome.text == "b, a + b" and outcome.alternatives == ["a + b, a"]
+    assert outcome.text == "b, a + b" and outcome.alternatives == ["a, b"]
+
+
+def test_the_alternatives_time_is_the_firsts_at_least_two_seconds_and_within_the_deadline() -> None:
+    """The bound itself, without waiting for it: a slow first answer gives the alternatives as long."""
+    generation = GenerationRequest(prompt="p", max_tokens=64)
+    quick = _alternatives_after(generation, DoneEvent(finish_reason="stop", elapsed_ms=300, generated_tokens=3))
+    slow = _alternatives_after(generation, DoneEvent(finish_reason="stop", elapsed_ms=3500, generated_tokens=30))
+    now = time.monotonic()
+    assert quick.deadline is not None and 1.9 < quick.deadline - now <= ALTERNATIVES_MIN_S
+    assert slow.deadline is not None and 3.4 < slow.deadline - now <= 3.5
+    assert (quick.max_tokens, slow.max_tokens) == (ALTERNATIVE_MIN_TOKENS, 60)
+    due = time.monotonic() + 1.0  # the request's own deadline comes first
+    slow_first = DoneEvent(finish_reason="stop", elapsed_ms=3500)
+    assert _alternatives_after(dataclasses.replace(generation, deadline=due), slow_first).deadline == due
 
 
 async def test_on_an_engine_that_batches_choices_run_at_once() -> None:

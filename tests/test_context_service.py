@@ -13,11 +13,12 @@ import asyncio
 import time
 
 from nearcode.daemon.context.assembler import ContextAssembler
-from nearcode.daemon.fim_service import FimService, ServiceEvent
+from nearcode.daemon.fim_service import FimService
 from nearcode.daemon.prompting.fim import PromptBudget
 from nearcode.daemon.prompting.templates import fim_templates
 from nearcode.daemon.scheduler import Scheduler
 from nearcode.daemon.stats import DaemonStats
+from nearcode.daemon.streams import ServiceEvent
 from nearcode.shared.protocol.daemon_api import ContextQuery, DoneEvent, FimRequest, PrefillRequest
 from tests.memory_index import MemoryIndex
 from tests.scripted_engine import ScriptedEngine, tokens
@@ -34,7 +35,7 @@ def service(engine: ScriptedEngine, index: MemoryIndex | None = None, deadline_s
     index = index or project()
     assembler = ContextAssembler(lambda path: index if path.startswith(ROOT) else None, deadline_s)
     svc = FimService(Scheduler(engine), QWEN, PromptBudget(total_tokens=768), DaemonStats(), assembler)
-    svc.assume_speed(150.0)  # the budget of an idle 2-core machine: 768 cold, 120 warm
+    svc.reading.assume_speed(150.0)  # the budget of an idle 2-core machine: 768 cold, 120 warm
     return svc
 
 
@@ -123,10 +124,10 @@ async def test_a_prefill_leaves_the_first_request_only_the_near_part_to_read() -
     engine = ScriptedEngine(script=lambda r: "x\n")
     svc = service(engine)
     text = CURRENT + FILLER + "    \n" + FILLER
-    answer = await svc.prefill(PrefillRequest(document=URI, client="editor", path=PATH, language="python", head=text[:8000],
+    answer = await svc.read_ahead.prefill(PrefillRequest(document=URI, client="editor", path=PATH, language="python", head=text[:8000],
                                               affinity=URI))
     assert answer.started, answer.reason
-    await asyncio.gather(*svc._prefills)  # it reads in the background
+    await asyncio.gather(*svc.read_ahead.tasks)  # it reads in the background
     read_ahead = engine.requests[-1]
     assert read_ahead.max_tokens == 1 and read_ahead.prompt.endswith("<|fim_prefix|>")
     assert "from .. import _decorators" in read_ahead.prompt  # the file's own head, cursor unknown
@@ -135,7 +136,7 @@ async def test_a_prefill_leaves_the_first_request_only_the_near_part_to_read() -
     sent = engine.requests[-1].prompt
     assert sent.startswith(read_ahead.prompt[: -len("<|fim_prefix|>")])
     assert done.prompt_tokens - done.cached_tokens <= 150, "more than the near part was read"
-    again = await svc.prefill(PrefillRequest(document=URI, client="editor", path=PATH, language="python", head=text[:8000],
+    again = await svc.read_ahead.prefill(PrefillRequest(document=URI, client="editor", path=PATH, language="python", head=text[:8000],
                                              affinity=URI))
     assert not again.started  # what it would read is in the cache already
 
@@ -147,11 +148,11 @@ async def test_a_prefill_overtaken_by_a_completion_never_reads_after_it() -> Non
     svc = service(engine)
     text = CURRENT + FILLER + "    \n" + FILLER
     cursor = len(CURRENT + FILLER) + 4
-    prefill = asyncio.ensure_future(svc.prefill(PrefillRequest(
+    prefill = asyncio.ensure_future(svc.read_ahead.prefill(PrefillRequest(
         document=URI, client="editor", path=PATH, language="python", head=text[:8000], affinity=URI)))
     await asyncio.sleep(0)  # the prefill is building its prompt when the completion arrives
     await run(svc, request(text[:cursor], suffix=text[cursor:]))
     answer = await prefill
-    await asyncio.gather(*svc._prefills)
+    await asyncio.gather(*svc.read_ahead.tasks)
     assert not answer.started and "came first" in answer.reason
     assert engine.requests[-1].max_tokens != 1, "the read-ahead ran after the completion"

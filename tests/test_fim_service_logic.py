@@ -7,11 +7,12 @@ completion ends (line limit, block end, single line) and the reasons the final e
 from __future__ import annotations
 
 from nearcode.daemon.engines.base import GenerationRequest
-from nearcode.daemon.fim_service import FimService, ServiceEvent
+from nearcode.daemon.fim_service import FimService
 from nearcode.daemon.prompting.fim import PromptBudget
 from nearcode.daemon.prompting.templates import fim_templates
 from nearcode.daemon.scheduler import Scheduler
 from nearcode.daemon.stats import DaemonStats
+from nearcode.daemon.streams import ServiceEvent
 from nearcode.shared.protocol.daemon_api import DeltaEvent, DoneEvent, FimRequest
 from tests.scripted_engine import ScriptedEngine
 
@@ -90,9 +91,9 @@ async def test_typing_keeps_the_prompt_start_so_the_cache_is_reused() -> None:
 async def test_a_slow_engine_gets_a_smaller_budget_and_editors_share_it() -> None:
     engine = ScriptedEngine(script=lambda r: "1")
     svc = service(engine, total_tokens=2000)
-    svc.prompt_tokens_per_s = 100.0  # 5 s of cold reading: 500 tokens
-    alone = svc.budget_for("a")
+    svc.reading.tokens_per_s = 100.0  # 5 s of cold reading: 500 tokens
+    alone = svc.reading.budget_for("a")
     assert alone.total_tokens == 512
     svc.scheduler.gate.running_interactive_by_client.update({"b": 1})
-    shared = svc.budget_for("a")
+    shared = svc.reading.budget_for("a")
     assert shared.total_tokens == 256, "two editors with interactive work split the cold-read budget"

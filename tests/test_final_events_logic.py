@@ -14,13 +14,14 @@ from typing import Any
 
 import httpx
 
-from nearcode.daemon.api import build_app
+from nearcode.daemon.api import Services, build_app
 from nearcode.daemon.engines.base import FinishReason, GenerationRequest, Priority
-from nearcode.daemon.fim_service import FimError, FimService
+from nearcode.daemon.fim_service import FimService
 from nearcode.daemon.prompting.fim import PromptBudget
 from nearcode.daemon.prompting.templates import fim_templates
 from nearcode.daemon.scheduler import BackgroundPolicy, Scheduler
 from nearcode.daemon.stats import DaemonStats
+from nearcode.daemon.streams import ServiceError
 from nearcode.shared.protocol.daemon_api import FimRequest
 from tests.scripted_engine import ScriptedEngine
 from tests.test_scheduler_logic import collect, request
@@ -39,7 +40,7 @@ async def fim_events(svc: FimService, body: dict[str, Any]) -> list[dict[str, An
     async def nothing() -> None:
         return None
 
-    app = build_app(svc, dict, dict, nothing, TOKEN)
+    app = build_app(Services.around(svc), dict, dict, nothing, TOKEN)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
         response = await asyncio.wait_for(
@@ -84,7 +85,7 @@ async def test_the_service_raises_its_error_for_an_engine_exception() -> None:
 
     try:
         await asyncio.wait_for(drain(), WITHIN_S)
-    except FimError as exc:
+    except ServiceError as exc:
         assert "KeyError" in str(exc)
     else:
         raise AssertionError("the engine's failure must reach the caller")

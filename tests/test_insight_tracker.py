@@ -6,7 +6,9 @@ suggestions are given; the real language server and editors are in test_insight_
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from lsprotocol import types
@@ -17,6 +19,7 @@ from nearcode.lsp.insight.ranges import Change, Pos, TrackedRange, map_position
 from nearcode.lsp.insight.recorder import InsightRecorder
 from nearcode.lsp.insight.session import InsightSession
 from nearcode.lsp.insight.store import InsightStore
+from nearcode.lsp.insight.tracker import Cancellable
 
 URI = "file:///tmp/nc-insight/app.py"
 SOURCE = "def total(items):\n    \nprint(total([1]))\n"
@@ -94,8 +97,36 @@ def test_position_mapping_follows_edits_before_inside_and_after() -> None:
     assert (rng.start, rng.end) == (Pos(3, 4), Pos(4, 6))
 
 
+class SteppedClock:
+    """The tracker's timers, run when the test says: each checkpoint comes after the edits before it,
+    however busy the machine, and without waiting for it."""
+
+    def __init__(self) -> None:
+        self.due: list[tuple[float, Callable[[], None]]] = []
+        self.now = 0.0
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> Cancellable:
+        timer = (self.now + delay, callback)
+        self.due.append(timer)
+        return SimpleNamespace(cancel=lambda: timer in self.due and self.due.remove(timer))
+
+    def run_next(self) -> None:
+        self.due.sort(key=lambda timer: timer[0])
+        self.now, callback = self.due.pop(0)
+        callback()
+
+
 async def test_accepted_whole_then_kept_then_rewritten(insight: tuple[InsightSession, Editor, Path]) -> None:
     session, editor, db = insight
+    clock = SteppedClock()
+    session.tracker.call_later = clock.call_later
+
+    def checkpoint(column: str) -> dict[str, object]:
+        clock.run_next()
+        [row] = rows(session, db)
+        assert row[column] is not None, f"{column} was not measured"
+        return row
+
     ident = editor.offer(SUGGESTION)
     session.shown(editor.item(ident))
     editor.edit(1, 4, 1, 4, SUGGESTION)  # Tab: the editor inserts it, then runs the accept command
@@ -104,12 +135,12 @@ async def test_accepted_whole_then_kept_then_rewritten(insight: tuple[InsightSes
     assert row["outcome"] == "accepted" and row["accepted_whole"] == 1
     assert row["accepted_chars"] == len(SUGGESTION) and row["typed_chars"] == 0
     assert row["language"] == "python" and row["latency_ms"] == 420.0 and row["chars"] == len(SUGGESTION)
-    await measured(session, db, "survival_30s")  # untouched
+    checkpoint("survival_30s")  # untouched
     editor.edit(0, 0, 0, 0, "import math\n")  # a line above moves it; does not change it
     editor.edit(2, 4 + len("return sum("), 2, 4 + len("return sum(item.price"), "x")  # rewritten inside
-    await measured(session, db, "survival_120s")
+    checkpoint("survival_120s")
     editor.edit(2, 0, 2, 4 + len(SUGGESTION), "")  # deleted before the last checkpoint
-    row = await measured(session, db, "survival_300s")
+    row = checkpoint("survival_300s")
     assert row["survival_30s"] == 1.0
     assert 0.67 < row["survival_120s"] < 1.0  # "item.price" -> "x": mostly still there
     assert row["survival_300s"] == 0.0

@@ -8,7 +8,7 @@ import json
 
 import httpx
 
-from nearcode.daemon.api import build_app
+from nearcode.daemon.api import Services, build_app
 from nearcode.daemon.engines.base import GenerationRequest
 from nearcode.daemon.fim_service import FimService
 from nearcode.daemon.prompting.fim import PromptBudget
@@ -60,19 +60,19 @@ async def test_released_after_idle_and_loaded_again_on_the_next_request() -> Non
 
 
 async def test_never_released_under_a_running_generation_or_when_idle_is_zero() -> None:
-    engines = Engines(token_delay_s=0.2)
-    resident = ResidentEngine(engines, idle_s=0.2)
+    engines = Engines(token_delay_s=0.02)
+    resident = ResidentEngine(engines, idle_s=0.05)
     await resident.start()
     try:
         long = GenerationRequest(prompt="x", max_tokens=64)
-        engines.built[0].script = lambda r: "a " * 8  # 16 tokens x 0.2 s: well past the idle time
+        engines.built[0].script = lambda r: "a " * 8  # 16 tokens x 0.02 s: six idle times and more
         text = "".join([c.text async for c in resident.generate(long)])
         assert text == "a " * 8 and resident.counters.unloads == 0
     finally:
         await resident.close()
     never = ResidentEngine(Engines(), idle_s=0)
     await never.start()
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(0.1)  # what made the other one idle twice over
     assert never.loaded and not never.releasable
     await never.close()
 
@@ -85,7 +85,7 @@ async def test_a_fim_request_to_a_released_model_says_loading_first() -> None:
     async def shutdown() -> None:
         return None
 
-    app = build_app(service, dict, dict, shutdown, "t", model_loaded=lambda: resident.loaded)
+    app = build_app(Services.around(service), dict, dict, shutdown, "t", model_loaded=lambda: resident.loaded)
     try:
         await wait_until(lambda: not resident.loaded)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost") as client:

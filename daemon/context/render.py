@@ -7,9 +7,7 @@ headers), so it reads the names, parameters and types without being tempted to c
 from __future__ import annotations
 
 from nearcode.daemon.context.index_api import Definition
-
-_BRACE_LANGUAGES = ("typescript", "typescriptreact", "javascript", "javascriptreact", "go", "rust", "java", "c",
-                    "cpp", "csharp", "kotlin", "swift", "php")
+from nearcode.shared.languages import blocks, language_for_path
 
 
 def render_definitions(definitions: list[Definition], language: str) -> str:
@@ -18,7 +16,9 @@ def render_definitions(definitions: list[Definition], language: str) -> str:
     if not definitions:
         return ""
     head, members = definitions[0], definitions[1:]
-    if language == "python" or (language not in _BRACE_LANGUAGES and head.path.endswith((".py", ".pyi"))):
+    # A brace language (or Python) writes its stubs its way; for any other the definition's file decides.
+    stub_language = language if language == "python" or blocks(language) == "braces" else language_for_path(head.path)
+    if stub_language == "python":
         return _python(head, members)
     return _braces(head, members, language)
 

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import PurePath
@@ -107,6 +107,9 @@ class _Stop(Exception):
     pass
 
 
+Check = Callable[[], None]  # raises _Stop once the deadline has passed
+
+
 _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="context")
 
 
@@ -149,110 +152,126 @@ def _best_per_key(candidates: list[Candidate]) -> list[Candidate]:
 def _candidates(
     index: WorkspaceIndex, window: CursorWindow, found: Gathered, stop: threading.Event
 ) -> Iterator[Candidate]:
-    def check() -> None:
-        if stop.is_set():
+    return _Search(index, window, found, stop).candidates()
+
+
+Imported = dict[str, tuple[list[str], tuple[str, ...]]]  # local name -> (its files, names from them; () for a module)
+
+
+class _Search:
+    """One gathering's routes from the names near the cursor to definitions, and what they share:
+    the best score per definition so far (a later, better route replaces an earlier one), the
+    definitions names near the cursor resolved to, and the stop flag it checks between index calls."""
+
+    def __init__(self, index: WorkspaceIndex, window: CursorWindow, found: Gathered, stop: threading.Event) -> None:
+        self.index, self.window, self.found, self._stop = index, window, found, stop
+        self.around = window.words()
+        self.around_words = subword_set(self.around)
+        self.near = window.near_names()
+        self._best: dict[str, float] = {}  # definition key -> best score so far
+        self._resolved_near: dict[str, None] = {}  # keys of the definitions names near the cursor resolve to
+
+    def check(self) -> None:
+        if self._stop.is_set():
             raise _Stop
 
-    around = window.words()
-    around_words = subword_set(around)
-    near = window.near_names()
-    check()
-    # Names the current file defines itself: the file shows them already.
-    found.current_definitions = tuple(index.file_definitions(window.path))
-    file_names = {d.name for d in found.current_definitions}
-    check()
-    imports = index.file_imports(window.path)
-    imported = _imported_names(index, window.path, imports, check)
-    best: dict[str, float] = {}  # key -> best score so far: a later, better route replaces an earlier one
-    resolved_near: dict[str, None] = {}  # keys of the definitions names near the cursor resolve to
+    def candidates(self) -> Iterator[Candidate]:
+        self.check()
+        # Names the current file defines itself: the file shows them already.
+        self.found.current_definitions = tuple(self.index.file_definitions(self.window.path))
+        file_names = {d.name for d in self.found.current_definitions}
+        self.check()
+        imported = _imported_names(self.index, self.window.path, self.index.file_imports(self.window.path), self.check)
+        yield from self._near_names(imported, file_names)
+        self.found.near_names = tuple(self._resolved_near)
+        yield from self._unresolved(imported, file_names)
+        yield from self._file_imports(imported)
+        yield from _snippets(self.index, self.window, self.around, self.check)
 
-    def resolved(target: Definition) -> Definition:
-        resolved_near[f"def:{target.path}:{target.qualified}"] = None
-        return target
-
-    def definition(d: Definition, score: float, reason: str) -> Candidate | None:
+    def _definition(self, d: Definition, score: float, reason: str, near: bool = False) -> Iterator[Candidate]:
+        """`d` as a candidate (a class with its members), unless it is in this file or a route
+        already offered it at least as well. `near`: a name near the cursor resolved to it."""
         key = f"def:{d.path}:{d.qualified}"
-        if best.get(key, -1.0) >= score or d.path == window.path:
-            return None
-        best[key] = score
-        members = _members(index, d, check, around_words) if d.kind == "class" else []
-        return Candidate("definition", key, d.path, d.line, max([d.line, *(m.line for m in members)]),
-                         render_definitions([d, *members], window.language), score, reason, d.name)
+        if near:
+            self._resolved_near[key] = None
+        if self._best.get(key, -1.0) >= score or d.path == self.window.path:
+            return
+        self._best[key] = score
+        members = _members(self.index, d, self.check, self.around_words) if d.kind == "class" else []
+        yield Candidate("definition", key, d.path, d.line, max([d.line, *(m.line for m in members)]),
+                        render_definitions([d, *members], self.window.language), score, reason, d.name)
 
-    attribute_of = attribute_pairs(window.before + "\n" + window.after)
-    # `module.name` with an imported module: looked up in that module (below), not by bare name.
-    reached_through = {m for owner in imported for m in attribute_of.get(owner, ())}
-    # `x.member` where x holds an instance (`x = Cls(...)`, `x: Cls`): Cls's stub shows its members.
-    held = assigned_classes(window.file_text or window.before, set(attribute_of) - set(imported))
-    for distance, name in enumerate(near):
-        check()
-        if (name in reached_through and name not in imported) or name.startswith("__") or len(name) < 3:
-            continue  # dunders are defined everywhere; two letters are a loop variable
-        # Nearer names first: a call just typed needs its signature, a name used 30 names up has
-        # been seen in the prefix already (a member matching the words here may be worth more).
-        decay = 1.0 / (1.0 + 0.05 * distance)
-        if name in imported:
-            modules, names = imported[name]
-            for target in _named_in(index, modules, names, check)[:MAX_DEFINITIONS_PER_NAME]:
-                c = definition(resolved(target), SCORE_IMPORTED_NAME * decay, f"imported as {name}, used near the cursor")
-                if c:
-                    yield c
-            for member_name in attribute_of.get(name, ()):
-                for target in _named_in(index, modules, (member_name,), check)[:1]:
-                    c = definition(resolved(target), SCORE_MODULE_MEMBER_USED * decay,
-                                   f"{name}.{member_name} used near the cursor ({name} is imported)")
-                    if c:
-                        yield c
-            if not names:  # a module used near the cursor: its members that match the words here
-                for target, words in _matching_members(index, modules, around_words, check):
-                    c = definition(target, SCORE_MODULE_MEMBER_MATCH * decay * (0.5 + 0.5 * words),
-                                   f"member of {name} (imported), matches words near the cursor")
-                    if c:
-                        yield c
-            continue
-        if name in held:
-            cls = held[name]
-            via = _named_in(index, *imported[cls], check) if cls in imported and imported[cls][1] else []
-            for target in (via or _closest(index.definitions(cls), window.path))[:1]:
-                c = definition(resolved(target), SCORE_IMPORTED_NAME * decay, f"{name} holds a {cls}: its members")
-                if c:
-                    yield c
-            continue
-        if name in file_names:
-            continue  # defined in this file: the file itself shows it
-        for target in _closest(index.definitions(name), window.path)[:MAX_DEFINITIONS_PER_NAME]:
-            c = definition(resolved(target), SCORE_WORKSPACE_NAME * decay, f"{name} used near the cursor, defined in the workspace")
-            if c:
-                yield c
-    found.near_names = tuple(resolved_near)
-    # Names the file uses but neither defines nor imports: what an import line being written needs
-    # (its module's path and the name's definition), else weakly.
-    on_import_line = window.before.rsplit("\n", 1)[-1].lstrip().startswith(("from ", "import "))
-    score = SCORE_IMPORTED_NAME if on_import_line else SCORE_UNRESOLVED
-    for name in unresolved_names(window.file_text, file_names | set(imported) | set(near))[:MAX_UNRESOLVED]:
-        check()
-        for target in _closest(index.definitions(name) or index.definitions(name.lstrip("_")), window.path)[:1]:
-            c = definition(target, score, f"{name} used in this file, defined in the workspace (not imported here)")
-            if c:
-                yield c
-    # What the file imports but the cursor's surroundings do not use: weakly, after the rest.
-    for name, (modules, names) in imported.items():
-        check()
-        if names and name not in near:
-            for target in _named_in(index, modules, names, check)[:1]:
-                c = definition(target, SCORE_FILE_IMPORT, f"imported by this file as {name}")
-                if c:
-                    yield c
-    yield from _snippets(index, window, around, check)
+    def _near_names(self, imported: Imported, file_names: set[str]) -> Iterator[Candidate]:
+        window = self.window
+        attribute_of = attribute_pairs(window.before + "\n" + window.after)
+        # `module.name` with an imported module: looked up in that module (below), not by bare name.
+        reached_through = {m for owner in imported for m in attribute_of.get(owner, ())}
+        # `x.member` where x holds an instance (`x = Cls(...)`, `x: Cls`): Cls's stub shows its members.
+        held = assigned_classes(window.file_text or window.before, set(attribute_of) - set(imported))
+        for distance, name in enumerate(self.near):
+            self.check()
+            if (name in reached_through and name not in imported) or name.startswith("__") or len(name) < 3:
+                continue  # dunders are defined everywhere; two letters are a loop variable
+            # Nearer names first: a call just typed needs its signature, a name used 30 names up has
+            # been seen in the prefix already (a member matching the words here may be worth more).
+            decay = 1.0 / (1.0 + 0.05 * distance)
+            if name in imported:
+                yield from self._through_import(name, imported[name], attribute_of.get(name, ()), decay)
+            elif name in held:
+                yield from self._held_instance(name, held[name], imported, decay)
+            elif name not in file_names:  # defined in this file: the file itself shows it
+                for target in _closest(self.index.definitions(name), window.path)[:MAX_DEFINITIONS_PER_NAME]:
+                    yield from self._definition(target, SCORE_WORKSPACE_NAME * decay,
+                                                f"{name} used near the cursor, defined in the workspace", near=True)
+
+    def _through_import(
+        self, name: str, source: tuple[list[str], tuple[str, ...]], members_used: Iterable[str], decay: float
+    ) -> Iterator[Candidate]:
+        """A name the file imports: what it names in the files it comes from, the members used as
+        `name.member`, and for a module, its members that match the words here."""
+        modules, names = source
+        for target in _named_in(self.index, modules, names, self.check)[:MAX_DEFINITIONS_PER_NAME]:
+            yield from self._definition(target, SCORE_IMPORTED_NAME * decay, f"imported as {name}, used near the cursor",
+                                        near=True)
+        for member_name in members_used:
+            for target in _named_in(self.index, modules, (member_name,), self.check)[:1]:
+                yield from self._definition(target, SCORE_MODULE_MEMBER_USED * decay,
+                                            f"{name}.{member_name} used near the cursor ({name} is imported)", near=True)
+        if not names:  # a module used near the cursor: its members that match the words here
+            for target, words in _matching_members(self.index, modules, self.around_words, self.check):
+                yield from self._definition(target, SCORE_MODULE_MEMBER_MATCH * decay * (0.5 + 0.5 * words),
+                                            f"member of {name} (imported), matches words near the cursor")
+
+    def _held_instance(self, name: str, cls: str, imported: Imported, decay: float) -> Iterator[Candidate]:
+        via = _named_in(self.index, *imported[cls], self.check) if cls in imported and imported[cls][1] else []
+        for target in (via or _closest(self.index.definitions(cls), self.window.path))[:1]:
+            yield from self._definition(target, SCORE_IMPORTED_NAME * decay, f"{name} holds a {cls}: its members", near=True)
+
+    def _unresolved(self, imported: Imported, file_names: set[str]) -> Iterator[Candidate]:
+        """Names the file uses but neither defines nor imports: what an import line being written
+        needs (its module's path and the name's definition), else weakly."""
+        window = self.window
+        on_import_line = window.before.rsplit("\n", 1)[-1].lstrip().startswith(("from ", "import "))
+        score = SCORE_IMPORTED_NAME if on_import_line else SCORE_UNRESOLVED
+        for name in unresolved_names(window.file_text, file_names | set(imported) | set(self.near))[:MAX_UNRESOLVED]:
+            self.check()
+            found = self.index.definitions(name) or self.index.definitions(name.lstrip("_"))
+            for target in _closest(found, window.path)[:1]:
+                yield from self._definition(target, score, f"{name} used in this file, defined in the workspace (not imported here)")
+
+    def _file_imports(self, imported: Imported) -> Iterator[Candidate]:
+        """What the file imports but the cursor's surroundings do not use: weakly, after the rest."""
+        for name, (modules, names) in imported.items():
+            self.check()
+            if names and name not in self.near:
+                for target in _named_in(self.index, modules, names, self.check)[:1]:
+                    yield from self._definition(target, SCORE_FILE_IMPORT, f"imported by this file as {name}")
 
 
-def _imported_names(
-    index: WorkspaceIndex, path: str, imports: list[ImportRef], check: object
-) -> dict[str, tuple[list[str], tuple[str, ...]]]:
+def _imported_names(index: WorkspaceIndex, path: str, imports: list[ImportRef], check: Check) -> Imported:
     """Local name -> (files it comes from, the names imported from them; () for a module)."""
-    out: dict[str, tuple[list[str], tuple[str, ...]]] = {}
+    out: Imported = {}
     for ref in imports:
-        assert callable(check)
         check()
         files = index.resolve(path, ref)
         if not ref.names:  # `import a.b` / `import a.b as c` / Go, Rust `use` of a module
@@ -276,10 +295,9 @@ def _is_module_file(path: str, name: str) -> bool:
     return file.stem == name or (file.stem in ("__init__", "index", "mod") and file.parent.name == name)
 
 
-def _named_in(index: WorkspaceIndex, files: list[str], names: tuple[str, ...], check: object) -> list[Definition]:
+def _named_in(index: WorkspaceIndex, files: list[str], names: tuple[str, ...], check: Check) -> list[Definition]:
     out = []
     for file in files:
-        assert callable(check)
         check()
         for d in index.file_definitions(file):
             if d.name in names and d.kind != "method" and "." not in d.qualified:
@@ -287,11 +305,10 @@ def _named_in(index: WorkspaceIndex, files: list[str], names: tuple[str, ...], c
     return out
 
 
-def _members(index: WorkspaceIndex, cls: Definition, check: object, around_words: frozenset[str]) -> list[Definition]:
+def _members(index: WorkspaceIndex, cls: Definition, check: Check, around_words: frozenset[str]) -> list[Definition]:
     """A class's methods and attributes (the index's), at most MAX_CLASS_MEMBERS, in source order:
     the constructor and those whose names share words with the cursor's surroundings first, then
     public ones, then the rest."""
-    assert callable(check)
     check()
     prefix = cls.qualified + "."
     members = [d for d in index.file_definitions(cls.path) if d.qualified.startswith(prefix)
@@ -308,11 +325,10 @@ def _members(index: WorkspaceIndex, cls: Definition, check: object, around_words
 
 
 def _matching_members(
-    index: WorkspaceIndex, files: list[str], around_words: frozenset[str], check: object
+    index: WorkspaceIndex, files: list[str], around_words: frozenset[str], check: Check
 ) -> list[tuple[Definition, float]]:
     scored = []
     for file in files:
-        assert callable(check)
         check()
         for d in index.file_definitions(file):
             if "." in d.qualified or d.name.startswith("__"):
@@ -346,10 +362,9 @@ def _closest(definitions: list[Definition], path: str) -> list[Definition]:
     return sorted(top_level, key=lambda d: (distance(d), d.path, d.line))
 
 
-def _snippets(index: WorkspaceIndex, window: CursorWindow, around: frozenset[str], check: object) -> Iterator[Candidate]:
+def _snippets(index: WorkspaceIndex, window: CursorWindow, around: frozenset[str], check: Check) -> Iterator[Candidate]:
     """Windows of other open files and of recently edited ranges that share names with the cursor's
     surroundings, best first."""
-    assert callable(check)
 
     def other_lines(path: str) -> list[str]:
         check()

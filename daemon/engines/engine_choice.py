@@ -15,7 +15,7 @@ from importlib import metadata
 from pathlib import Path
 
 from nearcode.daemon.engines.cpu_benchmark import CPU_BENCHMARK, CpuBenchmark
-from nearcode.daemon.engines.vllm_launch import CPU_MEMORY_SHARE
+from nearcode.daemon.engines.vllm_launch import CPU_MEMORY_SHARE, available_memory_bytes
 
 ENGINES = ("auto", "llamacpp", "vllm", "openai")
 _PROC_GPUS = Path("/proc/driver/nvidia/gpus")
@@ -59,6 +59,27 @@ class InstalledEngines:
 class EngineChoice:
     engine: str  # "llamacpp", "vllm" or "openai"
     reason: str
+
+
+@dataclass(frozen=True)
+class Machine:
+    """What the engine choice depends on: detected once at the edge (`detect_machine`: the daemon's
+    start, `nearcode doctor`), given as they are by tests, so no test depends on this machine's GPU
+    or on vLLM being installed here."""
+
+    gpu: GpuInfo
+    engines: InstalledEngines
+    available_memory_bytes: int | None = None  # None: unknown
+
+
+def detect_machine(gguf: Path | None = None) -> Machine:
+    """This machine's GPUs, installed engines (`gguf`: the model whose vLLM conversion counts) and
+    available memory."""
+    try:
+        available: int | None = available_memory_bytes()
+    except OSError:
+        available = None
+    return Machine(detect_gpu(), installed_engines(gguf), available)
 
 
 def detect_gpu() -> GpuInfo:

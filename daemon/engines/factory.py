@@ -11,9 +11,9 @@ from urllib.parse import urlsplit
 from nearcode.daemon.engines.base import Engine, EngineError
 from nearcode.daemon.engines.engine_choice import (
     EngineChoice,
+    Machine,
     choose_engine,
-    detect_gpu,
-    installed_engines,
+    detect_machine,
 )
 from nearcode.daemon.engines.speculation import (
     SpeculationConfig,
@@ -47,23 +47,18 @@ class EngineOptions:
     vllm_command: str = ""  # a stand-in server instead of vLLM; shell-style words with {port}, {model}
 
 
-def decide_engine(requested: str, options: EngineOptions, gguf: Path | None = None) -> EngineChoice:
-    """The engine to run; `gguf` is the daemon's model file, whose converted form vLLM would serve."""
+def decide_engine(
+    requested: str, options: EngineOptions, gguf: Path | None = None, machine: Machine | None = None
+) -> EngineChoice:
+    """The engine to run; `gguf` is the daemon's model file, whose converted form vLLM would serve;
+    `machine`: what this machine has (detected when not given)."""
+    machine = machine or detect_machine(gguf)
     if requested != "auto":
-        return choose_engine(requested, detect_gpu(), installed_engines(gguf))
+        return choose_engine(requested, machine.gpu, machine.engines)
     return choose_engine(
-        "auto", detect_gpu(), installed_engines(gguf), vllm_model=options.vllm_model, remote_url=options.remote_url,
-        available_memory_bytes=_available_memory(),
+        "auto", machine.gpu, machine.engines, vllm_model=options.vllm_model, remote_url=options.remote_url,
+        available_memory_bytes=machine.available_memory_bytes,
     )
-
-
-def _available_memory() -> int | None:
-    from nearcode.daemon.engines.vllm_launch import available_memory_bytes
-
-    try:
-        return available_memory_bytes()
-    except OSError:
-        return None
 
 
 def vllm_model_for(gguf: Path | None) -> str:

@@ -41,7 +41,7 @@ import shutil
 import socket
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -186,28 +186,52 @@ def detect_device() -> Device:
     return "cuda" if detect_gpu().available else "cpu"
 
 
-def installed_vllm_python(device: Device) -> str:
-    """The interpreter of the installed vLLM environment for `device`; EngineError saying how to get one."""
+@dataclass(frozen=True)
+class InstalledVllmPython:
+    """An installed vLLM environment, as the engine needs it."""
+
+    python: str
+    flavor: Device
+    description: str
+
+
+def find_vllm(device: Device) -> InstalledVllmPython | None:
+    """The installed vLLM environment to run on `device` (its flavor first, else any), from the cache."""
     from nearcode.daemon.vllm_setup.environment import find_installed_vllm
 
     found = find_installed_vllm(prefer=device)
+    if found is None:
+        return None
+    environment, record = found
+    return InstalledVllmPython(str(environment.python), record.flavor, record.describe())
+
+
+def installed_vllm_python(device: Device, found: InstalledVllmPython | None) -> str:
+    """The interpreter of the installed vLLM environment `found` for `device`; EngineError saying
+    how to get one."""
     if found is None:
         raise EngineError(
             "vLLM is not installed. Fix: `make install-vllm` (or `nearcode engine install vllm`): "
             "its own environment in the cache, and the model converted for it"
         )
-    environment, record = found
-    if record.flavor == "cuda" and device == "cpu":
+    if found.flavor == "cuda" and device == "cpu":
         raise EngineError(
-            f"the installed vLLM ({record.describe()}) needs a CUDA GPU and this machine has none. "
+            f"the installed vLLM ({found.description}) needs a CUDA GPU and this machine has none. "
             "Fix: `nearcode engine install vllm --flavor cpu`"
         )
-    return str(environment.python)
+    return found.python
 
 
 class VllmEngine:
-    def __init__(self, config: VllmConfig) -> None:
+    """`detect` and `find` say what this machine has (a GPU, an installed vLLM); tests give them."""
+
+    def __init__(
+        self, config: VllmConfig, detect: Callable[[], Device] = detect_device,
+        find: Callable[[Device], InstalledVllmPython | None] = find_vllm,
+    ) -> None:
         self._config = config
+        self._detect_device = detect
+        self._find_vllm = find
         self._api_key = secrets.token_urlsafe(24)
         self._device: Device = config.device or "cpu"
         self._launch: VllmLaunch | None = None
@@ -300,8 +324,8 @@ class VllmEngine:
     def _plan(self) -> tuple[ChildSpec, OpenAICompatEngine]:
         """What this machine needs: device, environment, KV-cache size, socket (blocking: run in a thread)."""
         cfg = self._config
-        self._device = cfg.device or detect_device()
-        python = cfg.python or installed_vllm_python(self._device)
+        self._device = cfg.device or self._detect_device()
+        python = cfg.python or installed_vllm_python(self._device, self._find_vllm(self._device))
         folder = Path(cfg.model)
         kv_bytes = cfg.kv_cache_bytes
         if self._device == "cpu" and not kv_bytes:

@@ -17,6 +17,7 @@ from nearcode.daemon.prompting.context_fit import (
     fit_context,
 )
 from nearcode.daemon.prompting.templates import FimTemplate, render
+from nearcode.shared.languages import line_comment
 
 CountTokens = Callable[[str], Awaitable[int]]
 
@@ -251,19 +252,3 @@ def _cut(text: str, max_chars: int, keep_end: bool) -> str:
     piece = text[:max_chars]
     newline = piece.rfind("\n")
     return piece[: newline + 1] if newline > 0 else piece
-
-
-_HASH_COMMENT = {"python", "shellscript", "sh", "bash", "ruby", "perl", "r", "yaml", "toml", "dockerfile", "makefile", "elixir", "julia", "powershell", "coffeescript", "nim"}
-_DASH_COMMENT = {"lua", "sql", "haskell", "elm", "ada", "vhdl"}
-
-
-def line_comment(language: str) -> str:
-    """The line-comment marker of an LSP language id ("//" when unknown: the most common one)."""
-    lang = language.lower()
-    if lang in _HASH_COMMENT:
-        return "#"
-    if lang in _DASH_COMMENT:
-        return "--"
-    if lang in ("clojure", "lisp", "scheme", "emacs-lisp"):
-        return ";"
-    return "//"

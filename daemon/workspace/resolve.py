@@ -18,10 +18,9 @@ from typing import Protocol
 
 from nearcode.daemon.workspace.manifests import Manifest
 from nearcode.daemon.workspace.model import Definition, FileSummary, ImportRef
-from nearcode.shared.languages import language_for_path
+from nearcode.shared.languages import family, language_for_path
 
 SCRIPT_EXTENSIONS = (".ts", ".tsx", ".d.ts", ".js", ".jsx", ".mjs", ".cjs", ".mts", ".cts")
-_SCRIPT_LANGUAGES = frozenset({"typescript", "typescriptreact", "javascript", "javascriptreact"})
 
 
 class IndexView(Protocol):
@@ -54,10 +53,10 @@ def _unique(paths: list[str]) -> list[str]:
 
 
 def resolve(view: IndexView, from_path: str, ref: ImportRef) -> list[str]:
-    language = language_for_path(from_path)
+    language = family(language_for_path(from_path))
     if language == "python":
         found = _python(view, from_path, ref)
-    elif language in _SCRIPT_LANGUAGES:
+    elif language == "javascript":  # TypeScript and JSX too
         found = _script(view, from_path, ref.module)
     elif language == "go":
         found = _go(view, ref.module)

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Literal
 
 from nearcode.lsp.code_actions.symbols import Symbol
+from nearcode.shared.languages import family
 
 PYTHON_STYLES = ("google", "numpy", "rest")
-STYLE_BY_LANGUAGE = {
-    "javascript": "jsdoc", "javascriptreact": "jsdoc", "typescript": "jsdoc", "typescriptreact": "jsdoc",
-    "go": "godoc", "rust": "rustdoc", "java": "javadoc",
-}  # fmt: skip
+# Keyed by language family (nearcode/shared/languages.py): TypeScript and JSX write JSDoc too.
+STYLE_BY_FAMILY = {"javascript": "jsdoc", "go": "godoc", "rust": "rustdoc", "java": "javadoc"}
 
 
 @dataclass
@@ -41,7 +41,7 @@ class SignatureCheck:
 def detect_style(source: str, language: str) -> str:
     """The docstring convention this file already uses; Google for Python files without one."""
     if language != "python":
-        return STYLE_BY_LANGUAGE.get(language, "jsdoc")
+        return STYLE_BY_FAMILY.get(family(language), "jsdoc")
     votes = {
         "google": len(re.findall(r"^\s*(Args|Arguments|Returns|Raises|Yields):\s*$", source, re.M)),
         "numpy": len(re.findall(r"^\s*(Parameters|Returns|Raises|Yields)\s*\n\s*-{3,}\s*$", source, re.M)),
@@ -92,76 +92,115 @@ def clean_model_text(raw: str) -> str:
 
 def parse_doc(text: str) -> DocParts:
     """Summary, parameters and return description from any of the supported styles."""
-    parts = DocParts()
-    summary: list[str] = []
-    section = ""  # "", "description", "params", "returns", "other", "tags", "returns-tag"
+    return _DocReader(text.split("\n")).read()
+
+
+Section = Literal["", "description", "params", "returns", "other", "tags", "returns-tag"]
+
+
+@dataclass
+class _DocReader:
+    """parse_doc's reading, line by line: the section a line is in decides what it adds to."""
+
+    lines: list[str]
+    parts: DocParts = field(default_factory=DocParts)
+    summary: list[str] = field(default_factory=list)
+    section: Section = ""
     entry_indent: int | None = None  # indentation of the current section's entries
-    current = ""  # the parameter whose description continues on the next lines
-    lines = text.split("\n")
-    for index, line in enumerate(lines):
-        stripped, width = line.strip(), _indent_width(line)
+    current: str = ""  # the parameter whose description continues on the next lines
+
+    def read(self) -> DocParts:
+        for index, line in enumerate(self.lines):
+            self._line(index, line)
+        self.parts.summary = " ".join(self.summary).strip()
+        return self.parts
+
+    def _line(self, index: int, line: str) -> None:
+        stripped = line.strip()
         if re.fullmatch(r"-{3,}|={3,}", stripped):
-            continue  # NumPy underline
+            return  # NumPy underline
+        if self._tag(line) or self._section_header(index, line, stripped):
+            return
+        if not stripped:
+            if self.section == "" and self.summary:
+                self.section = "description"
+            return
+        if self.section in ("tags", "returns-tag"):
+            self._tag_continues(stripped)
+        elif self.section == "params":
+            self._param_entry(line, stripped)
+        elif self.section == "returns":
+            self._returns(index, stripped)
+        elif self.section == "":
+            self.summary.append(stripped)
+        elif self.section == "description":
+            self._returns_sentence(stripped)  # Go: a "Returns …" sentence
+
+    def _tag(self, line: str) -> bool:
+        """`:param x:` / `@param x`, `@returns`, and tags that say nothing we keep (`:raises:`)."""
         tag = _REST_PARAM.match(line) or _TAG_PARAM.match(line)
         if tag is not None:
-            section, current = "tags", tag.group(1)
-            parts.params[current] = tag.group(2).strip()
-            continue
+            self.section, self.current = "tags", tag.group(1)
+            self.parts.params[self.current] = tag.group(2).strip()
+            return True
         if (ret := _TAG_RETURN.match(line)) is not None:
-            section, current, parts.returns = "returns-tag", "", ret.group(1).strip()
-            continue
+            self.section, self.current, self.parts.returns = "returns-tag", "", ret.group(1).strip()
+            return True
         if _OTHER_TAG.match(line):
-            section, current = "other", ""
-            continue
+            self.section, self.current = "other", ""
+            return True
+        return False
+
+    def _section_header(self, index: int, line: str, stripped: str) -> bool:
+        """`Args:`, NumPy's underlined `Parameters`, Markdown's `# Arguments`."""
         header = _SECTION.match(line)
-        underlined = index + 1 < len(lines) and re.fullmatch(r"\s*-{3,}\s*", lines[index + 1]) is not None
-        if header and (stripped.endswith(":") or underlined or stripped.startswith("#")):
-            name = header.group(1).lower().lstrip("# ")
-            section = (
-                "params" if name in ("args", "arguments", "parameters", "params")
-                else "returns" if name in ("return", "returns", "yields") else "other"
-            )  # fmt: skip
-            entry_indent, current = None, ""
-            continue
-        if not stripped:
-            if section == "" and summary:
-                section = "description"
-            continue
-        if section in ("tags", "returns-tag"):
-            if current:
-                parts.params[current] = (parts.params[current] + " " + stripped).strip()
-            elif section == "returns-tag":
-                parts.returns = (parts.returns + " " + stripped).strip()
-            continue
-        if section == "params":
-            if entry_indent is None or width <= entry_indent:
-                entry = _ENTRY.match(line)
-                numpy = _NUMPY_ENTRY.match(stripped)
-                if entry is None and numpy is None:
-                    section = "description"  # prose after the list
-                    if stripped.startswith("Returns ") and not parts.returns:
-                        parts.returns = stripped[len("Returns ") :]
-                    continue
-                entry_indent = width
-                current = entry.group(1) if entry else numpy.group(1) if numpy else ""
-                parts.params[current] = entry.group(2).strip() if entry else ""
-            elif current:
-                parts.params[current] = (parts.params[current] + " " + stripped).strip()
-            continue
-        if section == "returns":
-            if entry_indent is None:
-                entry_indent = width
-            following = lines[index + 1] if index + 1 < len(lines) else ""
-            if width == entry_indent and following.strip() and _indent_width(following) > width and not parts.returns:
-                continue  # NumPy: a type line above the indented description
-            parts.returns = (parts.returns + " " + stripped).strip()
-            continue
-        if section == "":
-            summary.append(stripped)
-        elif section == "description" and stripped.startswith("Returns ") and not parts.returns:
-            parts.returns = stripped[len("Returns ") :]  # Go: a "Returns …" sentence
-    parts.summary = " ".join(summary).strip()
-    return parts
+        following = self.lines[index + 1] if index + 1 < len(self.lines) else ""
+        underlined = re.fullmatch(r"\s*-{3,}\s*", following) is not None
+        if not header or not (stripped.endswith(":") or underlined or stripped.startswith("#")):
+            return False
+        name = header.group(1).lower().lstrip("# ")
+        self.section = (
+            "params" if name in ("args", "arguments", "parameters", "params")
+            else "returns" if name in ("return", "returns", "yields") else "other"
+        )  # fmt: skip
+        self.entry_indent, self.current = None, ""
+        return True
+
+    def _tag_continues(self, stripped: str) -> None:
+        if self.current:
+            self.parts.params[self.current] = (self.parts.params[self.current] + " " + stripped).strip()
+        elif self.section == "returns-tag":
+            self.parts.returns = (self.parts.returns + " " + stripped).strip()
+
+    def _param_entry(self, line: str, stripped: str) -> None:
+        """A new `name: description` / NumPy `name : type` entry, or the current one's next line."""
+        width = _indent_width(line)
+        if self.entry_indent is not None and width > self.entry_indent:
+            if self.current:
+                self.parts.params[self.current] = (self.parts.params[self.current] + " " + stripped).strip()
+            return
+        entry = _ENTRY.match(line)
+        numpy = _NUMPY_ENTRY.match(stripped)
+        if entry is None and numpy is None:
+            self.section = "description"  # prose after the list
+            self._returns_sentence(stripped)
+            return
+        self.entry_indent = width
+        self.current = entry.group(1) if entry else numpy.group(1) if numpy else ""
+        self.parts.params[self.current] = entry.group(2).strip() if entry else ""
+
+    def _returns(self, index: int, stripped: str) -> None:
+        width = _indent_width(self.lines[index])
+        if self.entry_indent is None:
+            self.entry_indent = width
+        following = self.lines[index + 1] if index + 1 < len(self.lines) else ""
+        if width == self.entry_indent and following.strip() and _indent_width(following) > width and not self.parts.returns:
+            return  # NumPy: a type line above the indented description
+        self.parts.returns = (self.parts.returns + " " + stripped).strip()
+
+    def _returns_sentence(self, stripped: str) -> None:
+        if stripped.startswith("Returns ") and not self.parts.returns:
+            self.parts.returns = stripped[len("Returns ") :]
 
 
 # ---------------------------------------------------------------- check and repair

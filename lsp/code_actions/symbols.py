@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from tree_sitter import Node, Tree
 
-from nearcode.shared.languages import parser_for
+from nearcode.shared.languages import family, parser_for
 from nearcode.shared.text import utf16_to_index
 
 
@@ -27,12 +27,10 @@ class LanguageSpec:
 _JS_FUNCTIONS = frozenset({"function_declaration", "method_definition", "generator_function_declaration"})
 _JS_CLASSES = frozenset({"class_declaration"})
 
+# Keyed by language family (nearcode/shared/languages.py): TypeScript and JSX are JavaScript here.
 LANGUAGE_SPECS: dict[str, LanguageSpec] = {
     "python": LanguageSpec(frozenset({"function_definition"}), frozenset({"class_definition"}), ()),
     "javascript": LanguageSpec(_JS_FUNCTIONS, _JS_CLASSES, ("/**",)),
-    "javascriptreact": LanguageSpec(_JS_FUNCTIONS, _JS_CLASSES, ("/**",)),
-    "typescript": LanguageSpec(_JS_FUNCTIONS, _JS_CLASSES, ("/**",)),
-    "typescriptreact": LanguageSpec(_JS_FUNCTIONS, _JS_CLASSES, ("/**",)),
     "go": LanguageSpec(
         frozenset({"function_declaration", "method_declaration"}),
         frozenset({"type_declaration"}),
@@ -82,7 +80,7 @@ class Symbol:
 
 
 def supported(language: str) -> bool:
-    return language in LANGUAGE_SPECS
+    return family(language) in LANGUAGE_SPECS
 
 
 PARSE_CHUNK_BYTES = 16 * 1024
@@ -98,7 +96,8 @@ def _parse(language: str, data: bytes) -> Tree:
 def symbol_at(source: str, language: str, line: int, character: int = 0) -> Symbol | None:
     """The innermost function, method or class containing (line, character); None if there is none.
     `character` is an LSP column (UTF-16 units)."""
-    if language not in LANGUAGE_SPECS:
+    spec = LANGUAGE_SPECS.get(family(language))
+    if spec is None:
         return None
     data = source.encode()
     tree = _parse(language, data)
@@ -109,7 +108,6 @@ def symbol_at(source: str, language: str, line: int, character: int = 0) -> Symb
         index = utf16_to_index(lines[line], character - 1) or 0
     column = len(lines[line][:index].encode()) if 0 <= line < len(lines) else 0
     node: Node | None = tree.root_node.descendant_for_point_range((line, column), (line, column))
-    spec = LANGUAGE_SPECS[language]
     while node is not None:
         if node.type in spec.functions or node.type in spec.classes or _is_bound_function(node, language):
             return _symbol(node, language, lines)
@@ -119,9 +117,9 @@ def symbol_at(source: str, language: str, line: int, character: int = 0) -> Symb
 
 def all_symbols(source: str, language: str) -> list[Symbol]:
     """Every function, method and class of the file, outermost first (for style detection, tests)."""
-    if language not in LANGUAGE_SPECS:
+    spec = LANGUAGE_SPECS.get(family(language))
+    if spec is None:
         return []
-    spec = LANGUAGE_SPECS[language]
     tree = _parse(language, source.encode())
     lines = source.split("\n")
     found: list[Symbol] = []
@@ -136,7 +134,7 @@ def all_symbols(source: str, language: str) -> list[Symbol]:
 
 def _is_bound_function(node: Node, language: str) -> bool:
     return (
-        language in ("javascript", "javascriptreact", "typescript", "typescriptreact")
+        family(language) == "javascript"
         and node.type in _JS_BOUND_FUNCTIONS
         and node.parent is not None
         and node.parent.type == "variable_declarator"
@@ -144,7 +142,7 @@ def _is_bound_function(node: Node, language: str) -> bool:
 
 
 def _symbol(node: Node, language: str, lines: list[str]) -> Symbol:
-    spec = LANGUAGE_SPECS[language]
+    spec = LANGUAGE_SPECS[family(language)]
     name_node = node.child_by_field_name("name")
     if node.type == "type_declaration":  # Go: `type X struct {…}` names its spec
         spec_node = next((c for c in node.named_children if c.type == "type_spec"), None)
@@ -156,8 +154,6 @@ def _symbol(node: Node, language: str, lines: list[str]) -> Symbol:
     kind = "class" if node.type in spec.classes else ("method" if parent_class or node.type == "method_declaration" else "function")
     anchor = _outer(node)
     start_line = node.start_point[0]
-    if language == "python" and node.parent is not None and node.parent.type == "decorated_definition":
-        start_line = node.start_point[0]
     indent = _indent(lines[start_line])
     body_line, body_indent = start_line + 1, indent + "    "
     body = node.child_by_field_name("body")
@@ -208,7 +204,7 @@ def _enclosing_class(node: Node, spec: LanguageSpec) -> str:
 
 def _params(node: Node, language: str) -> tuple[str, ...]:
     params = node.child_by_field_name("parameters")
-    if params is None and language.startswith(("javascript", "typescript")):
+    if params is None and family(language) == "javascript":
         params = node.child_by_field_name("parameter")  # `x => …`: a lone identifier
         return (_text(params),) if params is not None else ()
     if params is None:

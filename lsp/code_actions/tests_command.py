@@ -12,6 +12,7 @@ user chose not to run, and runs that could not happen are inserted with "not run
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,11 @@ from pygls.exceptions import JsonRpcInvalidParams
 from pygls.uris import from_fs_path, to_fs_path
 
 from nearcode.lsp.code_actions import unit_tests as ut
-from nearcode.lsp.code_actions.docstring_command import _current_task_cancelling, find_target
+from nearcode.lsp.code_actions.docstring_command import (
+    Target,
+    _current_task_cancelling,
+    find_target,
+)
 from nearcode.lsp.code_actions.run_consent import ask_to_run
 from nearcode.lsp.code_actions.streaming import ActionContext, WorkProgress, generate
 from nearcode.lsp.code_actions.test_runner import TestRun, run_python_tests
@@ -43,77 +48,114 @@ async def run_generate_tests(context: ActionContext, args: dict[str, Any]) -> Te
     # the home folder): its copy is what the tests run in.
     plan = ut.plan_tests(path, target.source, symbol, root=ut.project_root(path, stop_at=workspace))
     progress = WorkProgress(context, f"nearcode: tests for {symbol.name}")
-
-    async def on_text(text: str) -> None:
-        last = next((line.strip() for line in reversed(text.split("\n")) if line.strip()), "")
-        progress.report(f"{text.count(chr(10)) + 1} lines: {last[:80]}")
-
-    work = asyncio.create_task(
-        generate(context, ut.tests_messages(symbol, plan), f"{target.uri}#tests", TESTS_MAX_TOKENS, on_text)
-    )
-    await progress.begin(f"writing {ut.FRAMEWORK_WORDS[plan.framework]}", on_cancel=work)
-    try:
-        generation = await work
-    except asyncio.CancelledError:
-        progress.end("cancelled")
-        if work.cancelled() and not _current_task_cancelling():
-            return TestsResult(offered=False, reason="cancelled")
-        raise
-    tests = ut.clean_tests(generation.text, symbol, plan)
+    written = await _write_tests(context, target, plan, progress)
+    if written is None:
+        return TestsResult(offered=False, reason="cancelled")
+    tests = ut.clean_tests(written, symbol, plan)
     answer = TestsResult(
         offered=False, framework=plan.framework, test_file=from_fs_path(str(plan.test_path)) or "",
         create_file=not plan.exists,
     )
     if not ut.has_tests(tests, plan.framework):
         progress.end("not offered: the model wrote no test")
-        return answer.model_copy(update={"reason": "the model wrote no test", "raw": generation.text})
+        return answer.model_copy(update={"reason": "the model wrote no test", "raw": written})
     existing = _document_text(context, plan.test_path)
+    preview = args.get("apply", "apply") == "preview"
+    decision = await _run_if_agreed(context, target, plan, _Draft(tests, existing, path, workspace), progress, preview)
+    if decision.consent == "cancel":
+        progress.end("cancelled")
+        return answer.model_copy(update={"reason": "cancelled: you chose not to use the generated tests",
+                                          "tests": tests, "run": TestRunResult(outcome="not run", consent="cancel")})
+    addition = ut.compose(plan, tests, _banner(symbol.name, plan.framework, decision))
+    applies = not preview and decision.consent != "no answer" and context.can_apply_edits
+    return await _offer(context, answer, _workspace_edit(plan, existing, addition), addition, decision, progress, applies)
+
+
+async def _write_tests(context: ActionContext, target: Target, plan: ut.TestPlan, progress: WorkProgress) -> str | None:
+    """The model's tests, streamed into the progress report as a preview; None when the user
+    cancelled them there."""
+
+    async def on_text(text: str) -> None:
+        last = next((line.strip() for line in reversed(text.split("\n")) if line.strip()), "")
+        progress.report(f"{text.count(chr(10)) + 1} lines: {last[:80]}")
+
+    messages = ut.tests_messages(target.symbol, plan)
+    work = asyncio.create_task(generate(context, messages, f"{target.uri}#tests", TESTS_MAX_TOKENS, on_text))
+    await progress.begin(f"writing {ut.FRAMEWORK_WORDS[plan.framework]}", on_cancel=work)
+    try:
+        return (await work).text
+    except asyncio.CancelledError:
+        progress.end("cancelled")
+        if work.cancelled() and not _current_task_cancelling():
+            return None
+        raise
+
+
+@dataclass(frozen=True)
+class _Draft:
+    """Generated tests, and where they would go."""
+
+    tests: str
+    existing: str  # the test file's text now ("" for a new file)
+    source_path: Path
+    workspace: Path
+
+
+@dataclass(frozen=True)
+class _RunDecision:
+    consent: RunConsent | None  # None: the user was not asked
+    not_run: str  # why the tests were not run ("" when they ran or were to)
     run: TestRun | None = None
-    consent: RunConsent | None = None
-    not_run = "only Python tests are run"
-    if plan.framework in ("pytest", "unittest"):
-        tools = await asyncio.to_thread(isolation_tools)
-        if args.get("apply", "apply") == "preview":
-            consent, not_run = "preview", "a preview is never run"
-        elif not tools.available:
-            not_run = f"no sandbox to run them in: {tools.problem}"
-        else:
-            progress.report("waiting for your answer: run the generated tests?")
-            consent = await ask_to_run(context, symbol.name, tests, workspace, tools.kind)
-            not_run = _NOT_RUN.get(consent, "")
-        if consent == "cancel":
-            progress.end("cancelled")
-            return answer.model_copy(update={"reason": "cancelled: you chose not to use the generated tests",
-                                              "tests": tests, "run": TestRunResult(outcome="not run", consent=consent)})
-        if consent in ("run", "always", "always (workspace)"):
-            progress.report("running the generated tests (sandboxed)")
-            draft = ut.compose(plan, tests, "nearcode: generated tests (running)")
-            files = {path: target.source, plan.test_path: existing + draft}
-            run = await run_python_tests(plan.root, plan.framework, files, plan.test_path, context.settings.privacy_mode)
+
+
+async def _run_if_agreed(
+    context: ActionContext, target: Target, plan: ut.TestPlan, draft: _Draft, progress: WorkProgress, preview: bool
+) -> _RunDecision:
+    """Python tests run sandboxed in a copy of the project, if the user agrees; others never."""
+    if plan.framework not in ("pytest", "unittest"):
+        return _RunDecision(None, "only Python tests are run")
+    if preview:
+        return _RunDecision("preview", "a preview is never run")
+    tools = await asyncio.to_thread(isolation_tools)
+    if not tools.available:
+        return _RunDecision(None, f"no sandbox to run them in: {tools.problem}")
+    progress.report("waiting for your answer: run the generated tests?")
+    consent = await ask_to_run(context, target.symbol.name, draft.tests, draft.workspace, tools.kind)
+    if consent not in ("run", "always", "always (workspace)"):
+        return _RunDecision(consent, _NOT_RUN.get(consent, ""))
+    progress.report("running the generated tests (sandboxed)")
+    running = ut.compose(plan, draft.tests, "nearcode: generated tests (running)")
+    files = {draft.source_path: target.source, plan.test_path: draft.existing + running}
+    run = await run_python_tests(plan.root, plan.framework, files, plan.test_path, context.settings.privacy_mode)
+    return _RunDecision(consent, "", run)
+
+
+def _banner(name: str, framework: str, decision: _RunDecision) -> str:
+    """The comment above the inserted tests: the run's outcome, or why there was none."""
+    run = decision.run
     if run is None:
-        banner = f"nearcode: generated tests for {symbol.name} ({plan.framework}; not run: {not_run})"
-    elif run.outcome == "not run":
-        banner = f"nearcode: generated tests for {symbol.name}; {run.summary}"
-    else:
-        banner = f"nearcode: generated tests for {symbol.name}; ran before insertion: {run.outcome} ({run.summary})"
-    addition = ut.compose(plan, tests, banner)
-    edit = _workspace_edit(plan, existing, addition)
+        return f"nearcode: generated tests for {name} ({framework}; not run: {decision.not_run})"
+    if run.outcome == "not run":
+        return f"nearcode: generated tests for {name}; {run.summary}"
+    return f"nearcode: generated tests for {name}; ran before insertion: {run.outcome} ({run.summary})"
+
+
+async def _offer(
+    context: ActionContext, answer: TestsResult, edit: types.WorkspaceEdit, addition: str, decision: _RunDecision,
+    progress: WorkProgress, applies: bool,
+) -> TestsResult:
+    """Apply the edit (or hand it back), say the outcome, and answer the command."""
     applied = False
-    if args.get("apply", "apply") != "preview" and consent != "no answer" and context.can_apply_edits:
-        result = await context.ls.workspace_apply_edit_async(
-            types.ApplyWorkspaceEditParams(edit=edit, label=f"nearcode: tests for {symbol.name}")
-        )
+    if applies:
+        result = await context.ls.workspace_apply_edit_async(types.ApplyWorkspaceEditParams(edit=edit, label=progress.title))
         applied = bool(result.applied)
+    run = decision.run
     outcome: TestOutcome = run.outcome if run else "not run"
-    summary = run.summary if run else f"not run: {not_run}"
+    summary = run.summary if run else f"not run: {decision.not_run}"
     progress.end(f"tests {outcome}")
     said = summary if outcome == "not run" else f"{outcome} ({summary})"
-    context.ls.window_show_message(
-        types.ShowMessageParams(
-            types.MessageType.Info if outcome in ("passed", "not run") else types.MessageType.Warning,
-            f"nearcode: tests for {symbol.name}: {said}",
-        )
-    )
+    kind = types.MessageType.Info if outcome in ("passed", "not run") else types.MessageType.Warning
+    context.ls.window_show_message(types.ShowMessageParams(kind, f"{progress.title}: {said}"))
     return answer.model_copy(update={
         "offered": True,
         "applied": applied,
@@ -124,7 +166,7 @@ async def run_generate_tests(context: ActionContext, args: dict[str, Any]) -> Te
             summary=summary,
             output=run.output if run else "",
             seconds=round(run.elapsed_s, 2) if run else 0.0,
-            consent=consent,
+            consent=decision.consent,
             sandbox=run.sandbox if run else "",
         ),
         "edit": None if applied else context.ls.protocol._converter.unstructure(edit),

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nearcode.lsp.code_actions.symbols import Symbol
+from nearcode.shared.languages import family, language_for_path, line_comment
 
 ROOT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", "package.json", "go.mod", "Cargo.toml", "pom.xml", "build.gradle", "build.gradle.kts", ".git")  # fmt: skip
-COMMENT = {"python": "#", "go": "//", "rust": "//", "java": "//"}
 
 
 @dataclass(frozen=True)
@@ -32,8 +32,7 @@ class TestPlan:
 
     @property
     def comment(self) -> str:
-        suffix = self.test_path.suffix
-        return "#" if suffix == ".py" else "//"
+        return line_comment(language_for_path(str(self.test_path)))
 
 
 def project_root(path: Path, stop_at: Path | None = None) -> Path:
@@ -53,10 +52,10 @@ def project_root(path: Path, stop_at: Path | None = None) -> Path:
 
 def plan_tests(path: Path, source: str, symbol: Symbol, root: Path | None = None) -> TestPlan:
     root = root or project_root(path)
-    language = symbol.language
+    language = family(symbol.language)
     if language == "python":
         return _python_plan(path, symbol, root)
-    if language.startswith(("javascript", "typescript")):
+    if language == "javascript":  # TypeScript and JSX too
         return _js_plan(path, symbol, root)
     if language == "go":
         package = re.search(r"^package\s+(\w+)", source, re.M)

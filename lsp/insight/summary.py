@@ -10,17 +10,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from nearcode.lsp.insight.store import SURVIVAL_COLUMNS
+from nearcode.shared.percentile import percentile
 
 KEPT_AT = 0.67  # survival at or above this counts as kept (Cody: difference below 0.33)
 CHECKPOINT_LABELS = ("30s", "2m", "5m")
 LATENCY_BINS_MS = (100, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000)
-
-
-def percentile(samples: list[float], q: float) -> float | None:
-    if not samples:
-        return None
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
 
 
 @dataclass

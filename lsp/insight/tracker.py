@@ -116,18 +116,32 @@ class _Surviving:
     # the document at `range.start`, only the start is followed.
     landed: bool = True
     next_checkpoint: int = 0
-    timer: asyncio.TimerHandle | None = None
+    timer: Cancellable | None = None
+
+
+class Cancellable(Protocol):
+    def cancel(self) -> None: ...
+
+
+# Runs a callback after a delay in seconds (the event loop's call_later; tests give their own clock).
+CallLater = Callable[[float, Callable[[], None]], Cancellable]
+
+
+def _loop_call_later(delay: float, callback: Callable[[], None]) -> Cancellable:
+    return asyncio.get_running_loop().call_later(delay, callback)
 
 
 class InsightTracker:
     def __init__(
         self, sink: RowSink, reader: DocumentReader, enabled: Callable[[], bool],
         checkpoints_s: tuple[float, ...] = DEFAULT_CHECKPOINTS_S, units: Units = utf16_units,
+        call_later: CallLater = _loop_call_later,
     ) -> None:
         self.sink = sink
         self.reader = reader
         self.enabled = enabled
         self.checkpoints_s = checkpoints_s
+        self.call_later = call_later
         self.units = units
         self.pending: dict[str, _Pending] = {}  # uri -> the suggestion still in play there
         self.by_item: OrderedDict[str, _Pending] = OrderedDict()  # item id -> its suggestion
@@ -357,7 +371,7 @@ class InsightTracker:
             self._stop(surviving)
             return
         delay = self.checkpoints_s[index] - (self.checkpoints_s[index - 1] if index else 0.0)
-        surviving.timer = asyncio.get_running_loop().call_later(delay, self._checkpoint, surviving)
+        surviving.timer = self.call_later(delay, lambda: self._checkpoint(surviving))
 
     def _checkpoint(self, surviving: _Surviving) -> None:
         now = self.reader.text_between(surviving.uri, surviving.range.start, surviving.range.end)

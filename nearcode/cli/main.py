@@ -32,10 +32,7 @@ def main(argv: list[str] | None = None) -> int:
                         "next one (default 30; 0: never)")
     add_engine_arguments(p)
 
-    p = sub.add_parser("doctor", help="show GPU, engines, model, template and the engine `auto` picks")
-    p.add_argument("--model", default="", help="model preset or GGUF file path to check")
-    p.add_argument("--family", default=None, help="prompt family override, as for `daemon`")
-    add_engine_arguments(p)
+    add_doctor_arguments(sub.add_parser("doctor", help="show GPU, engines, model, template and the engine `auto` picks"))
 
     p = sub.add_parser("lsp", help="run the language server (editors start this)")
     p.add_argument("--stdio", action="store_true", help="speak LSP on stdin/stdout (the default)")
@@ -95,6 +92,12 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_engine_install(args)
     return asyncio.run(_client_command(args))
+
+
+def add_doctor_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default="", help="model preset or GGUF file path to check")
+    parser.add_argument("--family", default=None, help="prompt family override, as for `daemon`")
+    add_engine_arguments(parser)
 
 
 def add_stats_arguments(parser: argparse.ArgumentParser) -> None:

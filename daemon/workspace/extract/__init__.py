@@ -14,14 +14,12 @@ from tree_sitter import Node
 from nearcode.daemon.workspace.extract import go, java, javascript, python, rust
 from nearcode.daemon.workspace.extract.common import Collector
 from nearcode.daemon.workspace.model import FileSummary
-from nearcode.shared.languages import parseable, parser_for
+from nearcode.shared.languages import family, parseable, parser_for
 
-_EXTRACTORS: dict[str, Callable[[Collector, Node], None]] = {
+# Keyed by language family (nearcode/shared/languages.py): TypeScript and JSX are JavaScript here.
+EXTRACTORS: dict[str, Callable[[Collector, Node], None]] = {
     "python": python.extract,
-    "typescript": javascript.extract,
-    "typescriptreact": javascript.extract,
     "javascript": javascript.extract,
-    "javascriptreact": javascript.extract,
     "go": go.extract,
     "rust": rust.extract,
     "java": java.extract,
@@ -30,9 +28,10 @@ _EXTRACTORS: dict[str, Callable[[Collector, Node], None]] = {
 
 def summarize(source: bytes, language: str, max_definitions: int = 2_000) -> FileSummary:
     """Definitions and imports of one file; an empty summary for a language without a grammar."""
-    if not parseable(language) or language not in _EXTRACTORS:
+    extract = EXTRACTORS.get(family(language))
+    if not parseable(language) or extract is None:
         return FileSummary(language, (), ())
     tree = parser_for(language).parse(source)
     out = Collector(source, max_definitions)
-    _EXTRACTORS[language](out, tree.root_node)
+    extract(out, tree.root_node)
     return FileSummary(language, tuple(out.definitions), tuple(out.imports), out.package)

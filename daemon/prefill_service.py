@@ -1,0 +1,92 @@
+"""Read-ahead (`POST /api/prefill`): a document's context block, and the prefix up to a resting
+cursor, read into its engine slot at background priority before the next completion needs them.
+
+A completion of the document stops its read-ahead (it reads what it needs itself; FimService tells
+this service when one starts and ends); other documents' keystrokes pause it (the scheduler).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+from nearcode.daemon.context.document_prompts import DocumentPrompts, PromptRequest
+from nearcode.daemon.engines.base import FinishReason, GenerationRequest, Priority
+from nearcode.daemon.prompting.read_budget import ReadBudget
+from nearcode.daemon.scheduler import GenerationHandle, Scheduler
+from nearcode.shared.protocol.daemon_api import PrefillAnswer, PrefillRequest
+
+
+class PrefillService:
+    def __init__(self, scheduler: Scheduler, prompts: DocumentPrompts, reading: ReadBudget) -> None:
+        self.scheduler = scheduler
+        self.prompts = prompts
+        self.reading = reading
+        self.tasks: set[asyncio.Task[None]] = set()  # read-aheads being read
+        self.prefills_done = 0  # read-aheads read to their end
+        self._prefilling: dict[str, GenerationHandle] = {}  # (client, document) -> its read-ahead
+        self._completing: Counter[str] = Counter()  # (client, document) -> completions running
+        self._completions_started: Counter[str] = Counter()  # (client, document) -> completions so far
+
+    def completion_started(self, key: str) -> None:
+        """A completion of the document (`PromptRequest.record_key`) reads its prompt: a
+        read-ahead of the same document stops."""
+        self._stop(key)
+        self._completing[key] += 1
+        self._completions_started[key] += 1
+
+    def completion_ended(self, key: str) -> None:
+        self._completing[key] -= 1
+        if self._completing[key] <= 0:
+            del self._completing[key]
+
+    async def prefill(self, req: PrefillRequest) -> PrefillAnswer:
+        """Start reading ahead, or say why not."""
+        if req.context_mode != "workspace":
+            return PrefillAnswer(started=False, reason="context is 'file': there is no context block to read ahead")
+        key = f"{req.client}\x00{req.document}"
+        if self._completing[key] > 0:
+            return PrefillAnswer(started=False, reason="a completion in this document is reading its prompt already")
+        completions = self._completions_started[key]
+        source = PromptRequest(
+            client=req.client, document=req.document, affinity=req.affinity, path=req.path, language=req.language,
+            prefix=req.prefix or "", suffix=req.suffix if req.prefix is not None else "",
+            context_mode=req.context_mode, head=req.head,
+        )
+        # Budgeted cold: what is read here is what later requests find cached.
+        built = await self.prompts.build(source, self.reading.budget_for(req.client), warm_tokens=0)
+        text = built.prompt.text[: built.prompt.prefix_end]
+        if not text.strip() or built.prompt.context is None or not built.prompt.context.kept:
+            return PrefillAnswer(started=False, reason="nothing to read ahead (the context block is empty)")
+        if self.prompts.cache_view(source, 1).text.startswith(text):
+            return PrefillAnswer(started=False, reason="already in the engine's cache")
+        if self._completions_started[key] != completions:
+            # A completion came while this was being built: it read what it needs, and reading
+            # this older text after it would only push its prompt out of the slot.
+            return PrefillAnswer(started=False, reason="a completion in this document came first")
+        generation = GenerationRequest(
+            prompt=text, max_tokens=1, priority=Priority.BACKGROUND, affinity=req.affinity or req.document,
+        )
+        # No stream key: a read-ahead never supersedes a completion (completions stop it, above).
+        self._stop(key)
+        handle = self.scheduler.submit(generation, None, req.client)
+        self._prefilling[key] = handle
+        task = asyncio.create_task(self._read(key, handle, source, text))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return PrefillAnswer(started=True, reason=f"reading {len(text)} characters ahead")
+
+    async def _read(self, key: str, handle: GenerationHandle, source: PromptRequest, text: str) -> None:
+        complete = False
+        async for chunk in handle.events():
+            if chunk.finish_reason is not None:
+                complete = chunk.finish_reason in (FinishReason.STOP, FinishReason.LENGTH)
+        self.prompts.read(source, text, complete)
+        self.prefills_done += complete
+        if self._prefilling.get(key) is handle:
+            del self._prefilling[key]
+
+    def _stop(self, key: str) -> None:
+        handle = self._prefilling.pop(key, None)
+        if handle is not None:
+            handle.cancel(FinishReason.SUPERSEDED)

@@ -1,0 +1,80 @@
+"""The prompt budget from the engine's measured reading speed.
+
+A cold prompt is read at the engine's speed (0.5B on 2 cores ~150 tokens/s, 1.5B ~65); a budget
+fixed for the fastest model would make a slower one, or four editors at once, miss every deadline.
+Less context under load costs some quality; a late answer is worth nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+from nearcode.daemon.engines.base import GenerationStats
+from nearcode.daemon.prompting.fim import PromptBudget
+
+COLD_READ_TARGET_S = 5.0  # longest cold prompt read an interactive request is budgeted for
+# What a request whose context block is already in the engine's cache may read: the first
+# completion at a new place in a file opened a moment ago answers in about a second.
+WARM_READ_TARGET_S = 0.8
+MIN_PROMPT_TOKENS = 192
+BUDGET_STEP_TOKENS = 64
+BUDGET_HYSTERESIS = 0.15  # the measured reading speed must move this much to move the budget
+MIN_SAMPLE_TOKENS = 128  # shorter reads are dominated by fixed costs
+
+
+class ReadBudget:
+    """`budget_for` a request, from the engine's reading speed as measured on finished requests
+    (`learn`), or as assumed (`assume_speed`)."""
+
+    def __init__(self, budget: PromptBudget, interactive_clients: Callable[[], set[str]]) -> None:
+        self.budget = budget  # the configured budget: the most any request gets
+        self._interactive_clients = interactive_clients  # editors with interactive work running
+        self.tokens_per_s: float | None = None  # measured cold-read speed of the engine
+        self._affordable_tokens: float | None = None  # cold-read budget, steadied (see budget_for)
+        self._speed_fixed = False
+
+    def warm_tokens(self) -> int:
+        """What a request whose context block is cached may read (0 until the speed is known)."""
+        if self.tokens_per_s is None:
+            return 0
+        return max(MIN_PROMPT_TOKENS // 2, int(self.tokens_per_s * WARM_READ_TARGET_S))
+
+    def budget_for(self, client: str, priority: str = "interactive") -> PromptBudget:
+        """At most what the engine reads within COLD_READ_TARGET_S, shared among the editors with
+        interactive requests running at once."""
+        if self.tokens_per_s is None or priority == "background":
+            return self.budget
+        # Editors with interactive work, not requests: a keystroke's superseded request is still
+        # stopping when the next one arrives, and must not halve the next one's prompt.
+        sharing = len(self._interactive_clients() | {client})
+        # Steadied and rounded: the measured speed wobbles by a few percent from request to request,
+        # and a budget that follows it cuts every prompt a little differently, so the same code
+        # gets different answers run after run and cached prompts lose their shape.
+        measured = self.tokens_per_s * COLD_READ_TARGET_S
+        level = self._affordable_tokens
+        if level is None or abs(measured - level) > BUDGET_HYSTERESIS * level:
+            self._affordable_tokens = level = measured
+        alone = max(MIN_PROMPT_TOKENS, min(self.budget.total_tokens, round(level / BUDGET_STEP_TOKENS) * BUDGET_STEP_TOKENS))
+        affordable = round(level / sharing / BUDGET_STEP_TOKENS) * BUDGET_STEP_TOKENS
+        total = max(MIN_PROMPT_TOKENS, min(self.budget.total_tokens, affordable))
+        # The context block's share follows the unshared budget: it is read once and then cached,
+        # and a block that shrank whenever another editor typed would be read again each time.
+        return dataclasses.replace(self.budget, total_tokens=total, stable_total_tokens=alone)
+
+    def assume_speed(self, tokens_per_s: float) -> None:
+        """Budget as if the engine read this fast, whatever it measures (benchmarks on a shared
+        machine: prompts then have the shape they have on an idle one, only slower)."""
+        self.tokens_per_s = tokens_per_s
+        self._speed_fixed = True
+
+    def learn(self, stats: GenerationStats | None) -> None:
+        """A finished request's reading time, into the measured speed (a moving average)."""
+        if self._speed_fixed or stats is None:
+            return
+        read = stats.prompt_tokens - stats.cached_tokens
+        if read < MIN_SAMPLE_TOKENS or stats.prompt_ms <= 0:
+            return
+        sample = read / (stats.prompt_ms / 1000)
+        old = self.tokens_per_s
+        self.tokens_per_s = sample if old is None else 0.7 * old + 0.3 * sample
