@@ -41,7 +41,9 @@ SNIPPET_LINES = 20  # open files and edits are cut into windows of this many lin
 SNIPPET_STRIDE = 10
 MAX_MEMBERS_PER_MODULE = 6  # members of an imported module offered for the words near the cursor
 MAX_DEFINITIONS_PER_NAME = 3  # a name defined in many places: the closest few
-MAX_CLASS_MEMBERS = 16  # a class's stub shows its first members (fields, __init__, main methods)
+# A class's stub shows its constructor and the members that match the words near the cursor
+# first: 16 made one class stub (~170 tokens) crowd out the definitions that held the answer.
+MAX_CLASS_MEMBERS = 6
 MIN_SNIPPET_SIMILARITY = 0.08
 
 # Scores put every kind on one scale; the fitter takes candidates best first.
@@ -49,6 +51,9 @@ SCORE_IMPORTED_NAME = 1.0  # a name near the cursor, resolved through the file's
 SCORE_MODULE_MEMBER_USED = 0.95  # `module.member` near the cursor
 SCORE_WORKSPACE_NAME = 0.8  # a name near the cursor found elsewhere in the workspace
 SCORE_MODULE_MEMBER_MATCH = 0.8  # a member of a module used near the cursor, by its words (x 0.5-1)
+# ... one whose name appears nowhere in the file: the model cannot guess it from the text, while
+# a name it just read there it can already write (its signature is worth less than an unknown name).
+SCORE_MODULE_MEMBER_UNSEEN = 1.1
 SCORE_FILE_IMPORT = 0.3  # imported by the file, not used near the cursor
 SCORE_UNRESOLVED = 0.4  # used in the file, not defined or imported there, defined in the workspace
 MAX_UNRESOLVED = 24
@@ -239,8 +244,11 @@ class _Search:
                                             f"{name}.{member_name} used near the cursor ({name} is imported)", near=True)
         if not names:  # a module used near the cursor: its members that match the words here
             for target, words in _matching_members(self.index, modules, self.around_words, self.check):
-                yield from self._definition(target, SCORE_MODULE_MEMBER_MATCH * decay * (0.5 + 0.5 * words),
-                                            f"member of {name} (imported), matches words near the cursor")
+                unseen = target.name not in self.around and target.name not in self.window.file_text
+                base = SCORE_MODULE_MEMBER_UNSEEN if unseen else SCORE_MODULE_MEMBER_MATCH
+                yield from self._definition(target, base * decay * (0.5 + 0.5 * words),
+                                            f"member of {name} (imported), matches words near the cursor"
+                                            + (", not written near it yet" if unseen else ""))
 
     def _held_instance(self, name: str, cls: str, imported: Imported, decay: float) -> Iterator[Candidate]:
         via = _named_in(self.index, *imported[cls], self.check) if cls in imported and imported[cls][1] else []
