@@ -16,8 +16,10 @@ import httpx
 
 from nearcode import __version__
 from nearcode.cli.engine_args import engine_options_from
+from nearcode.daemon.engines.base import EngineError
 from nearcode.daemon.engines.cpu_benchmark import CPU_BENCHMARK
 from nearcode.daemon.engines.engine_choice import choose_engine, detect_gpu, installed_engines
+from nearcode.daemon.engines.factory import speculation_for
 from nearcode.daemon.engines.vllm_launch import available_memory_bytes
 from nearcode.daemon.model_family import family_for_model, read_metadata
 from nearcode.daemon.model_store import PRESETS, model_path
@@ -49,6 +51,8 @@ def run_doctor(args: argparse.Namespace) -> int:
     uses_gguf = choice.engine == "llamacpp" or (choice.engine == "vllm" and not options.vllm_model)
     path = _model_file(args.model) if uses_gguf or args.model else None
     served = [options.vllm_model] if choice.engine == "vllm" else [options.remote_model] if choice.engine == "openai" else []
+    if choice.engine == "llamacpp" and path is not None:
+        _row("speculation", _speculation(options.speculation, path))
     meta = read_metadata(path)
     if meta is not None:
         _row("gguf", f"{meta.name or '?'} (architecture {meta.architecture or '?'}, context "
@@ -64,6 +68,14 @@ def run_doctor(args: argparse.Namespace) -> int:
     _row("stop", ", ".join(repr(s) for s in template.stop))
     _row("canary", _canary())
     return 0
+
+
+def _speculation(requested: str, path: Path) -> str:
+    """What the embedded engine's speculative decoding would be for `path` (docs/models.md)."""
+    try:
+        return f"{requested} -> {speculation_for(requested, path).describe()}"
+    except EngineError as exc:
+        return f"{requested}: error: {exc}"
 
 
 def _row(label: str, value: str) -> None:
