@@ -298,3 +298,12 @@ def test_the_status_line_before_any_draft_and_when_off() -> None:
 def test_engine_info_says_none_unless_an_engine_speculates() -> None:
     assert ScriptedEngine().info.speculation == "none"
     assert dataclasses.replace(ScriptedEngine().info, speculation="ngram").speculation == "ngram"
+
+
+def test_doctor_says_which_speculation_would_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from nearcode.cli.doctor import _speculation
+
+    monkeypatch.setenv("NEARCODE_CACHE_DIR", str(tmp_path / "cache"))
+    big = models(tmp_path, QUALITY_MODEL_FILE)[0]
+    assert _speculation("auto", big) == "auto -> ngram"
+    assert _speculation("draft", big).startswith("draft: error: --speculation draft needs the draft model")

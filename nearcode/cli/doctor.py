@@ -17,8 +17,10 @@ import httpx
 
 from nearcode import __version__
 from nearcode.cli.engine_args import engine_options_from
+from nearcode.daemon.engines.base import EngineError
 from nearcode.daemon.engines.cpu_benchmark import CPU_BENCHMARK
 from nearcode.daemon.engines.engine_choice import Machine, choose_engine, detect_machine
+from nearcode.daemon.engines.factory import speculation_for
 from nearcode.daemon.model_family import family_for_model, read_metadata
 from nearcode.daemon.model_store import PRESETS, model_path
 from nearcode.lsp.daemon_client import DaemonClient, DaemonUnavailable
@@ -68,6 +70,8 @@ def doctor_report(args: argparse.Namespace, machine: Machine) -> DoctorReport:
     uses_gguf = choice.engine == "llamacpp" or (choice.engine == "vllm" and not options.vllm_model)
     path = _model_file(args.model, report) if uses_gguf or args.model else None
     served = [options.vllm_model] if choice.engine == "vllm" else [options.remote_model] if choice.engine == "openai" else []
+    if choice.engine == "llamacpp" and path is not None:
+        report.row("speculation", _speculation(options.speculation, path))
     meta = read_metadata(path)
     if meta is not None:
         report.row("gguf", f"{meta.name or '?'} (architecture {meta.architecture or '?'}, context "
@@ -84,6 +88,14 @@ def doctor_report(args: argparse.Namespace, machine: Machine) -> DoctorReport:
     report.row("stop", ", ".join(repr(s) for s in template.stop))
     report.row("canary", _canary())
     return report
+
+
+def _speculation(requested: str, path: Path) -> str:
+    """What the embedded engine's speculative decoding would be for `path` (docs/models.md)."""
+    try:
+        return f"{requested} -> {speculation_for(requested, path).describe()}"
+    except EngineError as exc:
+        return f"{requested}: error: {exc}"
 
 
 def _memory() -> str:
