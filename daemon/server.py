@@ -298,6 +298,7 @@ class Daemon:
             "engine_runtime": await self.engine.runtime_status(),  # vLLM: prefix-cache hit rate, queue
             **self.describe(),
             **self.stats.snapshot(),
+            "speculation": self.stats.speculation(self.engine.info.speculation),
             "cancelled_in_engine": counters.cancelled,
             "tokens_after_cancel_total": counters.tokens_after_cancel_total,
             "tokens_after_cancel_max": counters.tokens_after_cancel_max,

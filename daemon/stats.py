@@ -32,6 +32,8 @@ def final_event(stats: GenerationStats | None, reason: FinishReason, started: fl
         cached_tokens=stats.cached_tokens if stats else 0,
         generated_tokens=stats.generated_tokens if stats else 0,
         elapsed_ms=round((time.monotonic() - started) * 1000, 1),
+        draft_tokens=stats.draft_tokens if stats else 0,
+        draft_accepted=stats.draft_accepted if stats else 0,
     )
 
 
@@ -54,6 +56,10 @@ class DaemonStats:
     prompt_tokens: int = 0
     cached_tokens: int = 0
     generated_tokens: int = 0
+    # Speculative decoding: tokens drafted for the model to check, and those it kept (the first
+    # choice of each request; alternatives are sampled and not recorded, like their latency).
+    draft_tokens: int = 0
+    draft_accepted: int = 0
 
     @contextlib.contextmanager
     def request(self, started: float | None = None) -> Iterator[RequestProgress]:
@@ -78,6 +84,17 @@ class DaemonStats:
         self.prompt_tokens += event.prompt_tokens
         self.cached_tokens += event.cached_tokens
         self.generated_tokens += event.generated_tokens
+        self.draft_tokens += event.draft_tokens
+        self.draft_accepted += event.draft_accepted
+
+    def speculation(self, kind: str) -> dict[str, object]:
+        """`/api/status` `speculation`: the kind running and its counts so far."""
+        return {
+            "type": kind,
+            "drafted": self.draft_tokens,
+            "accepted": self.draft_accepted,
+            "acceptance_rate": round(self.draft_accepted / self.draft_tokens, 3) if self.draft_tokens else None,
+        }
 
     def snapshot(self) -> dict[str, object]:
         samples = list(self.latencies_ms)

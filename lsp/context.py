@@ -9,6 +9,8 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+from pydantic import ValidationError
+
 from nearcode.lsp.completion import CursorText, cursor_text
 from nearcode.lsp.daemon_client import DaemonClient
 from nearcode.shared.protocol.daemon_api import HEAD_WINDOW_CHARS, ContextQuery, PrefillRequest
@@ -64,7 +66,10 @@ class ReadAhead:
         if timer is not None:
             timer.cancel()
 
-    def _send(self, request: PrefillRequest) -> None:
+    def _send(self, request: PrefillRequest | None) -> None:
+        if request is None:
+            return
+
         async def send() -> None:
             try:
                 answer = await self.daemon.post_json("/api/prefill", request)
@@ -85,15 +90,19 @@ class ReadAhead:
 
 def prefill_request(
     client: str, uri: str, path: str, language: str, text: str, cursor: int | None, settings: Settings
-) -> PrefillRequest:
+) -> PrefillRequest | None:
     """What the daemon needs of a document to read its prompt ahead: its head, and the windows
-    around the cursor when known (cut as a completion request's are), never a whole large file."""
+    around the cursor when known (cut as a completion request's are), never a whole large file.
+    None when that text is not valid Unicode (a lone surrogate): a completion there says why."""
     around = cursor_text(text, cursor, uri, path, language) if cursor is not None else None
-    return PrefillRequest(
-        document=uri, client=client, path=path, language=language, head=text[:HEAD_WINDOW_CHARS],
-        prefix=around.prefix if around else None, suffix=around.suffix if around else "", affinity=uri,
-        context_mode=settings.context,
-    )
+    try:
+        return PrefillRequest(
+            document=uri, client=client, path=path, language=language, head=text[:HEAD_WINDOW_CHARS],
+            prefix=around.prefix if around else None, suffix=around.suffix if around else "", affinity=uri,
+            context_mode=settings.context,
+        )
+    except ValidationError:
+        return None
 
 
 async def show_context(daemon: DaemonClient, client_id: str, uri: str) -> ContextResult:

@@ -40,6 +40,19 @@ class NearcodeProtocol(LanguageServerProtocol):
         self._workspace = EditorWorkspace.adopt(self._workspace)
         return result
 
+    @lsp_method(types.SHUTDOWN)
+    def lsp_shutdown(self, *args: Any) -> Generator[Any, Any, None]:
+        """pygls's shutdown, over a copy of the pending futures: cancelling one runs its done
+        callback (`_drop_future`) at once, which removes it from the dict pygls iterates."""
+        if (user_handler := self.fm.features.get(types.SHUTDOWN)) is not None:
+            yield user_handler, args, None
+        current_id = self.msg_id  # the shutdown request's own future is not cancelled
+        for msg_id, future in list(self._request_futures.items()):
+            if msg_id != current_id and not future.done():
+                future.cancel()
+        self._shutdown = True
+        return None
+
     def _execute_handler(
         self,
         msg_id: Any,

@@ -5,7 +5,8 @@ It is a fake by design and never the only proof that a feature works: the real-m
 the same code with llama.cpp. What it models faithfully is what the logic above depends on:
 tokens arrive one at a time with a delay, stop strings end a generation, closing the generator
 cancels it (counted like the real engines count it), a prompt shares a cached prefix with the
-previous prompt of the same affinity (reported as cached tokens), and every request is recorded.
+previous prompt of the same affinity (reported as cached tokens), speculation counts grow with each
+token as llama.cpp's per-token timings report them, and every request is recorded.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ class ScriptedEngine:
     fail_with: Exception | None = None  # raised on the next generate, then cleared
     fail_mid_stream_with: Exception | None = None  # raised after the first token of the next generate
     count_fails_with: Exception | None = None  # raised by every count_tokens while set
+    speculation: str = "none"  # EngineInfo.speculation
+    drafts_per_token: tuple[int, int] = (0, 0)  # (drafted, accepted) added to the stats per token
     requests: list[GenerationRequest] = field(default_factory=list)
     running: int = 0  # generations in progress right now
     _cancel_counters: CancelCounters = field(default_factory=CancelCounters)
@@ -58,7 +61,7 @@ class ScriptedEngine:
     def info(self) -> EngineInfo:
         return EngineInfo(
             engine="scripted", model="scripted", parallel_slots=self.parallel_slots,
-            context_tokens=4096, shares_local_compute=self.shares_local_compute,
+            context_tokens=4096, shares_local_compute=self.shares_local_compute, speculation=self.speculation,
         )
 
     @property
@@ -70,6 +73,9 @@ class ScriptedEngine:
 
     async def close(self) -> None:
         return None
+
+    async def runtime_status(self) -> dict[str, object]:
+        return {}
 
     async def count_tokens(self, text: str) -> int:
         if self.count_fails_with is not None:
@@ -120,6 +126,8 @@ class ScriptedEngine:
                 if self.token_delay_s:
                     await asyncio.sleep(self.token_delay_s)
                 stats.generated_tokens += 1
+                stats.draft_tokens += self.drafts_per_token[0]
+                stats.draft_accepted += self.drafts_per_token[1]
                 yield GenerationChunk(token, stats=stats)
                 if self.fail_mid_stream_with is not None:
                     error, self.fail_mid_stream_with = self.fail_mid_stream_with, None

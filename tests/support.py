@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -84,7 +85,35 @@ def start_daemon(
 
 
 def stop_daemon(env: dict[str, str]) -> None:
+    """`nearcode stop`, then kill any daemon still running on this runtime dir: a language server
+    restarts a daemon it lost (the reliability tests kill them), and one it started just before it
+    exited writes its address after `stop` looked. A test leaves no daemon behind."""
     subprocess.run([*NEARCODE, "stop"], env=env, capture_output=True, timeout=60)
+    runtime = env.get("NEARCODE_RUNTIME_DIR", "")
+    if runtime:
+        for pid in daemons_on(runtime):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def daemons_on(runtime_dir: str) -> list[int]:
+    """Pids of `nearcode daemon` processes whose environment names this runtime dir."""
+    marker = f"NEARCODE_RUNTIME_DIR={runtime_dir}".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read().split(b"\0")
+            if b"daemon" not in cmdline or not any(part.endswith(b"nearcode") for part in cmdline):
+                continue
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                if marker in f.read().split(b"\0"):
+                    found.append(int(entry))
+        except OSError:
+            continue
+    return found
 
 
 def end_daemon(env: dict[str, str], process: subprocess.Popen[bytes]) -> None:

@@ -20,7 +20,8 @@ def bench() -> Iterator[dict[str, ModuleType]]:
     """bench/'s modules (scripts that import their siblings by name, as `python bench/x.py` does)."""
     sys.path.insert(0, str(BENCH))
     try:
-        yield {name: importlib.import_module(name) for name in ("cases", "casekit", "scoring", "run", "anchor")}
+        yield {name: importlib.import_module(name) for name in ("cases", "casekit", "scoring", "run", "anchor",
+                                                              "speculation")}
     finally:
         sys.path.remove(str(BENCH))
 
@@ -150,3 +151,40 @@ def test_the_anchor_asks_and_shows_like_llama_vscode(bench: dict[str, ModuleType
     assert shown({"content": "\t\tx = 1"}, lines, 1, 4, 0) == "x = 1"  # ... but tabs always (its precedence)
     assert shown({"content": "foo("}, ["y = (", ""], 0, 4, 0) == "foo"  # the line's rest "(" is cut off
     assert shown({"content": "\n"}, lines, 1, 4, 4) == ""
+
+
+def test_the_speculation_bench_cuts_its_cases_from_this_clone(bench: dict[str, ModuleType]) -> None:
+    spec = bench["speculation"]
+    cases = spec.build_cases(spec.REPO, 10, 7, 2400, 400)
+    assert [c.kind for c in cases].count("mid_line") == 4 and len(cases) == 10
+    assert {c.kind for c in cases} == {"mid_line", "line_start", "block"}
+    assert len({c.path for c in cases}) == 10  # one case per file
+    for case in cases:
+        assert case.prompt.startswith("<|fim_prefix|>") and case.prompt.endswith("<|fim_middle|>")
+        assert len(case.prompt) < 2400 + 400 + 50 and case.truth.strip()
+    assert spec.build_cases(spec.REPO, 10, 7, 2400, 400) == cases  # the seed decides
+
+
+def test_fim_prompts_keep_whole_lines_around_the_cursor(bench: dict[str, ModuleType]) -> None:
+    text = "".join(f"line {i}\n" for i in range(100))
+    cursor = text.index("line 50\n") + 4
+    prompt = bench["speculation"].fim_prompt(text, cursor, 30, 20)
+    assert prompt == "<|fim_prefix|>line 47\nline 48\nline 49\nline<|fim_suffix|> 50\nline 51\nline 52\n<|fim_middle|>"
+
+
+def test_the_speculation_table_compares_each_mode_with_plain_decoding(bench: dict[str, ModuleType]) -> None:
+    spec = bench["speculation"]
+    case = spec.Case("spec-00", "block", "x.py", "p", "a = 1\nb = 2")
+
+    def sample(phase: str, ms: float, drafted: int = 0, accepted: int = 0, text: str = "a = 1") -> object:
+        return spec.Sample("spec-00", "block", phase, 900.0, 10, 5.0, 20, ms, drafted, accepted, text)
+
+    results = {"none": [sample("cold", 1000.0), sample("cached", 500.0)],
+               "ngram": [sample("cold", 1000.0), sample("cached", 250.0, 16, 12, "b")]}
+    rows = {(r.mode, r.phase, r.kind): r for r in spec.summarize(results, [case])}
+    cached = rows[("ngram", "cached", "all")]
+    assert cached.decode_tps == 80.0 and cached.speedup == 2.0 and cached.acceptance == 0.75
+    assert cached.exact_first_line == 0 and cached.same_as_none == 0
+    assert rows[("ngram", "cold", "block")].speedup == 1.0 and rows[("none", "cold", "block")].acceptance is None
+    table = spec.markdown(list(rows.values()))
+    assert "| ngram | cached | block | 1 | 80.0 | 2.00x | 16 | 12 | 0.75 | 0.90 s | 0/1 | 0/1 |" in table

@@ -55,6 +55,10 @@ class GenerationStats:
     generated_tokens: int = 0
     tokens_after_cancel: int = 0  # generated after cancellation was asked for: wasted work
     prompt_ms: float = 0.0  # time spent reading the uncached part of the prompt
+    # Speculative decoding (daemon/engines/speculation.py): tokens drafted for the model to check,
+    # and how many of them it kept. llama.cpp's counts, so far in this generation.
+    draft_tokens: int = 0
+    draft_accepted: int = 0
 
 
 @dataclass
@@ -91,6 +95,8 @@ class EngineInfo:
     # True when start() takes long (vLLM: ~30 s on a CPU, minutes on a GPU): the daemon then serves
     # its API while the engine loads, and reports the loading phase (metadata["startup_phase"]).
     starts_slowly: bool = False
+    # Speculative decoding in use: "none", "ngram", "draft (<drafter>)" (daemon/engines/speculation.py).
+    speculation: str = "none"
     metadata: dict[str, str] = field(default_factory=dict)
 
 

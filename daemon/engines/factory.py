@@ -15,12 +15,19 @@ from nearcode.daemon.engines.engine_choice import (
     choose_engine,
     detect_machine,
 )
+from nearcode.daemon.engines.speculation import (
+    SpeculationConfig,
+    SpeculationError,
+    resolve_speculation,
+)
 
 
 @dataclass(frozen=True)
 class EngineOptions:
-    """Options of the non-embedded engines (`nearcode daemon --help` lists them)."""
+    """Options of the engines beyond model and slots (`nearcode daemon --help` lists them)."""
 
+    # llamacpp: speculative decoding, auto/none/ngram/draft (daemon/engines/speculation.py)
+    speculation: str = "auto"
     # openai: any OpenAI-compatible server
     remote_url: str = ""
     remote_model: str = ""
@@ -77,7 +84,8 @@ def build_engine(
 
         if model_path is None:
             raise EngineError("the llamacpp engine needs a model file (--model)")
-        return LlamaCppEngine(LlamaCppConfig(model_path=model_path, parallel_slots=parallel_slots, threads=threads))
+        return LlamaCppEngine(LlamaCppConfig(model_path=model_path, parallel_slots=parallel_slots, threads=threads,
+                                             speculation=speculation_for(options.speculation, model_path)))
     if engine == "openai":
         from nearcode.daemon.engines.openai_compat import OpenAICompatConfig, OpenAICompatEngine
 
@@ -104,6 +112,18 @@ def build_engine(
             )
         )
     raise EngineError(f"unknown engine {engine!r}; use auto, llamacpp, vllm or openai")
+
+
+def speculation_for(requested: str, model_path: Path) -> SpeculationConfig:
+    """The embedded engine's speculation for `model_path`; the drafter is the default preset's
+    installed 0.5B. EngineError (saying how to fix it) when `draft` cannot run."""
+    from nearcode.daemon.model_store import PRESETS
+    from nearcode.daemon.model_store import model_path as preset_path
+
+    try:
+        return resolve_speculation(requested, model_path, draft_model=preset_path(PRESETS["default"]))
+    except (SpeculationError, ValueError) as exc:
+        raise EngineError(str(exc)) from exc
 
 
 def _check_privacy(url: str) -> None:

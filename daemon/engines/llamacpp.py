@@ -8,6 +8,10 @@ the callback reads: the engine stops at the next token after the flag is set.
 
 The server also always opens an HTTP listener; it is bound to 127.0.0.1 and guarded by a random
 API key, and used only for tokenization.
+
+Speculative decoding (n-gram drafts by default, a draft model when asked for) is set up at
+start from `LlamaCppConfig.speculation` (daemon/engines/speculation.py); each generation's drafted
+and accepted token counts ride in its GenerationStats.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import threading
 from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +38,13 @@ from nearcode.daemon.engines.base import (
     GenerationRequest,
     GenerationStats,
 )
-from nearcode.daemon.engines.results import GenerationClock, finish_reason_of, read_usage
+from nearcode.daemon.engines.results import (
+    GenerationClock,
+    finish_reason_of,
+    read_draft_counts,
+    read_usage,
+)
+from nearcode.daemon.engines.speculation import SpeculationConfig, apply_speculation
 
 _DONE = object()
 
@@ -54,6 +64,7 @@ class LlamaCppConfig:
     # default allows 8 GiB, which a daemon that runs for days would fill. 256 MiB holds ~14 prompts
     # of 1,500 tokens (0.5B: ~12 KB a token), beside the 4 the slots hold.
     prompt_cache_ram_mib: int = 256
+    speculation: SpeculationConfig = field(default_factory=SpeculationConfig)  # n-gram drafts
 
 
 class LlamaCppEngine:
@@ -85,6 +96,7 @@ class LlamaCppEngine:
             context_tokens=config.context_per_slot,
             parallel_slots=config.parallel_slots,
             shares_local_compute=True,
+            speculation=config.speculation.describe(),
         )
 
     @property
@@ -120,12 +132,16 @@ class LlamaCppEngine:
         params.api_keys = [self._api_key]
         params.verbosity = -1  # llama.cpp's logs would print prompts, i.e. document text
         params.endpoint_props = False
+        apply_speculation(params, cfg.speculation, xllamacpp.common_speculative_type, threads)
         try:
             self._server = await asyncio.to_thread(xllamacpp.Server, params)
         except Exception as exc:  # xllamacpp raises RuntimeError/ValueError on bad files
+            drafter = cfg.speculation.draft_model
+            also = f" (or its draft model {drafter})" if drafter else ""
             raise EngineError(
-                f"llama.cpp could not load {cfg.model_path}: {exc}. Fix: check the file is a "
+                f"llama.cpp could not load {cfg.model_path}{also}: {exc}. Fix: check the file is a "
                 "complete GGUF model (`nearcode model install` rebuilds the default one)"
+                + ("; or start with --speculation ngram" if drafter else "")
             ) from exc
         self._base_url = str(self._server.listening_address)
         host = httpx.URL(self._base_url).host
@@ -226,6 +242,10 @@ class _Completion:
         }
         if slot is not None:
             self.body["id_slot"] = slot
+        if engine.info.speculation != "none":
+            # Every token's event then carries the draft counts so far: a consumer that stops
+            # early (end of line, end of block, cancel) never sees the final event's.
+            self.body["timings_per_token"] = True
 
     def on_token(self, chunk: dict[str, Any]) -> bool:
         """Runs on the worker thread; returning True stops llama.cpp at this token."""
@@ -271,6 +291,7 @@ class _Completion:
                 break
             if "error" in item:
                 raise EngineError(f"llama.cpp: {_error_message(item)}")
+            read_draft_counts(item, self.stats)
             choice = item["choices"][0]
             if choice.get("text"):
                 self.stats.generated_tokens += 1

@@ -31,6 +31,17 @@ def read_usage(event: dict[str, Any], stats: GenerationStats) -> None:
         stats.cached_tokens = int(timings["cache_n"])
     if "prompt_ms" in timings:  # the server's own prompt-reading time (better than time to first token)
         stats.prompt_ms = float(timings["prompt_ms"])
+    read_draft_counts(event, stats)
+
+
+def read_draft_counts(event: dict[str, Any], stats: GenerationStats) -> None:
+    """llama.cpp's speculation counts so far (`timings.draft_n`, `draft_n_accepted`): on the final
+    event, and on every token's when the request asked for `timings_per_token`. Absent until the
+    generation has drafted something."""
+    timings = event.get("timings") or {}
+    if "draft_n" in timings:
+        stats.draft_tokens = int(timings["draft_n"])
+        stats.draft_accepted = int(timings.get("draft_n_accepted") or 0)
 
 
 @dataclass

@@ -7,6 +7,7 @@ import os
 
 from nearcode.daemon.engines.engine_choice import ENGINES
 from nearcode.daemon.engines.factory import EngineOptions
+from nearcode.daemon.engines.speculation import SPECULATION_ENV, SPECULATION_MODES
 
 # The default of --engine, for daemons started by a language server or a benchmark (`auto` if unset).
 ENGINE_ENV = "NEARCODE_ENGINE"
@@ -19,6 +20,15 @@ def add_engine_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--engine", default=default, choices=list(ENGINES),
                    help="auto: vLLM where it is installed and measured faster (GPU, or CPU per the benchmark), "
                         f"else embedded llama.cpp; `nearcode doctor` says why (default: ${ENGINE_ENV} or auto)")
+    speculation = (os.environ.get(SPECULATION_ENV) or "auto").strip().lower()
+    if speculation not in SPECULATION_MODES:
+        p.error(f"{SPECULATION_ENV}={speculation!r} is not a speculation mode; choose one of "
+                f"{', '.join(SPECULATION_MODES)}")
+    g = p.add_argument_group("embedded engine (--engine llamacpp)")
+    g.add_argument("--speculation", default=speculation, choices=list(SPECULATION_MODES),
+                   help="speculative decoding in the embedded engine: ngram (n-gram drafts, no extra model), "
+                        "draft (the 0.5B model drafts for the quality preset's 1.5B; slower on a small CPU), "
+                        f"none; auto: ngram (default: ${SPECULATION_ENV} or auto)")
     g = p.add_argument_group("remote engine (--engine openai)")
     g.add_argument("--remote-url", default="", help="OpenAI-compatible server, e.g. https://llm.example.com/v1")
     g.add_argument("--remote-model", default="", help="served model id (default: the first the server lists)")
@@ -48,5 +58,5 @@ def engine_options_from(args: argparse.Namespace) -> EngineOptions:
         read_timeout_s=args.read_timeout, retries=args.retries, remote_priority=args.remote_priority,
         vllm_model=args.vllm_model, vllm_gpu_memory=args.vllm_gpu_memory,
         vllm_max_model_len=args.vllm_max_model_len, vllm_max_num_seqs=args.vllm_max_num_seqs,
-        vllm_python=args.vllm_python, vllm_command=args.vllm_command,
+        vllm_python=args.vllm_python, vllm_command=args.vllm_command, speculation=args.speculation,
     )

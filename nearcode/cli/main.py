@@ -194,6 +194,8 @@ def _print_status(status: dict[str, Any]) -> None:
         f"cancels:  {status['cancelled_in_engine']} in the engine, "
         f"{status['tokens_after_cancel_total']} tokens after cancel (max {status['tokens_after_cancel_max']})"
     )
+    if speculation := status.get("speculation"):
+        print(f"speculation: {_speculation_line(speculation)}")
     rss = status.get("memory_rss_bytes")
     idle = status.get("idle_unload_s") or 0
     policy = f"released after {idle / 60:g} min idle" if idle else "never released"
@@ -208,6 +210,16 @@ def _print_status(status: dict[str, Any]) -> None:
               f"{runtime.get('requests_running')} running, {runtime.get('requests_waiting')} waiting")
     for folder in status.get("workspace", {}).get("folders", []):
         print(f"index:    {_folder_line(folder)}")
+
+
+def _speculation_line(speculation: dict[str, Any]) -> str:
+    """`ngram, 412 of 530 drafted tokens accepted (77.7%)`, or the kind alone before any draft."""
+    kind, drafted = speculation.get("type", "none"), speculation.get("drafted") or 0
+    if kind == "none" or not drafted:
+        return f"{kind}" + ("" if kind == "none" else ", nothing drafted yet")
+    rate = speculation.get("acceptance_rate")
+    return (f"{kind}, {speculation.get('accepted', 0):,} of {drafted:,} drafted tokens accepted"
+            + ("" if rate is None else f" ({rate:.1%})"))
 
 
 def _folder_line(folder: dict[str, Any]) -> str:

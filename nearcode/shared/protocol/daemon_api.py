@@ -131,6 +131,9 @@ class DoneEvent(BaseModel):
     generated_tokens: int = 0
     elapsed_ms: float = 0.0
     index: int = 0  # which choice of an n > 1 request: each choice ends with its own done event
+    # Speculative decoding: tokens drafted for the model to check, and those it kept.
+    draft_tokens: int = 0
+    draft_accepted: int = 0
 
 
 class ErrorEvent(BaseModel):
