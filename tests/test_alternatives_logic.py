@@ -140,10 +140,13 @@ async def test_on_an_engine_that_batches_choices_run_at_once() -> None:
 
 
 async def test_a_newer_request_for_the_document_ends_the_alternatives_too() -> None:
-    engine = ScriptedEngine(script=lambda r: "x = 1 + 2 + 3 + 4 + 5 + 6 + 7\n", token_delay_s=0.05)
+    engine = ScriptedEngine(script=lambda r: "x = 1 + 2 + 3 + 4 + 5 + 6 + 7\n", token_delay_s=0.01)
     svc = service(engine)
     older = asyncio.ensure_future(choices(svc, REQUEST))
-    await asyncio.sleep(0.15)
+    for _ in range(5000):  # until the first choice is generating
+        if engine.running:
+            break
+        await asyncio.sleep(0.002)
     await choices(svc, REQUEST.model_copy(update={"n": 1}))
     _texts, done, _ = await older
     assert done[0].finish_reason == "superseded" and set(done) == {0}  # no alternative was started

@@ -178,7 +178,7 @@ async def test_generated_python_tests_run_in_a_copy(tmp_path: Path) -> None:
     run = await run_python_tests(root, plan.framework, {plan.test_path: text}, plan.test_path)
     assert run.outcome == "failed" and "1 failed, 1 passed" in run.summary
     assert not plan.test_path.exists(), "the run must not touch the project"
-    slow = await run_python_tests(root, "pytest", {plan.test_path: "import time\ndef test_slow():\n    time.sleep(30)\n"}, plan.test_path, timeout_s=3)
+    slow = await run_python_tests(root, "pytest", {plan.test_path: "import time\ndef test_slow():\n    time.sleep(30)\n"}, plan.test_path, timeout_s=2)
     assert slow.outcome == "error" and "timed out" in slow.summary
 
 
