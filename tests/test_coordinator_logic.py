@@ -74,28 +74,26 @@ async def test_a_keystroke_that_diverges_cancels_the_stale_request() -> None:
 
 
 async def test_a_multi_line_request_answers_at_its_first_line() -> None:
-    engine = ScriptedEngine(script=lambda r: "total = 0\n    for x in xs:\n        total += x\n    return total", token_delay_s=0.01)
+    engine = ScriptedEngine(script=lambda r: "total = 0\n    for x in xs:\n        total += x\n    return total", token_delay_s=0.03)
     coord, daemon, settings = coordinator(engine)
+    started = asyncio.get_running_loop().time()
     early = await coord.complete(cursor(prefix="def total(xs):\n    ", suffix="\n"), settings, invoked=True)
-    assert engine.running == 1, "answered only once the whole stream had ended"
+    early_s = asyncio.get_running_loop().time() - started
     assert early.text == "total = 0" and coord.counters["first_line"] == 1
-    for _ in range(400):  # the rest streams on into the typing cache
-        await asyncio.sleep(0.01)
+    for _ in range(40):  # the rest streams on into the typing cache
+        await asyncio.sleep(0.05)
         fuller = await coord.complete(cursor(prefix="def total(xs):\n    ", suffix="\n"), settings, invoked=False)
         if "\n" in fuller.text:
             break
     assert fuller.source == "cache" and fuller.text.startswith("total = 0\n    for x in xs:")
-    assert len(daemon.requests) == 1
+    assert len(daemon.requests) == 1 and early_s < 0.5
 
 
 async def test_an_offered_line_end_speculates_the_next_line_and_a_keystroke_cancels_it() -> None:
     engine = ScriptedEngine(script=answers({"        ": "a, b = b, a + b", "a + b\n        ": "n -= 1"}), token_delay_s=0.01)
     coord, daemon, settings = coordinator(engine, speculate=True)
     await coord.complete(cursor(), settings, invoked=True)
-    for _ in range(1000):  # until the speculation has been asked for and has answered
-        if not engine.running and any(r.priority == "speculative" for r in daemon.requests):
-            break
-        await asyncio.sleep(0.005)
+    await asyncio.sleep(0.2)
     speculative = [r for r in daemon.requests if r.priority == "speculative"]
     assert len(speculative) == 1 and speculative[0].document == URI
     # Accepting the line and pressing Enter finds the speculated answer in the cache.
