@@ -59,7 +59,7 @@ async def daemon_status() -> dict[str, Any]:
     """The daemon's /api/status through nearcode's own client ({} if it does not answer)."""
     client = DaemonClient(spawn=False)
     try:
-        return await client.get_json("/api/status")
+        return dict(await client.get_json("/api/status"))
     except (DaemonUnavailable, httpx.HTTPError, ValueError):
         return {}
     finally:
