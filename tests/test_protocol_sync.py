@@ -42,3 +42,15 @@ def test_package_json_declares_every_server_setting_as_the_model_does() -> None:
 def test_the_settings_that_decide_where_code_goes_are_machine_scoped() -> None:
     machine = {spec["key"] for spec in setting_specs() if spec["scope"] == "machine"}
     assert {"privacyMode", "cloudEndpoint", "logDocumentText", "engine", "model"} <= machine
+
+
+def test_an_event_is_one_line_whatever_the_model_writes() -> None:
+    """U+2028, U+2029 and NEL are legal raw in JSON strings, but line readers split on them (the
+    fuzzer cut a delta event in two that way): event_line escapes them, and the text survives."""
+    from nearcode.shared.protocol.daemon_api import DeltaEvent, event_line, parse_event
+
+    text = "a\u2028b\u2029c\x85d\r\ne\x0bf"
+    line = event_line(DeltaEvent(text=text)).decode()
+    assert line.endswith("\n") and len(line.splitlines()) == 1, line
+    event = parse_event(line.strip())
+    assert isinstance(event, DeltaEvent) and event.text == text

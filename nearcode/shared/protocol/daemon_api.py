@@ -161,8 +161,18 @@ def parse_event(line: str | bytes) -> DeltaEvent | DoneEvent | ErrorEvent | Stat
     return _EVENT.validate_json(line)
 
 
+# JSON leaves these unescaped inside strings, but line readers split on them (httpx's aiter_lines,
+# str.splitlines): a model that writes one would cut its event in two (found by the fuzzer).
+# Escaped, one event is always one line; the JSON means the same.
+_UNSAFE_IN_A_LINE = {"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"}
+
+
 def event_line(event: DeltaEvent | DoneEvent | ErrorEvent | StatusEvent) -> bytes:
-    return event.model_dump_json().encode() + b"\n"
+    """One NDJSON line: the event's JSON, with nothing in it a line reader would split on."""
+    text = event.model_dump_json()
+    for raw, escaped in _UNSAFE_IN_A_LINE.items():
+        text = text.replace(raw, escaped)
+    return text.encode() + b"\n"
 
 
 # ---------------------------------------------------------------- the workspace index
