@@ -91,13 +91,13 @@ def stop_daemon(env: dict[str, str]) -> None:
     subprocess.run([*NEARCODE, "stop"], env=env, capture_output=True, timeout=60)
     runtime = env.get("NEARCODE_RUNTIME_DIR", "")
     if runtime:
-        for pid in daemons_on(runtime):
+        for pid in daemon_pids(runtime):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
 
 
-def daemons_on(runtime_dir: str) -> list[int]:
-    """Pids of `nearcode daemon` processes whose environment names this runtime dir."""
+def daemon_pids(runtime_dir: str) -> list[int]:
+    """Running `nearcode daemon` processes of this runtime directory (zombies excluded)."""
     marker = f"NEARCODE_RUNTIME_DIR={runtime_dir}".encode()
     found = []
     for entry in os.listdir("/proc"):
@@ -105,14 +105,17 @@ def daemons_on(runtime_dir: str) -> list[int]:
             continue
         try:
             with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmdline = f.read().split(b"\0")
-            if b"daemon" not in cmdline or not any(part.endswith(b"nearcode") for part in cmdline):
-                continue
+                argv = f.read().split(b"\0")
             with open(f"/proc/{entry}/environ", "rb") as f:
-                if marker in f.read().split(b"\0"):
-                    found.append(int(entry))
-        except OSError:
+                environ = f.read().split(b"\0")
+            with open(f"/proc/{entry}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
             continue
+        # `python -m nearcode daemon` or the `nearcode` console script
+        ours = b"daemon" in argv and any(part.endswith(b"nearcode") for part in argv) and marker in environ
+        if ours and state not in ("Z", "X"):
+            found.append(int(entry))
     return found
 
 

@@ -20,6 +20,7 @@ from tests.editor_session import Seen, start_watched_lsp, status_of
 from tests.support import (
     FIB,
     daemon_http,
+    daemon_pids,
     daemon_status,
     endpoint,
     env_for,
@@ -32,24 +33,6 @@ from tests.test_lsp_completion import inline, open_doc
 pytestmark = pytest.mark.real
 MATRIX = 'class Matrix:\n    """A dense matrix of floats."""\n\n    \n'  # asks for several lines: long enough to interrupt
 MISSING_MODEL = "/nonexistent/nearcode-test-model.gguf"
-
-
-def daemon_pids(runtime: str) -> list[int]:
-    """Running `nearcode daemon` processes of this runtime directory (zombies excluded)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-            environ = (entry / "environ").read_bytes().split(b"\0")
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            continue
-        ours = b"nearcode" in argv and b"daemon" in argv and f"NEARCODE_RUNTIME_DIR={runtime}".encode() in environ
-        if ours and state not in ("Z", "X"):
-            found.append(int(entry.name))
-    return found
 
 
 @pytest.fixture

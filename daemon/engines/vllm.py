@@ -406,32 +406,15 @@ class VllmEngine:
         isolated = network_isolated_argv(argv, socket_path, port) if local_only else None
         if isolated is None:
             self._network = NETWORK_SHARED + (
-                " (cloud-allowed mode)"
-                if not local_only
-                else " (no network namespace can be created here)"
+                " (cloud-allowed mode)" if not local_only else " (no network namespace can be created here)"
             )
-            spec = dataclasses.replace(
-                self._supervisor.spec,
-                argv=argv,
-                env=env,
-                inherit_env=False,
-                health_url=f"http://127.0.0.1:{port}/health",
-            )
-            return spec, self._new_client(
-                f"http://127.0.0.1:{port}", "", self._config.special_token_ids
-            )
-        self._network = NETWORK_ISOLATED
-        spec = dataclasses.replace(
-            self._supervisor.spec,
-            argv=isolated,
-            env=env,
-            inherit_env=False,
-            uds=socket_path,
-            health_url="http://localhost/health",
-        )
-        return spec, self._new_client(
-            "http://localhost", socket_path, self._config.special_token_ids
-        )
+        else:
+            self._network = NETWORK_ISOLATED
+        # Isolated: reached through the bridge's unix socket; else on its loopback port.
+        base_url, uds = ("http://localhost", socket_path) if isolated else (f"http://127.0.0.1:{port}", "")
+        spec = dataclasses.replace(self._supervisor.spec, argv=isolated or argv, env=env, inherit_env=False,
+                                   uds=uds, health_url=f"{base_url}/health")
+        return spec, self._new_client(base_url, uds, self._config.special_token_ids)
 
     def _new_client(self, base_url: str, uds: str, token_ids: dict[str, int]) -> OpenAICompatEngine:
         return OpenAICompatEngine(
