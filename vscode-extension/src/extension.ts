@@ -59,6 +59,24 @@ const SERVER_ACTION_COMMANDS = new Set<string>([
   SERVER_COMMANDS.previewCloudPayload,
 ]);
 
+/** The read-only document `nearcode.showContext` fills (its .md name makes it Markdown). */
+class ContextReport implements vscode.TextDocumentContentProvider {
+  static readonly scheme = 'nearcode-context';
+  static readonly uri = vscode.Uri.from({ scheme: ContextReport.scheme, path: '/nearcode context.md' });
+  private text = '';
+  private readonly changed = new vscode.EventEmitter<vscode.Uri>();
+  readonly onDidChange = this.changed.event;
+
+  set(text: string): void {
+    this.text = text;
+    this.changed.fire(ContextReport.uri);
+  }
+
+  provideTextDocumentContent(): string {
+    return this.text;
+  }
+}
+
 class Nearcode implements vscode.Disposable {
   private client: LanguageClient | undefined;
   private phase: ClientPhase = 'starting';
@@ -72,6 +90,7 @@ class Nearcode implements vscode.Disposable {
   private clientDisposables: vscode.Disposable[] = [];
   private fallbackAcceptCommand: vscode.Disposable | undefined;
   private starting: Promise<void> | undefined;
+  private readonly contextReport = new ContextReport();
 
   constructor(private readonly context: vscode.ExtensionContext) {
     this.settings = this.readSettings();
@@ -80,7 +99,11 @@ class Nearcode implements vscode.Disposable {
     this.statusItem.name = 'nearcode';
     this.statusItem.command = 'nearcode.showMenu';
     this.statusItem.show();
-    this.disposables.push(this.output, this.statusItem);
+    this.disposables.push(
+      this.output,
+      this.statusItem,
+      vscode.workspace.registerTextDocumentContentProvider(ContextReport.scheme, this.contextReport),
+    );
     this.registerCommands();
     this.disposables.push(
       vscode.workspace.onDidChangeConfiguration((e) => {
@@ -385,7 +408,7 @@ class Nearcode implements vscode.Disposable {
     reg('nearcode.openLog', () => this.output.show(true));
     reg('nearcode.showMenu', () => this.showMenu());
     reg('nearcode.showServerStatus', () => this.showServerStatus());
-    reg('nearcode.showContext', () => this.showContext());
+    reg('nearcode.action.showContext', () => this.showContext());
     reg('nearcode.action.generateDocstring', () => this.runServerAction('generateDocstring'));
     reg('nearcode.action.generateTests', () => this.runServerAction('generateTests'));
     reg('nearcode.action.askCloud', () => this.runServerAction('askCloud'));
@@ -492,7 +515,10 @@ class Nearcode implements vscode.Disposable {
         command: SERVER_COMMANDS.showContext,
         arguments: uri ? [{ uri }] : [],
       })) as Partial<ContextResult> | null;
-      const doc = await vscode.workspace.openTextDocument({ language: 'markdown', content: contextDocument(result) });
+      // A read-only virtual document: shown again it refreshes in place, closed it asks nothing
+      // (an untitled document would be dirty and offer to be saved).
+      this.contextReport.set(contextDocument(result));
+      const doc = await vscode.workspace.openTextDocument(ContextReport.uri);
       await vscode.window.showTextDocument(doc, { viewColumn: vscode.ViewColumn.Beside, preview: true, preserveFocus: true });
     } catch (err) {
       void vscode.window.showErrorMessage(serverErrorMessage(err));

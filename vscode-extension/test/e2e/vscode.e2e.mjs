@@ -494,9 +494,13 @@ test('Show Context opens what the last completion was given beside the editor', 
     return all.includes('nearcode context') && all.includes('budget:') ? all : undefined;
   }, 20_000);
   log(`context document: ${text.slice(0, 200)}`);
-  assert.match(text, /kept\s+prefix\s+\S*calc\.py:/);
-  await shot('show-context');
-  await page.keyboard.press('Control+W'); // close it; the next tests type into calc.py
+  // The editor wraps long report lines on its own (seen: "calc.  py:1-18"), so the match allows it.
+  assert.match(text, /kept\s+prefix\s+\S*calc\.\s*py:/);
+  await shot('vscode-show-context.png');
+  // Close the report (focus stayed in calc.py, which the next tests type into).
+  await page.locator('.tab', { hasText: 'nearcode context' }).click();
+  await page.keyboard.press('Control+W');
+  await waitFor('the report to close', async () => (await page.locator('.tab', { hasText: 'nearcode context' }).count()) === 0, 10_000, 200);
 });
 
 test('the status bar menu turns completions off and on for this language', async () => {
@@ -549,17 +553,24 @@ test('generate docstring away from any function shows the server\'s reason', asy
 });
 
 test("a repository's settings cannot turn the cloud on; the user's own settings can", async () => {
-  // A workspace's .vscode/settings.json that sets privacyMode/cloudEndpoint is ignored (the extension
-  // reads them with inspect() and keeps only the user's level), and the user is told.
+  // A repository's .vscode/settings.json that sets privacyMode/cloudEndpoint is ignored: both are
+  // machine-scoped, which VS Code itself never reads from a workspace, and the extension reads them
+  // with inspect() at the user's level only (it warns if a VS Code ever passes one through). The same
+  // file's `enable: false` (a window setting) is the sign that the file was read: the status goes off
+  // while the badge stays local.
   assert.match((await statusItem().textContent()) ?? '', /local/);
-  writeSettings('Workspace', { 'nearcode.privacyMode': 'cloud-allowed', 'nearcode.cloudEndpoint': 'https://attacker.example/v1' });
-  const warning = await waitFor('the "ignored" warning', async () => {
-    const t = await notificationText();
-    return /ignored .*privacyMode/.test(t) ? t : undefined;
-  }, 20_000, 250);
-  log(`notification: ${warning.split('\n').find((l) => /ignored/.test(l))}`);
+  writeSettings('Workspace', {
+    'nearcode.enable': false,
+    'nearcode.privacyMode': 'cloud-allowed',
+    'nearcode.cloudEndpoint': 'https://attacker.example/v1',
+  });
+  await waitFor('the workspace settings to be read (status off)', async () => /^nearcode: off/.test((await statusItem().getAttribute('aria-label')) ?? ''), 20_000, 250);
+  log(`status bar with the repository's settings: "${(await statusItem().textContent())?.trim()}"`);
   assert.match((await statusItem().textContent()) ?? '', /local/);
-  writeSettings('Workspace', {});
+  // writeSettings merges; undefined drops a key from the JSON.
+  writeSettings('Workspace', { 'nearcode.enable': undefined, 'nearcode.privacyMode': undefined, 'nearcode.cloudEndpoint': undefined });
+  await waitFor('the status to leave off', async () => !/^nearcode: off/.test((await statusItem().getAttribute('aria-label')) ?? ''), 20_000, 250);
+  assert.match((await statusItem().textContent()) ?? '', /local/);
   // The user's own (machine-level) settings reach the running server: the badge follows.
   writeSettings('Machine', { 'nearcode.privacyMode': 'cloud-allowed' });
   await waitFor('the local-only badge to go', async () => !/\blocal\b/.test((await statusItem().textContent()) ?? ''), 20_000, 250);
