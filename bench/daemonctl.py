@@ -73,7 +73,7 @@ class OwnDaemon:
             with socket.socket(socket.AF_UNIX if unix else socket.AF_INET) as sock:
                 sock.settimeout(10)
                 sock.connect(info["path"] if unix else (info["host"], info["port"]))
-                sock.sendall(f"GET /api/status HTTP/1.0\r\nAuthorization: Bearer {info['token']}\r\n\r\n".encode())
+                sock.sendall(f"GET /api/status HTTP/1.0\r\nHost: localhost\r\nAuthorization: Bearer {info['token']}\r\n\r\n".encode())
                 data = b"".join(iter(lambda: sock.recv(65536), b""))
             head, _, body = data.partition(b"\r\n\r\n")
             return dict(json.loads(body)) if head.split(b" ")[1:2] == [b"200"] else {}
