@@ -241,7 +241,8 @@ async def start_editor(idx: int, args: argparse.Namespace, env: dict[str, str], 
     spawned.append(lsp)
     caps = {"textDocument": {"inlineCompletion": {}, "synchronization": {}}, "workspace": {"configuration": True}}
     await lsp.call("initialize", {"processId": os.getpid(), "rootUri": ws.as_uri(), "capabilities": caps,
-                                  "workspaceFolders": [{"uri": ws.as_uri(), "name": "replay"}]}, args.init_timeout)
+                                  "workspaceFolders": [{"uri": ws.as_uri(), "name": "replay"}],
+                                  "initializationOptions": json.loads(args.init_options)}, args.init_timeout)
     await lsp.notify("initialized", {})
     ed = Editor(lsp)
     await ed.open(ws / f"warmup{idx}.py", WARMUP_DOC, len(WARMUP_DOC))  # one untimed request: daemon up
@@ -383,6 +384,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--typo-rate", type=float, default=0.02, help="chance of a typo per letter")
     ap.add_argument("--warm", action="store_true",
                     help="one untimed request at the cursor after opening, answered before typing (steady state)")
+    ap.add_argument("--init-options", default="{}", help="the servers' initializationOptions (settings), JSON")
     ap.add_argument("--init-timeout", type=float, default=180.0, help="seconds for initialize and the warm-up")
     ap.add_argument("--bench-home", default=os.environ.get("BENCH_HOME", "/tmp/bench"))
     return ap.parse_args(argv)

@@ -151,9 +151,12 @@ class FimService:
             raise
         prompt = built.prompt
         stop = self.template.stop + (("\n",) if req.mode == "single" else ())
+        max_tokens = req.max_tokens
+        if self.scheduler.gate.one_at_a_time:  # under load, shorter answers (read_budget.py)
+            max_tokens = self.reading.answer_tokens(req.client, req.max_tokens, req.priority)
         generation = GenerationRequest(
             prompt=prompt.text,
-            max_tokens=req.max_tokens,
+            max_tokens=max_tokens,
             stop=stop,
             deadline=deadline,
             max_generation_ms=req.max_generation_ms,
@@ -171,7 +174,7 @@ class FimService:
         choice's) keeps its last counters and final event for the request's counters and the
         prompt's bookkeeping."""
         handle = self.scheduler.submit(generation, key, req.client)
-        async for event in self._fim_events(req, handle, started):
+        async for event in self._fim_events(req, handle, started, generation.max_tokens):
             if isinstance(event, GenerationStats):
                 if seen is not None:
                     seen.live = event
@@ -224,7 +227,7 @@ class FimService:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _fim_events(
-        self, req: FimRequest, handle: GenerationHandle, started: float
+        self, req: FimRequest, handle: GenerationHandle, started: float, max_tokens: int
     ) -> AsyncIterator[ServiceEvent | GenerationStats]:
         """The stream's events, with the engine's live counters interleaved for the caller."""
         line_prefix = req.prefix[req.prefix.rfind("\n") + 1 :]
@@ -257,7 +260,9 @@ class FimService:
         if final is not None and final.stats is None and live is not None:
             final.stats = live  # stopped early here: report what the engine had done so far
         self.reading.learn(final.stats if final is not None else live)
-        yield final_event(final.stats if final else None, reason, started)
+        done = final_event(final.stats if final else None, reason, started)
+        done.max_tokens = max_tokens
+        yield done
 
     def context_report(self, query: ContextQuery) -> ContextResult:
         """What the last completion of (client, document) was given (`nearcode.showContext`)."""

@@ -30,6 +30,7 @@ log = logging.getLogger("nearcode.lsp")
 # Finish reasons of a stream nobody should see the end of: what it produced is not an answer.
 ABANDONED = ("superseded", "cancelled")
 
+SHORTENED = "shortened: other editors share the engine"
 # Finish reasons of a complete answer (others: cut by a deadline, stopped, failed).
 COMPLETE = ("stop", "newline", "length")
 ALTERNATIVES_MIN_MS = 2_000  # the least time alternatives get after an explicit request's answer
@@ -55,6 +56,7 @@ class CompletionOutcome:
     completion_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     reason: str = ""  # why nothing was offered, or the last cut applied
     finish_reason: str = ""
+    shortened: bool = False  # cut at the daemon's lower token cap for load (DoneEvent.max_tokens)
     latency_ms: float = 0.0
     prompt_tokens: int = 0
     cached_tokens: int = 0
@@ -207,6 +209,8 @@ async def _read_choices(
                 outcome.finish_reason = event.finish_reason
                 outcome.prompt_tokens = event.prompt_tokens
                 outcome.cached_tokens = event.cached_tokens
+                # The daemon lowered the token cap because other editors shared the engine.
+                outcome.shortened = event.finish_reason == "length" and 0 < event.max_tokens < request.max_tokens
         elif isinstance(event, StatusEvent):
             if on_status is not None:
                 on_status(event)
@@ -231,7 +235,7 @@ def _conclude(outcome: CompletionOutcome, candidates: list[Candidate], cut: set[
         if first.dropped:
             outcome.reason = f"a sampled choice (the first: {first.dropped})"
         else:
-            outcome.reason = first.cuts[-1] if first.cuts else outcome.finish_reason
+            outcome.reason = first.cuts[-1] if first.cuts else (SHORTENED if outcome.shortened else outcome.finish_reason)
 
 
 def log_outcome(outcome: CompletionOutcome, settings: Settings, raw: str = "") -> None:

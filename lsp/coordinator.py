@@ -44,9 +44,11 @@ from nearcode.lsp.typing_cache import Place, TypingCache, place_of
 from nearcode.shared.protocol.settings import Settings
 
 JOIN_GRACE_S = 0.25  # how long a cancelled request's generation waits for a follow-up to join it
-MAX_DEBOUNCE_S = 0.15
+MAX_DEBOUNCE_S = 0.2
+DEBOUNCE_INTERVALS = 1.4  # the debounce while typing outpaces answers, in average keystroke gaps
 _EMA = 0.3  # weight of the newest sample in the typing-interval and latency averages
 _BLOCK_OPENERS = (":", "{", "(", "[")
+_BURST_END_CHARS = frozenset("([{,:=.")
 
 
 @dataclass
@@ -131,7 +133,7 @@ class CompletionCoordinator:
             # supersede mechanism, which also ends this document's speculation.
             self.counters["cancelled_stale"] += 1
         if not invoked:
-            delay = self.debounce_s(settings)
+            delay = self.debounce_s(settings, cursor.prefix)
             if delay:
                 await asyncio.sleep(delay)  # a cancel meanwhile means no work was started at all
         self.counters["model"] += 1
@@ -213,15 +215,21 @@ class CompletionCoordinator:
 
         return sink
 
-    def debounce_s(self, settings: Settings) -> float:
+    def debounce_s(self, settings: Settings, prefix: str = "") -> float:
         """The one debounce: before a model call for an automatic request, wait a fraction of the
         typing interval when keystrokes come faster than answers (a keystroke that follows at once
-        replaces the request before any work starts), and at least the `debounceMs` setting."""
+        replaces the request before any work starts), and at least the `debounceMs` setting. A
+        keystroke that likely ends a burst starts at once: waiting there only delays the answer
+        the user is about to look for."""
         floor = settings.debounce_ms / 1000
         typing, latency = self.typing_interval_s, self.model_latency_s
-        if typing is None or latency is None or typing >= latency:
+        if typing is None or latency is None or typing >= latency or likely_burst_end(prefix):
             return floor
-        return max(floor, min(MAX_DEBOUNCE_S, 0.75 * typing))
+        # Longer than most gaps between keystrokes (they vary by about +-40% around the average):
+        # a request that starts mid-burst is superseded while the engine reads its prompt, and a
+        # prompt being read cannot be stopped before its batch ends (~300 ms for 45 tokens on 2
+        # cores), so the keystroke that does end the burst would wait behind it.
+        return max(floor, min(MAX_DEBOUNCE_S, DEBOUNCE_INTERVALS * typing))
 
     def _note_keystroke(self, uri: str, now: float) -> None:
         previous = self.last_request_at.get(uri)
@@ -283,6 +291,20 @@ class CompletionCoordinator:
             entry.cancel()
             with contextlib.suppress(BaseException):
                 await entry.task
+
+
+def likely_burst_end(prefix: str) -> bool:
+    """Whether the keystroke that left the text before the cursor as `prefix` is one after which
+    people tend to stop and look for a suggestion: Enter (the line holds only its indentation), or
+    an opening bracket, a separator or an operator asking for what follows (`(`, `,`, `=`, `.`, ...),
+    with at most one space after it."""
+    if not prefix:
+        return False
+    line = prefix[prefix.rfind("\n") + 1 :]
+    if not line.strip():
+        return True
+    stripped = line.rstrip(" ")
+    return stripped[-1] in _BURST_END_CHARS and len(line) - len(stripped) <= 1
 
 
 def _mix(average: float, sample: float) -> float:

@@ -97,3 +97,15 @@ async def test_a_slow_engine_gets_a_smaller_budget_and_editors_share_it() -> Non
     svc.scheduler.gate.running_interactive_by_client.update({"b": 1})
     shared = svc.reading.budget_for("a")
     assert shared.total_tokens == 320, "two editors with interactive work split the cold-read budget"
+
+
+async def test_answers_are_shorter_while_other_editors_wait_and_say_so() -> None:
+    engine = ScriptedEngine(script=lambda r: "x" * 100)
+    svc = service(engine)
+    _, alone = await run(svc, FimRequest(prefix="a = ", client="a", document="d", max_tokens=64))
+    assert last_prompt(engine).max_tokens == 64 and alone.max_tokens == 64
+    svc.scheduler.gate.running_interactive_by_client.update({"b": 1, "c": 1, "d": 1})
+    _, shared = await run(svc, FimRequest(prefix="a = ", client="a", document="d", max_tokens=64))
+    assert last_prompt(engine).max_tokens == shared.max_tokens == 16, "four editors: a quarter of the shared cap"
+    assert svc.reading.answer_tokens("a", 8) == 8, "never more than asked"
+    assert svc.reading.answer_tokens("a", 64, "background") == 64

@@ -83,3 +83,50 @@ async def test_fair_share_between_editors() -> None:
     assert order[2] == "b", "the editor with nothing running goes before a third request of a"
     release.set()
     await asyncio.gather(*busy, *queued, return_exceptions=True)
+
+
+async def test_one_at_a_time_runs_interactive_requests_in_turn_and_speculation_after() -> None:
+    gate = PriorityGate(4, one_at_a_time=True)
+    order: list[str] = []
+    releases = {name: asyncio.Event() for name in ("a", "b", "c", "spec")}
+
+    async def hold(name: str, priority: Priority) -> None:
+        async with gate.slot(priority, name):
+            order.append(name)
+            await releases[name].wait()
+
+    tasks = [asyncio.create_task(hold("a", Priority.INTERACTIVE))]
+    await asyncio.sleep(0)
+    tasks += [asyncio.create_task(hold("spec", Priority.SPECULATIVE)),
+              asyncio.create_task(hold("b", Priority.INTERACTIVE)),
+              asyncio.create_task(hold("c", Priority.INTERACTIVE))]
+    await asyncio.sleep(0.01)
+    assert order == ["a"], "the others wait while one interactive generation runs"
+    releases["a"].set()
+    await asyncio.sleep(0.01)
+    assert order == ["a", "b"]
+    releases["b"].set()
+    await asyncio.sleep(0.01)
+    assert order == ["a", "b", "c"], "speculation waits while an interactive request waits"
+    releases["c"].set()
+    await asyncio.sleep(0.01)
+    assert order == ["a", "b", "c", "spec"]
+    releases["spec"].set()
+    await asyncio.gather(*tasks)
+
+
+async def test_without_one_at_a_time_interactive_requests_share_the_slots() -> None:
+    gate = PriorityGate(4)
+    release = asyncio.Event()
+    running: list[str] = []
+
+    async def hold(name: str) -> None:
+        async with gate.slot(Priority.INTERACTIVE, name):
+            running.append(name)
+            await release.wait()
+
+    tasks = [asyncio.create_task(hold(n)) for n in "abc"]
+    await asyncio.sleep(0.01)
+    assert sorted(running) == ["a", "b", "c"]  # an engine that batches cheaply takes them together
+    release.set()
+    await asyncio.gather(*tasks)

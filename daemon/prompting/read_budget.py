@@ -24,6 +24,12 @@ MIN_PROMPT_TOKENS = 192
 BUDGET_STEP_TOKENS = 64
 BUDGET_HYSTERESIS = 0.15  # the measured reading speed must move this much to move the budget
 MIN_SAMPLE_TOKENS = 128  # shorter reads are dominated by fixed costs
+# Answers while several editors have interactive work on an engine that shares the cores: their
+# requests run one after another (daemon/scheduler.py), so each token one editor's answer takes is
+# a wait for the others. The cap is shared among them, never below a useful piece of a line (a line
+# of code is 10-25 tokens for Qwen2.5-Coder); the rest comes from the next request, as the user types.
+SHARED_ANSWER_TOKENS = 48
+MIN_SHARED_ANSWER_TOKENS = 16
 
 
 class ReadBudget:
@@ -64,6 +70,16 @@ class ReadBudget:
         # The context block's share follows the unshared budget: it is read once and then cached,
         # and a block that shrank whenever another editor typed would be read again each time.
         return dataclasses.replace(self.budget, total_tokens=total, stable_total_tokens=alone)
+
+    def answer_tokens(self, client: str, asked: int, priority: str = "interactive") -> int:
+        """The token cap of an interactive answer: what was asked while the editor is alone, a share
+        of SHARED_ANSWER_TOKENS while other editors have interactive work too."""
+        if priority != "interactive":
+            return asked
+        sharing = len(self._interactive_clients() | {client})
+        if sharing < 2:
+            return asked
+        return min(asked, max(MIN_SHARED_ANSWER_TOKENS, SHARED_ANSWER_TOKENS // sharing))
 
     def assume_speed(self, tokens_per_s: float) -> None:
         """Budget as if the engine read this fast, whatever it measures (benchmarks on a shared

@@ -134,6 +134,9 @@ class DoneEvent(BaseModel):
     # Speculative decoding: tokens drafted for the model to check, and those it kept.
     draft_tokens: int = 0
     draft_accepted: int = 0
+    # The answer's token cap as applied: below the request's max_tokens when other editors shared
+    # the engine (a "length" ending is then the daemon's cut for load, not the caller's). 0: unknown.
+    max_tokens: int = 0
 
 
 class ErrorEvent(BaseModel):
