@@ -7,6 +7,7 @@
   like that is logged and dropped.
 - The futures pygls keeps for handlers it runs itself are dropped once done (it kept one per
   keystroke forever).
+- `message_field` reads a field of a custom message's parameters, whichever shape pygls gives them.
 """
 
 from __future__ import annotations
@@ -85,6 +86,13 @@ class NearcodeProtocol(LanguageServerProtocol):
                 error = JsonRpcInvalidParams(f"nearcode: invalid parameters for {method}: {_brief(cause)}")
                 self._send_response(msg_id, error=error.to_response_error())  # type: ignore[arg-type]
             raise MalformedMessage(f"malformed {method or 'message'}: {_brief(cause)}") from exc
+
+
+def message_field(params: Any, name: str, default: Any = None) -> Any:
+    """Custom notifications arrive as dicts or namedtuples depending on the path through pygls."""
+    if isinstance(params, dict):
+        return params.get(name, default)
+    return getattr(params, name, default)
 
 
 def _brief(error: BaseException) -> str:
