@@ -197,9 +197,9 @@ class NearcodeServer(LanguageServer):
             info = await self.daemon.get_json("/api/model")
             self.model_name = str(info.get("model", ""))
             self.engine_name = str(info.get("engine", ""))
+            self.engine_batches = bool(info.get("batches", False))
             self.destination = privacy.prompt_destination(info)
         except Exception:  # never fail a completion over the status
-            self.engine_batches = bool(info.get("batches", False))
             log.debug("could not read model info", exc_info=True)
             return
         if not self.destination.local and not self.warned_remote:  # once per server
