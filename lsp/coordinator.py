@@ -93,7 +93,7 @@ class CompletionCoordinator:
         self.last_request_at: dict[str, float] = {}
         self.typing_interval_s: float | None = None
         self.model_latency_s: float | None = None
-        # Set by the server (lsp/server.py): choices per model request (more than one where the
+        # Set by the server (lsp/server_state.py): choices per model request (more than one where the
         # engine batches them cheaply), and who hears the daemon's status events.
         self.choices = 1
         self.on_status: StatusListener | None = None

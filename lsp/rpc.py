@@ -1,16 +1,19 @@
 """The server's JSON-RPC protocol: pygls's, with the editor's documents and answers for bad input.
 
 - At `initialize`: columns are UTF-16 (every client supports it, and the documents count in it),
-  and the workspace holds lsp/documents.py's EditorDocuments.
+  the workspace holds lsp/documents.py's EditorDocuments, and the event loop stops logging the
+  late wake-ups of cancelled daemon reads (lsp/event_loop.py; the daemon is reached only later).
 - A request whose parameters do not fit its method's types is answered with invalid-params under
   its own id (pygls would leave it unanswered and show the user a server error); a notification
   like that is logged and dropped.
 - The futures pygls keeps for handlers it runs itself are dropped once done (it kept one per
   keystroke forever).
+- `message_field` reads a field of a custom message's parameters, whichever shape pygls gives them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Generator
 from typing import Any
@@ -21,6 +24,7 @@ from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
 
 from nearcode.lsp.documents import EditorWorkspace
+from nearcode.lsp.event_loop import ignore_late_wakeups
 
 log = logging.getLogger("nearcode.lsp")
 
@@ -32,6 +36,7 @@ class MalformedMessage(JsonRpcException):
 class NearcodeProtocol(LanguageServerProtocol):
     @lsp_method(types.INITIALIZE)
     def lsp_initialize(self, params: types.InitializeParams) -> Generator[Any, Any, types.InitializeResult]:
+        ignore_late_wakeups(asyncio.get_running_loop())
         general = params.capabilities.general
         if general is not None:
             general.position_encodings = None  # UTF-16: what the documents' columns count
@@ -85,6 +90,13 @@ class NearcodeProtocol(LanguageServerProtocol):
                 error = JsonRpcInvalidParams(f"nearcode: invalid parameters for {method}: {_brief(cause)}")
                 self._send_response(msg_id, error=error.to_response_error())  # type: ignore[arg-type]
             raise MalformedMessage(f"malformed {method or 'message'}: {_brief(cause)}") from exc
+
+
+def message_field(params: Any, name: str, default: Any = None) -> Any:
+    """Custom notifications arrive as dicts or namedtuples depending on the path through pygls."""
+    if isinstance(params, dict):
+        return params.get(name, default)
+    return getattr(params, name, default)
 
 
 def _brief(error: BaseException) -> str:

@@ -19,10 +19,10 @@ import pytest
 
 from nearcode.daemon.canary import EXPECTED, PROBE_PREFIX, PROBE_SUFFIX
 from nearcode.daemon.engines.base import EngineError, GenerationRequest
-from nearcode.daemon.engines.vllm import (
+from nearcode.daemon.engines.vllm import VllmEngine
+from nearcode.daemon.engines.vllm_child import (
     InstalledVllmPython,
     VllmConfig,
-    VllmEngine,
     diagnose_vllm,
     installed_vllm_python,
 )

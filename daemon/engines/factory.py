@@ -101,7 +101,8 @@ def build_engine(
             )
         )
     if engine == "vllm":
-        from nearcode.daemon.engines.vllm import VllmConfig, VllmEngine
+        from nearcode.daemon.engines.vllm import VllmEngine
+        from nearcode.daemon.engines.vllm_child import VllmConfig
 
         model = options.vllm_model or vllm_model_for(model_path)
         return VllmEngine(
