@@ -235,7 +235,8 @@ def _conclude(outcome: CompletionOutcome, candidates: list[Candidate], cut: set[
         if first.dropped:
             outcome.reason = f"a sampled choice (the first: {first.dropped})"
         else:
-            outcome.reason = first.cuts[-1] if first.cuts else (SHORTENED if outcome.shortened else outcome.finish_reason)
+            # Cut for load explains a short suggestion better than a filter's tidying after it.
+            outcome.reason = SHORTENED if outcome.shortened else first.cuts[-1] if first.cuts else outcome.finish_reason
 
 
 def log_outcome(outcome: CompletionOutcome, settings: Settings, raw: str = "") -> None:

@@ -140,3 +140,15 @@ async def test_the_next_model_request_supersedes_a_running_speculation() -> None
     assert engine.running == 1
     answer = await coord.complete(cursor("zz"), settings, invoked=True)
     assert answer.text == "1" and engine.cancel_counters.cancelled == 1, "the speculation was superseded"
+
+
+async def test_an_answer_cut_for_load_says_so() -> None:
+    engine = ScriptedEngine(script=answers({"        ": "a, b = b, a + b  # " + "x " * 60}))
+    coord, daemon, settings = coordinator(engine)
+    # Three other editors have interactive work: this answer's cap is a quarter of the shared one.
+    daemon.scheduler.gate.running_interactive_by_client.update({"editor-2": 1, "editor-3": 1, "editor-4": 1})
+    outcome = await coord.complete(cursor(), settings, invoked=True)
+    assert outcome.offered and outcome.reason == "shortened: other editors share the engine"
+    daemon.scheduler.gate.running_interactive_by_client.clear()
+    alone = await coord.complete(cursor(prefix=BODY + "\n"), settings, invoked=True)
+    assert alone.reason != "shortened: other editors share the engine"
