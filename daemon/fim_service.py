@@ -174,13 +174,15 @@ class FimService:
         choice's) keeps its last counters and final event for the request's counters and the
         prompt's bookkeeping."""
         handle = self.scheduler.submit(generation, key, req.client)
-        async for event in self._fim_events(req, handle, started, generation.max_tokens):
+        async for event in self._fim_events(req, handle, started):
             if isinstance(event, GenerationStats):
                 if seen is not None:
                     seen.live = event
                 continue
-            if isinstance(event, DoneEvent) and seen is not None:
-                seen.done = event
+            if isinstance(event, DoneEvent):
+                event.max_tokens = generation.max_tokens  # the cap as applied (lower under load)
+                if seen is not None:
+                    seen.done = event
             event.index = index
             yield event
 
@@ -227,7 +229,7 @@ class FimService:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _fim_events(
-        self, req: FimRequest, handle: GenerationHandle, started: float, max_tokens: int
+        self, req: FimRequest, handle: GenerationHandle, started: float
     ) -> AsyncIterator[ServiceEvent | GenerationStats]:
         """The stream's events, with the engine's live counters interleaved for the caller."""
         line_prefix = req.prefix[req.prefix.rfind("\n") + 1 :]
@@ -260,9 +262,7 @@ class FimService:
         if final is not None and final.stats is None and live is not None:
             final.stats = live  # stopped early here: report what the engine had done so far
         self.reading.learn(final.stats if final is not None else live)
-        done = final_event(final.stats if final else None, reason, started)
-        done.max_tokens = max_tokens
-        yield done
+        yield final_event(final.stats if final else None, reason, started)
 
     def context_report(self, query: ContextQuery) -> ContextResult:
         """What the last completion of (client, document) was given (`nearcode.showContext`)."""

@@ -30,6 +30,7 @@ log = logging.getLogger("nearcode.lsp")
 # Finish reasons of a stream nobody should see the end of: what it produced is not an answer.
 ABANDONED = ("superseded", "cancelled")
 
+# The reason of an answer the daemon cut at its lower token cap for load (DoneEvent.max_tokens).
 SHORTENED = "shortened: other editors share the engine"
 # Finish reasons of a complete answer (others: cut by a deadline, stopped, failed).
 COMPLETE = ("stop", "newline", "length")
