@@ -96,6 +96,10 @@ async def take_sample(started: float, runtime: Path, editors: list[Any]) -> dict
         sample["daemon"] = proc_sample(int(status["pid"]))
         sample["daemon_pid"] = status["pid"]
     sample["caches"] = status.get("caches", {})
+    heap = status.get("python_heap") or {}
+    if heap:  # NEARCODE_TRACE_HEAP=1: Python's share of the daemon's memory, apart from the engine's
+        sample["heap"] = {"traced_kb": heap["traced_kb"]}
+        sample["heap_top"] = heap["top"]
     sample["daemon_requests"] = status.get("requests")
     sample["daemon_log_bytes"] = log_bytes(runtime)
     for i, ed in enumerate(editors):
@@ -107,7 +111,7 @@ def series(samples: list[dict[str, Any]]) -> dict[str, list[tuple[float, float]]
     """Every numeric measurement over time: 'daemon.rss_kb', 'lsp0.fds', 'caches.prompt_anchors', ..."""
     out: dict[str, list[tuple[float, float]]] = {}
     for sample in samples:
-        for group in ("daemon", "lsp0", "lsp1", "caches"):
+        for group in ("daemon", "lsp0", "lsp1", "caches", "heap"):
             for key, value in (sample.get(group) or {}).items():
                 out.setdefault(f"{group}.{key}", []).append((sample["t_min"], float(value)))
         out.setdefault("daemon.log_bytes", []).append((sample["t_min"], float(sample["daemon_log_bytes"])))
@@ -152,7 +156,7 @@ def plot(samples: list[dict[str, Any]], settle_min: float, path: Path) -> bool:
     except ImportError:
         replay.log("matplotlib is not installed (make soak installs it): no plot")
         return False
-    data = series(samples)
+    data = series(samples) | {"load1": [(s["t_min"], s["load1"]) for s in samples]}  # plotted, not judged
     panels = [  # (title, series names, scale)
         ("daemon: resident memory (MB)", ["daemon.rss_kb"], 1 / 1024),
         ("language servers: resident memory (MB)", ["lsp0.rss_kb", "lsp1.rss_kb"], 1 / 1024),
@@ -160,8 +164,10 @@ def plot(samples: list[dict[str, Any]], settle_min: float, path: Path) -> bool:
         ("threads", ["daemon.threads", "lsp0.threads", "lsp1.threads"], 1),
         ("daemon caches (entries)", sorted(n for n in data if n.startswith("caches.")), 1),
         ("daemon.log and rotated files (kB)", ["daemon.log_bytes"], 1 / 1024),
+        ("daemon: traced Python heap (MB)", ["heap.traced_kb"], 1 / 1024),
+        ("load average (1 min)", ["load1"], 1),
     ]
-    fig, axes = plt.subplots(3, 2, figsize=(12, 11), sharex=True)
+    fig, axes = plt.subplots(4, 2, figsize=(12, 14), sharex=True)
     for ax, (title, names, scale) in zip(axes.flat, panels, strict=True):
         for name in names:
             points = data.get(name, [])
@@ -199,6 +205,13 @@ def report(samples: list[dict[str, Any]], rows: list[dict[str, Any]], meta: dict
         verdict = "ok" if r["ok"] else ("rising trend" if r["rising_trend"] else "grew")
         lines.append(f"| {r['series']} | {r['at_settle']:.0f} | {r['end']:.0f} | {r['max']:.0f} | {r['growth']:+.1%} | "
                      f"{r['tau']:+.2f} | {r['p']:.3f} | {verdict} |")
+    tops = [s for s in samples if s.get("heap_top")]
+    if tops:
+        settled = next((s for s in tops if s["t_min"] >= meta["settle_min"]), tops[0])
+        lines += ["", "Largest Python allocation sites in the daemon (tracemalloc), at settle and at the end:", ""]
+        for label, sample in (("settle", settled), ("end", tops[-1])):
+            lines += [f"- {label} (minute {sample['t_min']:.0f}): " + "; ".join(
+                f"{t['site']} {t['kb']} kB ({t['count']})" for t in sample["heap_top"][:6])]
     if png:
         lines += ["", f"![soak]({png})"]
     return "\n".join(lines) + "\n"
@@ -208,6 +221,8 @@ async def soak(args: argparse.Namespace, out: Path) -> tuple[list[dict[str, Any]
     base = Path(tempfile.mkdtemp(prefix="ncsoak-", dir="/tmp"))  # short: it holds a unix socket
     (runtime := base / "rt").mkdir(mode=0o700)
     os.environ["NEARCODE_RUNTIME_DIR"] = str(runtime)  # for this process's client of the daemon, too
+    if args.trace_heap:  # the daemon the first editor starts inherits it (daemon/heap_trace.py)
+        os.environ["NEARCODE_TRACE_HEAP"] = "1"
     env = dict(os.environ)
     rargs = replay.parse_args(["--seed", str(args.seed)])
     funcs = replay.pick_functions(args.functions, args.seed)
@@ -223,7 +238,10 @@ async def soak(args: argparse.Namespace, out: Path) -> tuple[list[dict[str, Any]
         async def type_away(i: int, ed: Any) -> None:
             while time.monotonic() < stop_at:
                 sid, func = next(queue)
-                path = base / "ws" / f"e{i}" / f"s{counts['sessions']}" / func.path
+                # One path per function and editor, written again each time it comes round: a
+                # project's files, not a workspace that grows by a file a session (the index, the
+                # prompt anchors and pathlib's interned names would grow with it, as data).
+                path = base / "ws" / f"e{i}" / f"f{sid}" / func.path
                 await replay.replay(ed, func, sid, rargs, path)
                 counts["sessions"] += 1
 
@@ -263,6 +281,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--editors", type=int, default=2)
     ap.add_argument("--functions", type=int, default=40, help="stdlib functions typed, in a cycle")
     ap.add_argument("--seed", type=int, default=20261130)
+    ap.add_argument("--no-trace-heap", dest="trace_heap", action="store_false",
+                    help="do not trace the daemon's Python heap (tracing names what grows, at some speed)")
     ap.add_argument("--out", default="", help="results folder (default $BENCH_HOME/results/soak-<time>)")
     args = ap.parse_args(argv)
     stamp = time.strftime("%Y%m%d-%H%M%S")
