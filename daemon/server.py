@@ -31,6 +31,7 @@ from nearcode.daemon.heap_trace import heap_report, start_if_asked
 from nearcode.daemon.log_rotation import StderrRotation
 from nearcode.daemon.model_family import family_for_model
 from nearcode.daemon.model_store import PRESETS, ModelError, model_path, resolve_model
+from nearcode.daemon.native_memory import tune_malloc
 from nearcode.daemon.prompting.fim import PromptBudget
 from nearcode.daemon.prompting.templates import FamilyChoice
 from nearcode.daemon.residency import ResidentEngine, resident_memory_bytes
@@ -102,6 +103,7 @@ def run_daemon(config: DaemonConfig) -> int:
     privacy.install_from_environment("daemon")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s nearcode-daemon %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    tune_malloc()  # before any engine thread: freed prompt states go back to the system
     if start_if_asked():
         log.info("tracing the Python heap (%s): status carries python_heap", HEAP_TRACE_ENV)
     lock = acquire_lock()

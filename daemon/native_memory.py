@@ -1,0 +1,39 @@
+"""glibc malloc settings for a process that lives for days and holds large, short-lived native buffers.
+
+llama.cpp's prompt cache keeps each saved prompt's KV state (~12 kB a token on the 0.5B: megabytes
+a prompt) in host memory and frees the oldest past its cap. glibc serves a freed large buffer's
+successors from its heaps once its dynamic mmap threshold has risen past their size, and a heap
+can only give memory back above its last live allocation: with small long-lived objects between
+them, freed states stay resident, and the daemon's memory rose by steps through the soak (issue
+12: +9% between minutes 10 and 21, most of it in per-thread arenas of ~64 MB). A fixed mmap
+threshold keeps every buffer of a megabyte or more in a mapping of its own, returned to the system
+when freed; fewer arenas keep the many engine threads from each growing one of their own.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import logging
+
+log = logging.getLogger("nearcode.daemon")
+
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameters (malloc.h)
+M_ARENA_MAX = -8
+MMAP_THRESHOLD_BYTES = 1 << 20  # fixed: glibc stops raising it after a large free
+ARENAS = 2
+
+
+def tune_malloc() -> bool:
+    """Apply the settings above (before the engine starts its threads); False where the C library
+    is not glibc, which then keeps its own policy."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    ok = bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) == 1 and mallopt(M_ARENA_MAX, ARENAS) == 1)
+    if not ok:
+        log.warning("mallopt refused the daemon's malloc settings: memory may grow by steps")
+    return ok
