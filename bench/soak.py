@@ -104,6 +104,12 @@ async def take_sample(started: float, runtime: Path, editors: list[Any]) -> dict
     sample["daemon_log_bytes"] = log_bytes(runtime)
     for i, ed in enumerate(editors):
         sample[f"lsp{i}"] = proc_sample(ed.lsp.proc.pid)
+        if heap:  # the language servers trace theirs too (`nearcode.debugHeap`, registered while tracing)
+            with contextlib.suppress(Exception):  # a busy or restarting server: no sample this minute
+                report = await ed.lsp.call("workspace/executeCommand", {"command": "nearcode.debugHeap", "arguments": []}, 10)
+                if report:
+                    sample[f"lsp{i}_heap"] = {"traced_kb": report["traced_kb"]}
+                    sample[f"lsp{i}_heap_top"] = report["top"]
     return sample
 
 
@@ -111,7 +117,7 @@ def series(samples: list[dict[str, Any]]) -> dict[str, list[tuple[float, float]]
     """Every numeric measurement over time: 'daemon.rss_kb', 'lsp0.fds', 'caches.prompt_anchors', ..."""
     out: dict[str, list[tuple[float, float]]] = {}
     for sample in samples:
-        for group in ("daemon", "lsp0", "lsp1", "caches", "heap"):
+        for group in ("daemon", "lsp0", "lsp1", "caches", "heap", "lsp0_heap", "lsp1_heap"):
             for key, value in (sample.get(group) or {}).items():
                 out.setdefault(f"{group}.{key}", []).append((sample["t_min"], float(value)))
         out.setdefault("daemon.log_bytes", []).append((sample["t_min"], float(sample["daemon_log_bytes"])))
@@ -164,7 +170,7 @@ def plot(samples: list[dict[str, Any]], settle_min: float, path: Path) -> bool:
         ("threads", ["daemon.threads", "lsp0.threads", "lsp1.threads"], 1),
         ("daemon caches (entries)", sorted(n for n in data if n.startswith("caches.")), 1),
         ("daemon.log and rotated files (kB)", ["daemon.log_bytes"], 1 / 1024),
-        ("daemon: traced Python heap (MB)", ["heap.traced_kb"], 1 / 1024),
+        ("traced Python heap (MB)", ["heap.traced_kb", "lsp0_heap.traced_kb", "lsp1_heap.traced_kb"], 1 / 1024),
         ("load average (1 min)", ["load1"], 1),
     ]
     fig, axes = plt.subplots(4, 2, figsize=(12, 14), sharex=True)
@@ -205,13 +211,16 @@ def report(samples: list[dict[str, Any]], rows: list[dict[str, Any]], meta: dict
         verdict = "ok" if r["ok"] else ("rising trend" if r["rising_trend"] else "grew")
         lines.append(f"| {r['series']} | {r['at_settle']:.0f} | {r['end']:.0f} | {r['max']:.0f} | {r['growth']:+.1%} | "
                      f"{r['tau']:+.2f} | {r['p']:.3f} | {verdict} |")
-    tops = [s for s in samples if s.get("heap_top")]
-    if tops:
+    for process, key in (("the daemon", "heap_top"), ("language server 0", "lsp0_heap_top"),
+                         ("language server 1", "lsp1_heap_top")):
+        tops = [s for s in samples if s.get(key)]
+        if not tops:
+            continue
         settled = next((s for s in tops if s["t_min"] >= meta["settle_min"]), tops[0])
-        lines += ["", "Largest Python allocation sites in the daemon (tracemalloc), at settle and at the end:", ""]
+        lines += ["", f"Largest Python allocation sites in {process} (tracemalloc), at settle and at the end:", ""]
         for label, sample in (("settle", settled), ("end", tops[-1])):
             lines += [f"- {label} (minute {sample['t_min']:.0f}): " + "; ".join(
-                f"{t['site']} {t['kb']} kB ({t['count']})" for t in sample["heap_top"][:6])]
+                f"{t['site']} {t['kb']} kB ({t['count']})" for t in sample[key][:6])]
     if png:
         lines += ["", f"![soak]({png})"]
     return "\n".join(lines) + "\n"
@@ -221,7 +230,7 @@ async def soak(args: argparse.Namespace, out: Path) -> tuple[list[dict[str, Any]
     base = Path(tempfile.mkdtemp(prefix="ncsoak-", dir="/tmp"))  # short: it holds a unix socket
     (runtime := base / "rt").mkdir(mode=0o700)
     os.environ["NEARCODE_RUNTIME_DIR"] = str(runtime)  # for this process's client of the daemon, too
-    if args.trace_heap:  # the daemon the first editor starts inherits it (daemon/heap_trace.py)
+    if args.trace_heap:  # the daemon the first editor starts inherits it (nearcode/shared/heap_trace.py)
         os.environ["NEARCODE_TRACE_HEAP"] = "1"
     env = dict(os.environ)
     rargs = replay.parse_args(["--seed", str(args.seed)])

@@ -26,8 +26,8 @@ from nearcode.daemon.engines.base import Engine, EngineError
 from nearcode.daemon.engines.factory import EngineOptions, build_engine, decide_engine
 from nearcode.daemon.engines.starting import BackgroundStart
 from nearcode.daemon.fim_service import FimService
-from nearcode.daemon.heap_trace import ENV as HEAP_TRACE_ENV
-from nearcode.daemon.heap_trace import heap_report, start_if_asked
+from nearcode.shared.heap_trace import ENV as HEAP_TRACE_ENV
+from nearcode.shared.heap_trace import heap_report, start_if_asked
 from nearcode.daemon.log_rotation import StderrRotation
 from nearcode.daemon.model_family import family_for_model
 from nearcode.daemon.model_store import PRESETS, ModelError, model_path, resolve_model
@@ -317,7 +317,7 @@ class Daemon:
             "network": privacy.network_status(),
             "workspace": self.workspaces.status(),
             "memory_rss_bytes": resident_memory_bytes(),
-            "python_heap": heap_report(),  # None unless NEARCODE_TRACE_HEAP=1 (daemon/heap_trace.py)
+            "python_heap": heap_report(),  # None unless NEARCODE_TRACE_HEAP=1 (nearcode/shared/heap_trace.py)
             "model_state": _model_state(loading, residency),
             "idle_unload_s": residency.idle_s if residency and residency.releasable else 0,
             "model_unloads": residency.counters.unloads if residency else 0,

@@ -26,11 +26,13 @@ from nearcode.lsp.documents import open_document, parseable_document, require_va
 from nearcode.lsp.rpc import message_field
 from nearcode.lsp.server_state import NearcodeServer
 from nearcode.shared import privacy
+from nearcode.shared.heap_trace import heap_report
 from nearcode.shared.protocol.editor import StatusResult, WireModel
 
 log = logging.getLogger("nearcode.lsp")
 
 DEBUG_DOCUMENT_COMMAND = "nearcode.debugDocument"  # only with NEARCODE_DEBUG_COMMANDS=1 (tests, fuzzing)
+DEBUG_HEAP_COMMAND = "nearcode.debugHeap"  # only with NEARCODE_TRACE_HEAP=1 (bench/soak.py)
 
 
 async def status_command(ls: NearcodeServer, *args: Any) -> dict[str, Any]:
@@ -109,3 +111,8 @@ async def debug_document(ls: NearcodeServer, *args: Any) -> dict[str, Any]:
         return {"uri": uri, "open": False}
     document = ls.workspace.get_text_document(uri)
     return {"uri": uri, "open": True, "version": document.version, "text": document.source}
+
+
+async def debug_heap(ls: NearcodeServer, *args: Any) -> dict[str, Any]:
+    """This server's traced Python heap and its largest sites (nearcode/shared/heap_trace.py)."""
+    return heap_report() or {}

@@ -28,6 +28,7 @@ from nearcode.lsp import commands, completion_handlers, document_events, lifecyc
 from nearcode.lsp.code_actions.handlers import CODE_ACTION_KINDS
 from nearcode.lsp.server_state import NearcodeServer
 from nearcode.shared import privacy
+from nearcode.shared.heap_trace import start_if_asked
 from nearcode.shared.protocol.editor import (
     ACCEPT_COMMAND,
     ASK_CLOUD_COMMAND,
@@ -91,4 +92,6 @@ def run_stdio() -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     if os.environ.get("NEARCODE_DEBUG_COMMANDS") == "1":
         server.command(commands.DEBUG_DOCUMENT_COMMAND)(commands.debug_document)
+    if start_if_asked():  # the soak names what grows here too
+        server.command(commands.DEBUG_HEAP_COMMAND)(commands.debug_heap)
     server.start_io()

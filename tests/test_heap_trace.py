@@ -1,4 +1,4 @@
-"""The soak's Python heap report (daemon/heap_trace.py): off unless asked, and when on it names
+"""The soak's Python heap report (nearcode/shared/heap_trace.py): off unless asked, and when on it names
 the sites that hold memory."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from nearcode.daemon import heap_trace
+from nearcode.shared import heap_trace
 
 
 @pytest.fixture

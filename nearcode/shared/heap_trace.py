@@ -1,4 +1,5 @@
-"""Python heap tracing for the soak (issue 12): name the allocation sites that grow.
+"""Python heap tracing for the soak (issue 12): name the allocation sites that grow, in the daemon
+and in the language servers (`nearcode.debugHeap`, registered only while tracing).
 
 The daemon's resident memory mixes the engine's native allocations (llama.cpp's weights and KV
 cache, glibc's arenas) with Python's heap. With NEARCODE_TRACE_HEAP=1 the daemon runs tracemalloc
