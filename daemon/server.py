@@ -288,6 +288,7 @@ class Daemon:
             "streams": self.scheduler.stream_count,  # requests in flight (superseded ones end)
             "gate_waiters": self.scheduler.gate.waiter_count,  # queued for an engine slot
             "latency_samples": len(self.stats.latencies_ms),  # <= 2000
+            "token_counts": len(self.services.fim.prompts.count_tokens),  # <= COUNTS_KEPT (4096), digests
         }
 
     async def status(self) -> dict[str, Any]:

@@ -107,3 +107,25 @@ async def test_anchor_is_dropped_when_the_text_above_changes_or_overflows() -> N
     # Refitted inside a session, it leaves room to type on before the start has to move again.
     prefix_budget = budget.split(has_context=False)[0]
     assert await count_by_words(refit.text) <= int(prefix_budget * 0.85) + 10
+
+
+async def test_token_counts_are_remembered_by_digest_not_by_text() -> None:
+    """The count cache holds thousands of entries over a day: a prompt part's text must not be
+    kept as its key (the soak's slow memory creep), and a repeated part is not counted again."""
+    from nearcode.daemon.context.document_prompts import CachedCounter
+
+    seen: list[str] = []
+
+    async def count(text: str) -> int:
+        seen.append(text)
+        return len(text) // 4
+
+    counter = CachedCounter(count, kept=2)
+    part = "def parse(source: str) -> Tree:\n    ...\n" * 200  # ~8 kB, as a context part can be
+    assert await counter(part) == await counter(part) == len(part) // 4
+    assert seen == [part]  # counted once
+    keys = list(counter._known._items)
+    assert len(counter) == 1 and all(len(key) <= 64 for key in keys)
+    await counter("a")
+    await counter("b")
+    assert len(counter) == 2  # bounded

@@ -10,6 +10,7 @@ already cached is budgeted by what it must read rather than by its whole length.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from nearcode.shared.protocol.daemon_api import PREFIX_WINDOW_CHARS, ContextSnip
 from nearcode.shared.protocol.editor import ContextResult, PromptBudgetReport, PromptPart
 
 DOCUMENTS_KEPT = 512
+COUNTS_KEPT = 4096  # token counts of prompt parts (a few dozen parts a document)
 VIEW_AFTER_SCORE = 0.7
 CHARS_PER_TOKEN = 3.0  # a low estimate for code: "the prefix surely fits" errs towards keeping the view
 V = TypeVar("V")
@@ -197,19 +199,27 @@ class DocumentPrompts:
 
 class CachedCounter:
     """Token counts remembered: a document's context parts are the same request after request, and
-    each count is a call into the engine's tokenizer."""
+    each count is a call into the engine's tokenizer.
 
-    def __init__(self, count: CountTokens, kept: int = 4096) -> None:
+    Keyed by a digest, not by the text: the texts are prompt parts of up to ~10 kB, and 4096 of
+    them kept as keys made the daemon's memory creep for hours while the map filled (the soak's
+    largest growing Python allocation sites were these strings)."""
+
+    def __init__(self, count: CountTokens, kept: int = COUNTS_KEPT) -> None:
         self._count = count
         self._known: LruDict[int] = LruDict(kept)
         self.calls = 0
 
+    def __len__(self) -> int:
+        return len(self._known)
+
     async def __call__(self, text: str) -> int:
-        known = self._known.get(text)
+        key = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+        known = self._known.get(key)
         if known is None:
             self.calls += 1
             known = await self._count(text)
-            self._known.put(text, known)
+            self._known.put(key, known)
         return known
 
 
