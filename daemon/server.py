@@ -26,8 +26,6 @@ from nearcode.daemon.engines.base import Engine, EngineError
 from nearcode.daemon.engines.factory import EngineOptions, build_engine, decide_engine
 from nearcode.daemon.engines.starting import BackgroundStart
 from nearcode.daemon.fim_service import FimService
-from nearcode.shared.heap_trace import ENV as HEAP_TRACE_ENV
-from nearcode.shared.heap_trace import heap_report, start_if_asked
 from nearcode.daemon.log_rotation import StderrRotation
 from nearcode.daemon.model_family import family_for_model
 from nearcode.daemon.model_store import PRESETS, ModelError, model_path, resolve_model
@@ -41,6 +39,8 @@ from nearcode.daemon.workspace.registry import WorkspaceRegistry
 from nearcode.daemon.workspace.routes import workspace_routes
 from nearcode.shared import paths, privacy
 from nearcode.shared.endpoint import Endpoint
+from nearcode.shared.heap_trace import ENV as HEAP_TRACE_ENV
+from nearcode.shared.heap_trace import heap_report, start_if_asked
 
 log = logging.getLogger("nearcode.daemon")
 
