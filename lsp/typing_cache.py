@@ -12,9 +12,10 @@ prefix the same way).
 
 from __future__ import annotations
 
-import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass
+
+from nearcode.shared.text import text_digest
 
 BEFORE_LINE_WINDOW = 4_000  # characters before the cursor's line that identify the place
 AFTER_CURSOR_WINDOW = 2_000
@@ -30,15 +31,11 @@ class Place:
     after_cursor: str  # digest
 
 
-def _digest(text: str) -> str:
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
-
-
 def place_of(uri: str, prefix: str, suffix: str) -> tuple[Place, str]:
     """The Place of a cursor, and the cursor line's text before the cursor."""
     line_start = prefix.rfind("\n") + 1
     before = prefix[:line_start][-BEFORE_LINE_WINDOW:]
-    return Place(uri, _digest(before), _digest(suffix[:AFTER_CURSOR_WINDOW])), prefix[line_start:]
+    return Place(uri, text_digest(before), text_digest(suffix[:AFTER_CURSOR_WINDOW])), prefix[line_start:]
 
 
 @dataclass(frozen=True)
@@ -66,7 +63,7 @@ class TypingCache:
             rest = "\n".join(lines[k:])
             if not rest.strip():
                 break
-            next_place = Place(uri, _digest(accepted[-BEFORE_LINE_WINDOW:]), place.after_cursor)
+            next_place = Place(uri, text_digest(accepted[-BEFORE_LINE_WINDOW:]), place.after_cursor)
             self._put(next_place, "", rest, "next line")
 
     def lookup(self, uri: str, prefix: str, suffix: str) -> CacheHit | None:

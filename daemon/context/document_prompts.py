@@ -10,7 +10,6 @@ already cached is budgeted by what it must read rather than by its whole length.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from nearcode.daemon.prompting.fim import (
 from nearcode.daemon.prompting.templates import FimTemplate
 from nearcode.shared.protocol.daemon_api import PREFIX_WINDOW_CHARS, ContextSnippet
 from nearcode.shared.protocol.editor import ContextResult, PromptBudgetReport, PromptPart
+from nearcode.shared.text import text_digest
 
 DOCUMENTS_KEPT = 512
 COUNTS_KEPT = 4096  # token counts of prompt parts (a few dozen parts a document)
@@ -214,7 +214,7 @@ class CachedCounter:
         return len(self._known)
 
     async def __call__(self, text: str) -> int:
-        key = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+        key = text_digest(text)
         known = self._known.get(key)
         if known is None:
             self.calls += 1

@@ -15,7 +15,7 @@ import tracemalloc
 from typing import Any
 
 ENV = "NEARCODE_TRACE_HEAP"
-FRAMES = 4  # enough to see which of our call sites allocated through a library
+FRAMES = 1  # the report groups by the allocating line only: deeper frames would only cost
 
 
 def start_if_asked() -> bool:

@@ -11,6 +11,7 @@ code point): it is a lone surrogate, one UTF-16 unit, and not valid Unicode.
 from __future__ import annotations
 
 import bisect
+import hashlib
 import itertools
 import re
 from dataclasses import dataclass
@@ -132,3 +133,9 @@ class LineIndex:
         offset = max(0, min(offset, len(self.text)))
         line = bisect.bisect_right(self.starts, offset) - 1
         return TextPosition(line, utf16_length(self.text[self.starts[line] : offset]))
+
+
+def text_digest(text: str) -> str:
+    """A short stable key for a text (cache keys that must not hold the text itself); lone
+    surrogates, which editors can send, hash like any other code point."""
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
