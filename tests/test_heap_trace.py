@@ -8,8 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from lsprotocol import types
 
 from nearcode.shared import heap_trace
+from tests.conftest import start_lsp
+from tests.support import daemon_http, running_daemon
 
 
 @pytest.fixture
@@ -42,3 +45,26 @@ def held_line() -> int:
     """The line of the allocation above (kept in one place so an edit cannot silently break the check)."""
     source = Path(__file__).read_text(encoding="utf-8").splitlines()
     return next(i for i, line in enumerate(source, 1) if "~2 MB from this line" in line)
+
+
+async def test_the_real_processes_report_their_heaps_only_while_tracing(daemon_env: dict[str, str]) -> None:
+    """What bench/soak.py reads: the daemon's `python_heap` in /api/status and the language server's
+    `nearcode.debugHeap`, present with NEARCODE_TRACE_HEAP=1 and absent without it."""
+    with daemon_http(daemon_env) as http:
+        assert http.get("/api/status").json()["python_heap"] is None  # the session daemon: not traced
+    with running_daemon(NEARCODE_TRACE_HEAP="1") as traced_env, daemon_http(traced_env) as http:
+        heap = http.get("/api/status").json()["python_heap"]
+        assert heap["traced_kb"] > 0 and heap["top"] and {"site", "kb", "count"} <= set(heap["top"][0])
+        client = await start_lsp(traced_env)
+        try:
+            report = await client.workspace_execute_command_async(
+                types.ExecuteCommandParams(command="nearcode.debugHeap"))
+            assert report["traced_kb"] > 0 and report["top"]
+        finally:
+            await client.shutdown_session()
+    untraced = await start_lsp(daemon_env)
+    try:
+        with pytest.raises(Exception, match="debugHeap"):
+            await untraced.workspace_execute_command_async(types.ExecuteCommandParams(command="nearcode.debugHeap"))
+    finally:
+        await untraced.shutdown_session()
