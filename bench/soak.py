@@ -246,9 +246,15 @@ async def soak(args: argparse.Namespace, out: Path) -> tuple[list[dict[str, Any]
         started = time.monotonic()
         stop_at = started + args.minutes * 60
         queue = itertools.cycle(enumerate(funcs))
+        # SIGINT or SIGTERM ends the run early with a report of what was sampled and everything
+        # cleaned up (a background job started by a script ignores SIGINT: `kill` sends TERM).
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stopping.set)
 
         async def type_away(i: int, ed: Any) -> None:
-            while time.monotonic() < stop_at:
+            while time.monotonic() < stop_at and not stopping.is_set():
                 sid, func = next(queue)
                 # One path per function and editor, written again each time it comes round: a
                 # project's files, not a workspace that grows by a file a session (the index, the
@@ -267,7 +273,16 @@ async def soak(args: argparse.Namespace, out: Path) -> tuple[list[dict[str, Any]
 
         sampler = asyncio.create_task(sample_every())
         typists = [asyncio.create_task(type_away(i, ed)) for i, ed in enumerate(editors)]
-        await asyncio.wait(typists, timeout=max(0.0, stop_at - time.monotonic()) + 1)
+        stop_early = asyncio.create_task(stopping.wait())
+        # Typists only end at stop_at (or by an error): the first to end, or a signal, ends the run.
+        await asyncio.wait([*typists, stop_early], timeout=max(0.0, stop_at - time.monotonic()) + 1,
+                           return_when=asyncio.FIRST_COMPLETED)
+        if stopping.is_set():
+            replay.log("stopped by a signal: reporting what was sampled")
+        for typist in typists:
+            if typist.done() and not typist.cancelled() and typist.exception() is not None:
+                replay.log(f"an editor stopped typing: {typist.exception()!r}")
+        stop_early.cancel()
         for typist in typists:  # mid-session at the end: stop typing now
             typist.cancel()
         await asyncio.gather(*typists, return_exceptions=True)
