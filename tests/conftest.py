@@ -67,7 +67,9 @@ async def start_lsp(
     inline: bool = True,
     options: dict[str, object] | None = None,
     before_initialize: Callable[[LanguageClient], None] | None = None,
+    workspace: Path | None = None,
 ) -> LanguageClient:
+    """A real language server over stdio; `workspace`: its one workspace folder (else /tmp as root)."""
     config = ClientServerConfig(server_command=[*NEARCODE, "lsp", "--stdio"], server_env=env)
     client = await config.start()
     assert isinstance(client, LanguageClient)
@@ -76,7 +78,8 @@ async def start_lsp(
     await client.initialize_session(
         types.InitializeParams(
             capabilities=client_capabilities(inline),
-            root_uri="file:///tmp",
+            root_uri=workspace.as_uri() if workspace else "file:///tmp",
+            workspace_folders=[types.WorkspaceFolder(uri=workspace.as_uri(), name=workspace.name)] if workspace else None,
             initialization_options={**ONE_SUGGESTION, **(options or {})},
         )
     )

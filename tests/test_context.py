@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from nearcode.daemon.context.assembler import ContextAssembler
+from nearcode.daemon.context.assembler import ContextAssembler, ContextChoice
 from nearcode.daemon.context.retrieval import CursorWindow, gather
 from nearcode.daemon.prompting.context_fit import Snippet, fit_context
 from nearcode.daemon.prompting.templates import fim_templates
@@ -206,3 +206,32 @@ async def test_a_variable_holding_an_instance_brings_its_class_members() -> None
     # `model = Model()` is far above (outside the window): the file's text says what it holds.
     [holds] = [c for c in found.candidates if "holds a" in c.reason]
     assert holds.name == "Model" and "model holds a Model" in holds.reason and "def validate(" in holds.text
+
+
+async def test_a_kept_block_is_rebuilt_when_a_definition_in_it_changes_or_goes() -> None:
+    index = project()
+    assembler = ContextAssembler(lambda path: index, deadline_s=5.0)
+    here = CURRENT + "result = model.validate("
+
+    async def request(typed: str = "") -> ContextChoice:
+        choice = await assembler.choose("c\x00doc", ABSOLUTE, "python", here + typed, ")\n")
+        assembler.built("c\x00doc", tuple(c.key for c in choice.candidates), ABSOLUTE)  # as the prompt would
+        return choice
+
+    first = await request()
+    model = next(c for c in first.candidates if c.name == "Model")
+    assert "strict: bool = False)" in model.text
+    # Lines shifting above it (a comment added at the top of models.py) change nothing shown.
+    index.files["pkg/models.py"] = "# the models\n\n" + MODELS
+    assert (await request("1")).reused
+    # Its method gains a parameter: the block must not keep showing the old signature.
+    index.files["pkg/models.py"] = MODELS.replace("strict: bool = False)", "strict: bool = False, context: dict | None = None)")
+    changed = await request("1,")
+    assert not changed.reused and "changed in their files" in changed.why and "Model" in changed.why, changed.why
+    assert "context: dict | None = None" in next(c for c in changed.candidates if c.name == "Model").text
+    assert (await request("1, ")).reused  # and then it stays again
+    # The file is deleted: what it defined leaves the block.
+    del index.files["pkg/models.py"]
+    gone = await request("1, s")
+    assert not gone.reused and "Model" in gone.why, gone.why
+    assert all(c.path != "pkg/models.py" for c in gone.candidates)

@@ -8,6 +8,7 @@ own token counts, never on what the model writes.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -175,3 +176,70 @@ async def test_focus_with_the_cursor_reads_the_long_prompt_ahead(
     shown = await show_context(workspace_lsp, uri)
     assert shown.prompt is not None and shown.prompt_tokens > 400, shown.text
     assert shown.prompt_tokens - shown.cached_tokens <= 48, shown.text
+
+
+PRICING = ('def discounted_total(basket: list[float], percent_off: float = 10.0) -> float:\n'
+           '    """The basket\'s total after the customer\'s discount."""\n'
+           '    return sum(basket) * (1 - percent_off / 100)\n')
+# The same name where the index must never look: a denied file, an ignored one, a build folder.
+BAIT = 'def discounted_total(legacy_rows, api_key="sk-live-0123"):\n    return 0\n'
+
+
+async def test_a_saved_definition_reaches_the_next_prompt_and_leaves_with_its_file(
+    context_daemon: dict[str, str], tmp_path: Path
+) -> None:
+    """Issue 9, end to end: files saved and deleted on disk (real watchdog events), the daemon's
+    index (real tree-sitter), the next completion's prompt as the engine received it."""
+    root = tmp_path / "shop"
+    root.mkdir()
+    (root / ".gitignore").write_text("generated/\n")
+    for bait in ("secrets.py", "credentials.py", "generated/pricing.py", "build/pricing.py"):
+        (root / bait).parent.mkdir(parents=True, exist_ok=True)
+        (root / bait).write_text(BAIT)
+    source = "from pricing import discounted_total\n\n\ndef checkout(basket, customer):\n    total = discounted_total(basket\n"
+    (root / "checkout.py").write_text(source)
+    client = await start_lsp(context_daemon, workspace=root)
+    try:
+        uri = (root / "checkout.py").as_uri()
+        open_doc(client, uri, source)
+        line = "    total = discounted_total(basket"
+        version = 1
+
+        async def next_prompt(text: str) -> str:
+            """Type `text` at the end of the call, ask for a completion there, return its prompt
+            (text no suggestion begins with, so the answer cannot come from the typing cache)."""
+            nonlocal line, version
+            version += 1
+            change(client, uri, version, 4, len(line), text)
+            line += text
+            await inline(client, uri, 4, len(line))
+            shown = await show_context(client, uri)
+            # The prompt of this request (the line as typed now), not an answer from the typing cache.
+            assert shown.prompt is not None and line + "<|fim_suffix|>" in shown.prompt, shown.text
+            return shown.prompt
+
+        before = await next_prompt(",")
+        assert "legacy_rows" not in before and "sk-live" not in before, "a denied, ignored or build file was read"
+        assert "percent_off" not in before  # pricing.py does not exist yet
+
+        (root / "pricing.py").write_text(PRICING)  # saved by another editor, or by git
+        await asyncio.sleep(1.0)
+        saved = await next_prompt(" q1")
+        assert "def discounted_total(basket: list[float], percent_off: float = 10.0) -> float:" in saved, saved
+        assert "pricing.py" in saved.split("<|fim_prefix|>")[0]
+        assert "legacy_rows" not in saved
+
+        # Changed in its file while the user keeps typing at the same place: the kept block follows.
+        (root / "pricing.py").write_text(PRICING.replace("percent_off: float = 10.0", "percent_off: float = 5.0"))
+        await asyncio.sleep(1.0)
+        changed = await next_prompt(", q2")
+        assert "percent_off: float = 5.0" in changed and "percent_off: float = 10.0" not in changed, changed
+
+        started = time.monotonic()
+        (root / "pricing.py").unlink()
+        await asyncio.sleep(1.0)
+        gone = await next_prompt(", q3")
+        assert "percent_off" not in gone, f"a deleted file's definition {time.monotonic() - started:.1f} s later"
+        assert "legacy_rows" not in gone
+    finally:
+        await client.shutdown_session()

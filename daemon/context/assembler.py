@@ -8,7 +8,7 @@ from pathlib import PurePath
 
 from nearcode.daemon.context.index_api import Definition, IndexLookup, WorkspaceIndex, no_index
 from nearcode.daemon.context.retrieval import Candidate, CursorWindow, Gathered, gather
-from nearcode.daemon.context.selection import Choice, StableSelector
+from nearcode.daemon.context.selection import Choice, DefinitionFacts, StableSelector
 
 # Gathering is raced against this (Continue races each source against 100 ms; our index lives in
 # memory, so a few dozen lookups fit in far less). Past it the prompt simply has less context.
@@ -71,7 +71,7 @@ class ContextAssembler:
         window = CursorWindow(relative, language, before, after, prefix + suffix)
         gathered: Gathered = await gather(index, window, self.deadline_s)
         cursor_line = prefix.count("\n")
-        choice: Choice = self.selector.choose(key, relative, gathered, cursor_line)
+        choice: Choice = self.selector.choose(key, relative, gathered, cursor_line, self._changed(index, key))
         return ContextChoice(
             candidates=choice.selection.candidates,
             previous_block=choice.selection.previous_block,
@@ -84,5 +84,38 @@ class ContextAssembler:
             current_definitions=gathered.current_definitions,
         )
 
-    def built(self, key: str, block: tuple[str, ...]) -> None:
-        self.selector.built(key, block)
+    def built(self, key: str, block: tuple[str, ...], path: str = "") -> None:
+        """The prompt of `key` was built with these parts (keys in prompt order) for the document at
+        the absolute `path`: what the index says of the block's definitions now is what it shows."""
+        index = self.index_for(path)
+        previous = self.selector.previous(key)
+        # A kept block keeps the facts of when its parts were gathered (a change since must still
+        # be seen); a rebuilt selection starts without any, so its parts are looked up afresh.
+        known = previous.block_facts if previous is not None else {}
+        facts = {k: known[k] if k in known else definition_facts(index, k)
+                 for k in block if k.startswith(DEFINITION_KEY)} if index else {}
+        self.selector.built(key, block, facts)
+
+    def _changed(self, index: WorkspaceIndex, key: str) -> list[str]:
+        """Names of the definitions in the last block built for `key` that were changed, renamed
+        or deleted in their files since (a few dict lookups per definition in the block)."""
+        previous = self.selector.previous(key)
+        if previous is None:
+            return []
+        try:
+            return [k.rsplit(":", 1)[-1] for k, facts in previous.block_facts.items()
+                    if definition_facts(index, k) != facts]
+        except Exception:  # a broken index: the block stands, as when gathering fails
+            return []
+
+
+DEFINITION_KEY = "def:"  # a definition candidate's key: def:<workspace-relative path>:<qualified name>
+
+
+def definition_facts(index: WorkspaceIndex, key: str) -> DefinitionFacts:
+    """What the index has for the definition a block key names and its members: (qualified name,
+    signature, doc) each, without line numbers (lines shifting above it change nothing shown);
+    empty when the definition is gone."""
+    path, _, qualified = key[len(DEFINITION_KEY):].rpartition(":")
+    return tuple(sorted((d.qualified, d.signature, d.doc) for d in index.file_definitions(path)
+                        if d.qualified == qualified or d.qualified.startswith(qualified + ".")))

@@ -137,7 +137,7 @@ class DocumentPrompts:
         )
         self._anchor(req.slot_key, prompt.anchor)
         if prompt.context is not None:
-            self.assembler.built(req.slot_key, prompt.context.kept)
+            self.assembler.built(req.slot_key, prompt.context.kept, req.path)
         self.anchored_prompts += prompt.anchored
         self.warm_prompts += prompt.warm
         return BuiltPrompt(prompt, self._record(req, choice, prompt, budget))

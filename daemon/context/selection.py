@@ -5,7 +5,8 @@ only while it stays byte for byte the same. Re-ranking on every keystroke would 
 newly typed partial word, a line entering the window) and every request would read it again.
 So a (client, document) keeps its block until the set of names near the cursor really changes:
 a name with a definition appears that the block does not cover, or the cursor moves to another
-place in the file. A rebuilt block keeps the parts it shares with the previous one first, in their
+place in the file; or until what the block shows is no longer true (a definition in it was changed,
+renamed or deleted in its file: a kept block must not show a signature the project no longer has). A rebuilt block keeps the parts it shares with the previous one first, in their
 old order, and appends the new ones, so the engine still reuses the longest possible start.
 """
 
@@ -14,12 +15,16 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from nearcode.daemon.context.retrieval import Candidate, Gathered
 
 MOVE_LINES = 40  # the cursor moved this far from where the block was chosen: a new place
 BLOCKS_KEPT = 512  # (client, document) pairs remembered
+
+# A definition as the index has it, with its members: (qualified name, signature, doc) each.
+DefinitionFacts = tuple[tuple[str, str, str], ...]
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,9 @@ class Selection:
     # The keys of the block built from it last time, in prompt order: a rebuilt block keeps
     # these first, in this order (their text is already in the engine's cache there).
     previous_block: tuple[str, ...] = ()
+    # What the index said of each definition in that block when it was built (signature and doc of
+    # it and its members, ContextAssembler.facts): compared at every keystroke the block is kept.
+    block_facts: Mapping[str, DefinitionFacts] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -53,19 +61,24 @@ class StableSelector:
     def previous(self, key: str) -> Selection | None:
         return self._selections.get(key)
 
-    def choose(self, key: str, path: str, gathered: Gathered, cursor_line: int) -> Choice:
+    def choose(self, key: str, path: str, gathered: Gathered, cursor_line: int, changed: Sequence[str] = ()) -> Choice:
+        """`changed`: definitions of the last built block that the index no longer has as shown."""
         previous = self._selections.get(key)
         names = frozenset(gathered.near_names)
         if previous is not None and previous.path == path:
             moved = abs(cursor_line - previous.cursor_line) > MOVE_LINES
             new_names = names - previous.near_names
-            if gathered.deadline_missed and not moved:
+            if gathered.deadline_missed and not moved and not changed:
                 return self._keep(key, previous, "kept: gathering missed its deadline, the previous block stands")
-            if not moved and not new_names:
+            if not moved and not new_names and not changed:
                 return self._keep(key, previous, "kept: no new definitions needed near the cursor")
             shown = sorted(key.rsplit(":", 1)[-1] for key in new_names)[:5]
-            why = (f"rebuilt: the cursor moved {abs(cursor_line - previous.cursor_line)} lines" if moved
-                   else "rebuilt: new definitions needed near the cursor: " + ", ".join(shown))
+            if moved:
+                why = f"rebuilt: the cursor moved {abs(cursor_line - previous.cursor_line)} lines"
+            elif new_names:
+                why = "rebuilt: new definitions needed near the cursor: " + ", ".join(shown)
+            else:
+                why = "rebuilt: changed in their files since the block was built: " + ", ".join(sorted(changed)[:5])
         else:
             why = "built: first completion here"
         ranked = sorted(gathered.candidates, key=lambda c: -c.score)
@@ -84,11 +97,16 @@ class StableSelector:
         self._selections.move_to_end(key)
         return Choice(previous, True, why)
 
-    def built(self, key: str, block: tuple[str, ...]) -> None:
-        """Remember the keys of the block built from the selection, in prompt order."""
+    def built(self, key: str, block: tuple[str, ...],
+              facts: Mapping[str, DefinitionFacts] | None = None) -> None:
+        """Remember the keys of the block built from the selection, in prompt order, and what the
+        index said of its definitions then."""
         selection = self._selections.get(key)
-        if selection is not None and selection.previous_block != block:
-            self._selections[key] = dataclasses.replace(selection, previous_block=block)
+        if selection is None:
+            return
+        facts = dict(facts or {})
+        if selection.previous_block != block or selection.block_facts != facts:
+            self._selections[key] = dataclasses.replace(selection, previous_block=block, block_facts=facts)
 
     def forget(self, key: str) -> None:
         self._selections.pop(key, None)
