@@ -92,9 +92,9 @@ class ContextAssembler:
         # A kept block keeps the facts of when its parts were gathered (a change since must still
         # be seen); a rebuilt selection starts without any, so its parts are looked up afresh.
         known = previous.block_facts if previous is not None else {}
-        facts = {k: known[k] if k in known else definition_facts(index, k)
-                 for k in block if k.startswith(DEFINITION_KEY)} if index else {}
-        self.selector.built(key, block, facts)
+        missing = [k for k in block if k.startswith(DEFINITION_KEY) and k not in known]
+        fresh = definition_facts(index, missing) if index is not None and missing else {}
+        self.selector.built(key, block, {k: known[k] if k in known else fresh[k] for k in block if k in known or k in fresh})
 
     def _changed(self, index: WorkspaceIndex, key: str) -> list[str]:
         """Names of the definitions in the last block built for `key` that were changed, renamed
@@ -103,19 +103,25 @@ class ContextAssembler:
         if previous is None:
             return []
         try:
-            return [k.rsplit(":", 1)[-1] for k, facts in previous.block_facts.items()
-                    if definition_facts(index, k) != facts]
+            now = definition_facts(index, list(previous.block_facts))
         except Exception:  # a broken index: the block stands, as when gathering fails
             return []
+        return [k.rsplit(":", 1)[-1] for k, facts in previous.block_facts.items() if now[k] != facts]
 
 
 DEFINITION_KEY = "def:"  # a definition candidate's key: def:<workspace-relative path>:<qualified name>
 
 
-def definition_facts(index: WorkspaceIndex, key: str) -> DefinitionFacts:
-    """What the index has for the definition a block key names and its members: (qualified name,
-    signature, doc) each, without line numbers (lines shifting above it change nothing shown);
-    empty when the definition is gone."""
-    path, _, qualified = key[len(DEFINITION_KEY):].rpartition(":")
-    return tuple(sorted((d.qualified, d.signature, d.doc) for d in index.file_definitions(path)
-                        if d.qualified == qualified or d.qualified.startswith(qualified + ".")))
+def definition_facts(index: WorkspaceIndex, keys: list[str]) -> dict[str, DefinitionFacts]:
+    """What the index has for each definition a block key names, with its members: (qualified
+    name, signature, doc) each, without line numbers (lines shifting above it change nothing
+    shown); empty when the definition is gone. One lookup per file."""
+    by_path: dict[str, list[Definition]] = {}
+    facts: dict[str, DefinitionFacts] = {}
+    for key in keys:
+        path, _, qualified = key[len(DEFINITION_KEY):].rpartition(":")
+        if path not in by_path:
+            by_path[path] = index.file_definitions(path)
+        facts[key] = tuple(sorted((d.qualified, d.signature, d.doc) for d in by_path[path]
+                                  if d.qualified == qualified or d.qualified.startswith(qualified + ".")))
+    return facts
