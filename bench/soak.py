@@ -308,8 +308,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--editors", type=int, default=2)
     ap.add_argument("--functions", type=int, default=40, help="stdlib functions typed, in a cycle")
     ap.add_argument("--seed", type=int, default=20261130)
-    ap.add_argument("--no-trace-heap", dest="trace_heap", action="store_false",
-                    help="do not trace the daemon's Python heap (tracing names what grows, at some speed)")
+    ap.add_argument("--trace-heap", action="store_true",
+                    help="trace the daemon's and the language servers' Python heaps (names what grows; tracemalloc "
+                         "and its snapshots add ~10 MB to each server and steps of their own, so the RSS verdict "
+                         "is taken without it)")
+    ap.add_argument("--no-trace-heap", dest="trace_heap", action="store_false", help=argparse.SUPPRESS)
     ap.add_argument("--out", default="", help="results folder (default $BENCH_HOME/results/soak-<time>)")
     ap.add_argument("--report", default="", help="write the report again from a finished run's folder (its soak.json)")
     args = ap.parse_args(argv)
