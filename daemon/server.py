@@ -29,7 +29,6 @@ from nearcode.daemon.fim_service import FimService
 from nearcode.daemon.log_rotation import StderrRotation
 from nearcode.daemon.model_family import family_for_model
 from nearcode.daemon.model_store import PRESETS, ModelError, model_path, resolve_model
-from nearcode.daemon.native_memory import tune_malloc
 from nearcode.daemon.prompting.fim import PromptBudget
 from nearcode.daemon.prompting.templates import FamilyChoice
 from nearcode.daemon.residency import ResidentEngine, resident_memory_bytes
@@ -41,6 +40,7 @@ from nearcode.shared import paths, privacy
 from nearcode.shared.endpoint import Endpoint
 from nearcode.shared.heap_trace import ENV as HEAP_TRACE_ENV
 from nearcode.shared.heap_trace import heap_report, start_if_asked
+from nearcode.shared.native_memory import tune_malloc
 
 log = logging.getLogger("nearcode.daemon")
 

@@ -29,6 +29,7 @@ from nearcode.lsp.code_actions.handlers import CODE_ACTION_KINDS
 from nearcode.lsp.server_state import NearcodeServer
 from nearcode.shared import privacy
 from nearcode.shared.heap_trace import start_if_asked
+from nearcode.shared.native_memory import tune_malloc
 from nearcode.shared.protocol.editor import (
     ACCEPT_COMMAND,
     ASK_CLOUD_COMMAND,
@@ -85,6 +86,7 @@ server = build_server()
 
 
 def run_stdio() -> None:
+    tune_malloc()  # before pygls's reader and the insight writer start their threads
     # Local-only until the settings say otherwise: the guard is in place before any handler runs.
     privacy.install_network_guard("lsp", privacy.LOCAL_ONLY)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s nearcode-lsp %(levelname)s %(message)s")

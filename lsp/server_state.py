@@ -51,7 +51,12 @@ log = logging.getLogger("nearcode.lsp")
 
 class NearcodeServer(LanguageServer):
     def __init__(self) -> None:
-        super().__init__("nearcode", __version__, protocol_cls=NearcodeProtocol)
+        # pygls reads stdin in its thread pool, one submit per read; a pool of several workers
+        # started another thread whenever a read was submitted before the last one's worker had
+        # counted itself idle, and each new thread's malloc arena kept freed message buffers (the
+        # soak: a language server's threads 4 -> 6 and its memory up by steps). One reader is all
+        # stdin needs (our handlers never run in this pool).
+        super().__init__("nearcode", __version__, protocol_cls=NearcodeProtocol, max_workers=1)
         self.settings = Settings()
         self.daemon = DaemonClient()
         self.client_id = uuid.uuid4().hex[:12]

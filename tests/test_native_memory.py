@@ -1,4 +1,4 @@
-"""The daemon's malloc settings (daemon/native_memory.py) give freed large buffers back to the
+"""The daemon's malloc settings (nearcode/shared/native_memory.py) give freed large buffers back to the
 system, even after glibc has seen a large free (which, untuned, raises its mmap threshold so the
 next large buffers come from a heap that small live objects then pin)."""
 
@@ -12,7 +12,7 @@ import pytest
 
 PROBE = textwrap.dedent("""
     import sys
-    from nearcode.daemon.native_memory import tune_malloc
+    from nearcode.shared.native_memory import tune_malloc
 
     def rss_mb():
         with open("/proc/self/status") as status:

@@ -1,4 +1,4 @@
-"""glibc malloc settings for a process that lives for days and holds large, short-lived native buffers.
+"""glibc malloc settings for the processes that live for days: the daemon and the language servers.
 
 llama.cpp's prompt cache keeps each saved prompt's KV state (~12 kB a token on the 0.5B: megabytes
 a prompt) in host memory and frees the oldest past its cap. glibc serves a freed large buffer's
@@ -8,6 +8,10 @@ them, freed states stay resident, and the daemon's memory rose by steps through 
 12: +9% between minutes 10 and 21, most of it in per-thread arenas of ~64 MB). A fixed mmap
 threshold keeps every buffer of a megabyte or more in a mapping of its own, returned to the system
 when freed; fewer arenas keep the many engine threads from each growing one of their own.
+
+A language server has the same arena problem on a small scale: pygls reads every message in a
+worker thread of its pool, and each new reader thread got an arena of its own that kept the freed
+message buffers (documents of tens of kB) resident (the soak: +3-5% an hour, in steps).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import ctypes
 import ctypes.util
 import logging
 
-log = logging.getLogger("nearcode.daemon")
+log = logging.getLogger("nearcode")
 
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameters (malloc.h)
 M_ARENA_MAX = -8
@@ -25,7 +29,7 @@ ARENAS = 2
 
 
 def tune_malloc() -> bool:
-    """Apply the settings above (before the engine starts its threads); False where the C library
+    """Apply the settings above (before the process starts its threads); False where the C library
     is not glibc, which then keeps its own policy."""
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
@@ -35,5 +39,5 @@ def tune_malloc() -> bool:
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     ok = bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) == 1 and mallopt(M_ARENA_MAX, ARENAS) == 1)
     if not ok:
-        log.warning("mallopt refused the daemon's malloc settings: memory may grow by steps")
+        log.warning("mallopt refused the malloc settings: memory may grow by steps")
     return ok
