@@ -7,7 +7,13 @@ from dataclasses import dataclass
 from pathlib import PurePath
 
 from nearcode.daemon.context.index_api import Definition, IndexLookup, WorkspaceIndex, no_index
-from nearcode.daemon.context.retrieval import Candidate, CursorWindow, Gathered, gather
+from nearcode.daemon.context.retrieval import (
+    DEFINITION_KEY,
+    Candidate,
+    CursorWindow,
+    Gathered,
+    gather,
+)
 from nearcode.daemon.context.selection import Choice, DefinitionFacts, StableSelector
 
 # Gathering is raced against this (Continue races each source against 100 ms; our index lives in
@@ -94,7 +100,8 @@ class ContextAssembler:
         known = previous.block_facts if previous is not None else {}
         missing = [k for k in block if k.startswith(DEFINITION_KEY) and k not in known]
         fresh = definition_facts(index, missing) if index is not None and missing else {}
-        self.selector.built(key, block, {k: known[k] if k in known else fresh[k] for k in block if k in known or k in fresh})
+        facts = {k: known[k] if k in known else fresh[k] for k in block if k in known or k in fresh}
+        self.selector.built(key, block, facts)
 
     def _changed(self, index: WorkspaceIndex, key: str) -> list[str]:
         """Names of the definitions in the last block built for `key` that were changed, renamed
@@ -107,9 +114,6 @@ class ContextAssembler:
         except Exception:  # a broken index: the block stands, as when gathering fails
             return []
         return [k.rsplit(":", 1)[-1] for k, facts in previous.block_facts.items() if now[k] != facts]
-
-
-DEFINITION_KEY = "def:"  # a definition candidate's key: def:<workspace-relative path>:<qualified name>
 
 
 def definition_facts(index: WorkspaceIndex, keys: list[str]) -> dict[str, DefinitionFacts]:

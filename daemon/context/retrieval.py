@@ -115,6 +115,8 @@ class _Stop(Exception):
 Check = Callable[[], None]  # raises _Stop once the deadline has passed
 
 
+DEFINITION_KEY = "def:"  # a definition candidate's key: def:<workspace-relative path>:<qualified name>
+
 _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="context")
 
 
@@ -196,7 +198,7 @@ class _Search:
     def _definition(self, d: Definition, score: float, reason: str, near: bool = False) -> Iterator[Candidate]:
         """`d` as a candidate (a class with its members), unless it is in this file or a route
         already offered it at least as well. `near`: a name near the cursor resolved to it."""
-        key = f"def:{d.path}:{d.qualified}"
+        key = f"{DEFINITION_KEY}{d.path}:{d.qualified}"
         if near:
             self._resolved_near[key] = None
         if self._best.get(key, -1.0) >= score or d.path == self.window.path:

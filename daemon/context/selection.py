@@ -5,9 +5,10 @@ only while it stays byte for byte the same. Re-ranking on every keystroke would 
 newly typed partial word, a line entering the window) and every request would read it again.
 So a (client, document) keeps its block until the set of names near the cursor really changes:
 a name with a definition appears that the block does not cover, or the cursor moves to another
-place in the file; or until what the block shows is no longer true (a definition in it was changed,
-renamed or deleted in its file: a kept block must not show a signature the project no longer has). A rebuilt block keeps the parts it shares with the previous one first, in their
-old order, and appends the new ones, so the engine still reuses the longest possible start.
+place in the file; or until what the block shows is no longer true (a definition in it was
+changed, renamed or deleted in its file: a kept block must not show a signature the project no
+longer has). A rebuilt block keeps the parts it shares with the previous one first, in their old
+order, and appends the new ones, so the engine still reuses the longest possible start.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ class Selection:
     # these first, in this order (their text is already in the engine's cache there).
     previous_block: tuple[str, ...] = ()
     # What the index said of each definition in that block when it was built (signature and doc of
-    # it and its members, ContextAssembler.facts): compared at every keystroke the block is kept.
+    # it and its members, assembler.definition_facts): compared at every request the block is kept.
     block_facts: Mapping[str, DefinitionFacts] = field(default_factory=dict)
 
 
