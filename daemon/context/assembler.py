@@ -3,6 +3,7 @@ kept stable per (client, document) while the user types in one place."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import PurePath
 
@@ -99,7 +100,11 @@ class ContextAssembler:
         # be seen); a rebuilt selection starts without any, so its parts are looked up afresh.
         known = previous.block_facts if previous is not None else {}
         missing = [k for k in block if k.startswith(DEFINITION_KEY) and k not in known]
-        fresh = definition_facts(index, missing) if index is not None and missing else {}
+        fresh: dict[str, DefinitionFacts] = {}
+        if index is not None and missing:
+            # A broken index: those parts go unchecked later; the prompt built from them stands.
+            with contextlib.suppress(Exception):
+                fresh = definition_facts(index, missing)
         facts = {k: known[k] if k in known else fresh[k] for k in block if k in known or k in fresh}
         self.selector.built(key, block, facts)
 
