@@ -39,17 +39,39 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import replay  # bench/replay.py: the typing sessions and the editor client
 
 GROWTH_GOAL = 0.05
+REGIONS = ("heap_kb", "arenas_kb", "anon_kb", "file_kb")
 TREND_P = 0.05
 
 
+def memory_regions(pid: int) -> dict[str, int]:
+    """Where `pid`'s resident memory lies (kB), from /proc/<pid>/smaps: malloc's main heap (brk),
+    1 MiB anonymous maps (CPython's object arenas), other anonymous maps (malloc's thread arenas and
+    large blocks, native libraries' own), and mapped files (code, the model file)."""
+    regions = dict.fromkeys(REGIONS, 0)
+    kind = ""
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        fields = line.split()
+        if "-" in fields[0] and len(fields) >= 5:  # a mapping's header: range perms offset dev inode [name]
+            start, end = (int(x, 16) for x in fields[0].split("-"))
+            name = fields[5] if len(fields) > 5 else ""
+            kind = ("heap_kb" if name == "[heap]" else "arenas_kb" if not name and end - start == 1 << 20
+                    else "anon_kb" if not name or name.startswith("[anon") else "file_kb" if name.startswith("/")
+                    else "")  # [stack], [vdso], ...: not counted
+        elif fields[0] == "Rss:" and kind:
+            regions[kind] += int(fields[1])
+    return regions
+
+
 def proc_sample(pid: int) -> dict[str, int] | None:
-    """Resident memory (kB), open file descriptors and threads of `pid` (None when it is gone)."""
+    """Resident memory (kB, in total and by region), open file descriptors and threads of `pid`
+    (None when it is gone)."""
     try:
         status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
         return {
             "rss_kb": int(status["VmRSS"].split()[0]),
             "threads": int(status["Threads"]),
             "fds": len(os.listdir(f"/proc/{pid}/fd")),
+            **memory_regions(pid),
         }
     except (OSError, KeyError, ValueError):
         return None
@@ -96,6 +118,7 @@ async def take_sample(started: float, runtime: Path, editors: list[Any]) -> dict
         sample["daemon"] = proc_sample(int(status["pid"]))
         sample["daemon_pid"] = status["pid"]
     sample["caches"] = status.get("caches", {})
+    sample["daemon_alloc"] = status.get("allocator", {})
     heap = status.get("python_heap") or {}
     if heap:  # NEARCODE_TRACE_HEAP=1: Python's share of the daemon's memory, apart from the engine's
         sample["heap"] = {"traced_kb": heap["traced_kb"]}
@@ -104,12 +127,14 @@ async def take_sample(started: float, runtime: Path, editors: list[Any]) -> dict
     sample["daemon_log_bytes"] = log_bytes(runtime)
     for i, ed in enumerate(editors):
         sample[f"lsp{i}"] = proc_sample(ed.lsp.proc.pid)
-        if heap:  # the language servers trace theirs too (`nearcode.debugHeap`, registered while tracing)
-            with contextlib.suppress(Exception):  # a busy or restarting server: no sample this minute
-                report = await ed.lsp.call("workspace/executeCommand", {"command": "nearcode.debugHeap", "arguments": []}, 10)
-                if report:
-                    sample[f"lsp{i}_heap"] = {"traced_kb": report["traced_kb"]}
-                    sample[f"lsp{i}_heap_top"] = report["top"]
+        # `nearcode.debugHeap` (the debug commands are on): the server's allocators and, while
+        # tracing, its traced Python heap.
+        with contextlib.suppress(Exception):  # a busy or restarting server: no sample this minute
+            report = await ed.lsp.call("workspace/executeCommand", {"command": "nearcode.debugHeap", "arguments": []}, 10)
+            sample[f"lsp{i}_alloc"] = report.get("allocator", {})
+            if "traced_kb" in report:
+                sample[f"lsp{i}_heap"] = {"traced_kb": report["traced_kb"]}
+                sample[f"lsp{i}_heap_top"] = report["top"]
     return sample
 
 
@@ -117,7 +142,8 @@ def series(samples: list[dict[str, Any]]) -> dict[str, list[tuple[float, float]]
     """Every numeric measurement over time: 'daemon.rss_kb', 'lsp0.fds', 'caches.prompt_anchors', ..."""
     out: dict[str, list[tuple[float, float]]] = {}
     for sample in samples:
-        for group in ("daemon", "lsp0", "lsp1", "caches", "heap", "lsp0_heap", "lsp1_heap"):
+        for group in ("daemon", "lsp0", "lsp1", "caches", "heap", "lsp0_heap", "lsp1_heap",
+                      "daemon_alloc", "lsp0_alloc", "lsp1_alloc"):
             for key, value in (sample.get(group) or {}).items():
                 out.setdefault(f"{group}.{key}", []).append((sample["t_min"], float(value)))
         out.setdefault("daemon.log_bytes", []).append((sample["t_min"], float(sample["daemon_log_bytes"])))
@@ -147,8 +173,9 @@ def verdicts(samples: list[dict[str, Any]], settle_min: float) -> list[dict[str,
         tau, p = mann_kendall(steady)
         trend = p < TREND_P and tau > 0
         bounded = name.startswith("caches.") or name == "daemon.log_bytes"  # judged by their bounds
-        # The traced heaps say where memory goes; the goal is on what the system sees (RSS).
-        diagnostic = "heap" in name.split(".")[0]
+        # The traced heaps and the regions say where memory goes; the goal is on what the system sees (RSS).
+        group = name.split(".")[0]
+        diagnostic = "heap" in group or "alloc" in group or name.split(".")[-1] in REGIONS
         ok = (growth < GROWTH_GOAL and not trend) or bounded or diagnostic
         rows.append({"series": name, "at_settle": base, "end": last, "max": max(steady), "growth": growth,
                      "tau": tau, "p": p, "rising_trend": trend, "ok": ok, "judged": not (bounded or diagnostic)})
@@ -174,8 +201,12 @@ def plot(samples: list[dict[str, Any]], settle_min: float, path: Path) -> bool:
         ("daemon.log and rotated files (kB)", ["daemon.log_bytes"], 1 / 1024),
         ("traced Python heap (MB)", ["heap.traced_kb", "lsp0_heap.traced_kb", "lsp1_heap.traced_kb"], 1 / 1024),
         ("load average (1 min)", ["load1"], 1),
+        ("language servers: malloc in use, free, mapped (MB)",
+         [f"lsp{i}_alloc.{k}" for i in (0, 1) for k in ("malloc_in_use_kb", "malloc_free_kb", "malloc_mmap_kb")], 1 / 1024),
+        ("language servers: CPython small-object blocks (thousands)",
+         ["lsp0_alloc.pymalloc_blocks", "lsp1_alloc.pymalloc_blocks"], 1 / 1000),
     ]
-    fig, axes = plt.subplots(4, 2, figsize=(12, 14), sharex=True)
+    fig, axes = plt.subplots(5, 2, figsize=(12, 17), sharex=True)
     for ax, (title, names, scale) in zip(axes.flat, panels, strict=True):
         for name in names:
             points = data.get(name, [])
@@ -235,8 +266,11 @@ async def soak(args: argparse.Namespace, out: Path) -> tuple[list[dict[str, Any]
     os.environ["NEARCODE_RUNTIME_DIR"] = str(runtime)  # for this process's client of the daemon, too
     if args.trace_heap:  # the daemon the first editor starts inherits it (nearcode/shared/heap_trace.py)
         os.environ["NEARCODE_TRACE_HEAP"] = "1"
+    os.environ["NEARCODE_DEBUG_COMMANDS"] = "1"  # the servers' `nearcode.debugHeap`: their allocators
     env = dict(os.environ)
-    rargs = replay.parse_args(["--seed", str(args.seed)])
+    defaults = replay.parse_args([])
+    rargs = replay.parse_args(["--seed", str(args.seed), "--interval-ms", str(defaults.interval_ms / args.speed),
+                               "--pause-ms", str(defaults.pause_ms / args.speed)])
     funcs = replay.pick_functions(args.functions, args.seed)
     spawned: list[Any] = []
     samples: list[dict[str, Any]] = []
@@ -308,6 +342,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--editors", type=int, default=2)
     ap.add_argument("--functions", type=int, default=40, help="stdlib functions typed, in a cycle")
     ap.add_argument("--seed", type=int, default=20261130)
+    ap.add_argument("--speed", type=float, default=1.0,
+                    help="typing speed as a multiple of replay.py's (2: keystrokes and pauses twice as quick); "
+                         "more messages an hour tells growth per message from growth per hour")
     ap.add_argument("--trace-heap", action="store_true",
                     help="trace the daemon's and the language servers' Python heaps (names what grows; tracemalloc "
                          "and its snapshots add ~10 MB to each server and steps of their own, so the RSS verdict "

@@ -40,7 +40,7 @@ from nearcode.shared import paths, privacy
 from nearcode.shared.endpoint import Endpoint
 from nearcode.shared.heap_trace import ENV as HEAP_TRACE_ENV
 from nearcode.shared.heap_trace import heap_report, start_if_asked
-from nearcode.shared.native_memory import tune_malloc
+from nearcode.shared.native_memory import allocator_report, tune_malloc
 
 log = logging.getLogger("nearcode.daemon")
 
@@ -318,6 +318,7 @@ class Daemon:
             "network": privacy.network_status(),
             "workspace": self.workspaces.status(),
             "memory_rss_bytes": resident_memory_bytes(),
+            "allocator": allocator_report(),  # malloc in use / free / mapped, CPython blocks (the soak)
             "python_heap": heap_report(),  # None unless NEARCODE_TRACE_HEAP=1 (nearcode/shared/heap_trace.py)
             "model_state": _model_state(loading, residency),
             "idle_unload_s": residency.idle_s if residency and residency.releasable else 0,

@@ -27,12 +27,13 @@ from nearcode.lsp.rpc import message_field
 from nearcode.lsp.server_state import NearcodeServer
 from nearcode.shared import privacy
 from nearcode.shared.heap_trace import heap_report
+from nearcode.shared.native_memory import allocator_report
 from nearcode.shared.protocol.editor import StatusResult, WireModel
 
 log = logging.getLogger("nearcode.lsp")
 
 DEBUG_DOCUMENT_COMMAND = "nearcode.debugDocument"  # only with NEARCODE_DEBUG_COMMANDS=1 (tests, fuzzing)
-DEBUG_HEAP_COMMAND = "nearcode.debugHeap"  # only with NEARCODE_TRACE_HEAP=1 (bench/soak.py)
+DEBUG_HEAP_COMMAND = "nearcode.debugHeap"  # only with NEARCODE_TRACE_HEAP=1 or the debug commands (bench/soak.py)
 
 
 async def status_command(ls: NearcodeServer, *args: Any) -> dict[str, Any]:
@@ -114,5 +115,6 @@ async def debug_document(ls: NearcodeServer, *args: Any) -> dict[str, Any]:
 
 
 async def debug_heap(ls: NearcodeServer, *args: Any) -> dict[str, Any]:
-    """This server's traced Python heap and its largest sites (nearcode/shared/heap_trace.py)."""
-    return heap_report() or {}
+    """This server's memory by allocator and, while tracing, its traced Python heap and largest
+    sites (nearcode/shared/heap_trace.py)."""
+    return {"allocator": allocator_report(), **(heap_report() or {})}

@@ -8,6 +8,10 @@
   like that is logged and dropped.
 - The futures pygls keeps for handlers it runs itself are dropped once done (it kept one per
   keystroke forever).
+- A message of a method lsprotocol does not know (nearcode's own notifications, the editor's answers
+  to our requests) keeps its parameters as the JSON gave them: pygls turns every such object into a
+  namedtuple of a class it makes for that one message (a new type, with code compiled for it, per
+  object of every didShowCompletion), garbage that only the cyclic collector frees.
 - `message_field` reads a field of a custom message's parameters, whichever shape pygls gives them.
 """
 
@@ -18,9 +22,16 @@ import logging
 from collections.abc import Generator
 from typing import Any
 
+import cattrs
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
-from pygls.protocol import LanguageServerProtocol
+from pygls.protocol import (
+    JsonRPCNotification,
+    JsonRPCRequestMessage,
+    JsonRPCResponseMessage,
+    LanguageServerProtocol,
+    default_converter,
+)
 from pygls.protocol.language_server import lsp_method
 
 from nearcode.lsp.documents import EditorWorkspace
@@ -90,6 +101,16 @@ class NearcodeProtocol(LanguageServerProtocol):
                 error = JsonRpcInvalidParams(f"nearcode: invalid parameters for {method}: {_brief(cause)}")
                 self._send_response(msg_id, error=error.to_response_error())  # type: ignore[arg-type]
             raise MalformedMessage(f"malformed {method or 'message'}: {_brief(cause)}") from exc
+
+
+def plain_json_converter() -> cattrs.Converter:
+    """pygls's converter, with the parameters (or result) of a method it has no type for left as
+    plain JSON values (the soak: a class made and dropped per shown suggestion, while the language
+    servers' memory crept up)."""
+    converter: cattrs.Converter = default_converter()  # type: ignore[no-untyped-call]
+    for envelope in (JsonRPCNotification, JsonRPCRequestMessage, JsonRPCResponseMessage):
+        converter.register_structure_hook(envelope, lambda obj, cls: cls(**obj))
+    return converter
 
 
 def message_field(params: Any, name: str, default: Any = None) -> Any:

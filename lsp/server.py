@@ -92,8 +92,9 @@ def run_stdio() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s nearcode-lsp %(levelname)s %(message)s")
     logging.getLogger("pygls").setLevel(logging.WARNING)  # its debug/info logs carry message bodies
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    if os.environ.get("NEARCODE_DEBUG_COMMANDS") == "1":
+    debug_commands = os.environ.get("NEARCODE_DEBUG_COMMANDS") == "1"
+    if debug_commands:
         server.command(commands.DEBUG_DOCUMENT_COMMAND)(commands.debug_document)
-    if start_if_asked():  # the soak names what grows here too
+    if start_if_asked() or debug_commands:  # the soak names what grows here too
         server.command(commands.DEBUG_HEAP_COMMAND)(commands.debug_heap)
     server.start_io()

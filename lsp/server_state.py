@@ -39,7 +39,7 @@ from nearcode.lsp.daemon_client import (
 from nearcode.lsp.documents import text_and_offset
 from nearcode.lsp.insight.session import InsightSession
 from nearcode.lsp.problems import ProblemKind, Problems
-from nearcode.lsp.rpc import MalformedMessage, NearcodeProtocol
+from nearcode.lsp.rpc import MalformedMessage, NearcodeProtocol, plain_json_converter
 from nearcode.lsp.workspace_sync import WorkspaceSync
 from nearcode.shared import paths, privacy
 from nearcode.shared.protocol.daemon_api import StatusEvent
@@ -56,7 +56,8 @@ class NearcodeServer(LanguageServer):
         # counted itself idle, and each new thread's malloc arena kept freed message buffers (the
         # soak: a language server's threads 4 -> 6 and its memory up by steps). One reader is all
         # stdin needs (our handlers never run in this pool).
-        super().__init__("nearcode", __version__, protocol_cls=NearcodeProtocol, max_workers=1)
+        super().__init__("nearcode", __version__, protocol_cls=NearcodeProtocol, max_workers=1,
+                         converter_factory=plain_json_converter)
         self.settings = Settings()
         self.daemon = DaemonClient()
         self.client_id = uuid.uuid4().hex[:12]

@@ -12,6 +12,7 @@ from lsprotocol import types
 
 from nearcode.shared import heap_trace
 from tests.conftest import start_lsp
+from tests.editor_session import with_debug_commands
 from tests.support import daemon_http, running_daemon
 
 
@@ -51,7 +52,9 @@ async def test_the_real_processes_report_their_heaps_only_while_tracing(daemon_e
     """What bench/soak.py reads: the daemon's `python_heap` in /api/status and the language server's
     `nearcode.debugHeap`, present with NEARCODE_TRACE_HEAP=1 and absent without it."""
     with daemon_http(daemon_env) as http:
-        assert http.get("/api/status").json()["python_heap"] is None  # the session daemon: not traced
+        status = http.get("/api/status").json()
+        assert status["python_heap"] is None  # the session daemon: not traced
+        assert status["allocator"]["malloc_in_use_kb"] > 0 and status["allocator"]["pymalloc_blocks"] > 0
     with running_daemon(NEARCODE_TRACE_HEAP="1") as traced_env, daemon_http(traced_env) as http:
         heap = http.get("/api/status").json()["python_heap"]
         assert heap["traced_kb"] > 0 and heap["top"] and {"site", "kb", "count"} <= set(heap["top"][0])
@@ -68,3 +71,10 @@ async def test_the_real_processes_report_their_heaps_only_while_tracing(daemon_e
             await untraced.workspace_execute_command_async(types.ExecuteCommandParams(command="nearcode.debugHeap"))
     finally:
         await untraced.shutdown_session()
+    debugging = await start_lsp(with_debug_commands(daemon_env))  # the soak's servers: allocators, no tracing
+    try:
+        report = await debugging.workspace_execute_command_async(types.ExecuteCommandParams(command="nearcode.debugHeap"))
+        assert "traced_kb" not in report
+        assert report["allocator"]["malloc_in_use_kb"] > 0 and report["allocator"]["pymalloc_blocks"] > 0
+    finally:
+        await debugging.shutdown_session()

@@ -42,3 +42,18 @@ def test_freed_prompt_states_leave_the_process() -> None:
     untuned, tuned = resident_after_free("untuned"), resident_after_free("tuned")
     assert untuned > 200, f"the probe no longer shows glibc keeping freed buffers ({untuned} MB): revisit it"
     assert tuned < 30, f"{tuned} MB of 300 MB freed stayed resident with the daemon's settings"
+
+
+def test_allocator_report_tells_malloc_in_use_from_free_and_counts_small_objects() -> None:
+    """The figures the soak samples to tell a leak (in use rises) from fragmentation (free rises)."""
+    from nearcode.shared.native_memory import allocator_report
+
+    before = allocator_report()
+    held = [bytearray(100_000) for _ in range(40)]  # 4 MB from malloc's arenas (under any mmap threshold)
+    small = [object() for _ in range(20_000)]  # CPython's small-object allocator
+    during = allocator_report()
+    assert during["malloc_in_use_kb"] - before["malloc_in_use_kb"] >= 3500, (before, during)
+    assert during["pymalloc_blocks"] - before["pymalloc_blocks"] >= 19_000, (before, during)
+    del held, small
+    after = allocator_report()
+    assert during["malloc_in_use_kb"] - after["malloc_in_use_kb"] >= 3500, (during, after)
