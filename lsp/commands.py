@@ -115,6 +115,6 @@ async def debug_document(ls: NearcodeServer, *args: Any) -> dict[str, Any]:
 
 
 async def debug_heap(ls: NearcodeServer, *args: Any) -> dict[str, Any]:
-    """This server's memory by allocator and, while tracing, its traced Python heap and largest
-    sites (nearcode/shared/heap_trace.py)."""
-    return {"allocator": allocator_report(), **(heap_report() or {})}
+    """This server's memory by allocator, what it keeps between requests and, while tracing, its
+    traced Python heap and largest sites (nearcode/shared/heap_trace.py)."""
+    return {"allocator": allocator_report(), "caches": ls.cache_sizes(), **(heap_report() or {})}

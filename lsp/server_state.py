@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections import Counter, OrderedDict
+from collections import Counter
 from typing import Any
 
 from lsprotocol import types
@@ -78,7 +78,6 @@ class NearcodeServer(LanguageServer):
         # Not the daemon's (`nearcode status`: model requests of every editor) nor insight's
         # (lsp/insight/: what became of each suggestion, kept across sessions, may be off).
         self.counters: Counter[str] = Counter()
-        self.offered: OrderedDict[str, str] = OrderedDict()  # completion id -> text, most recent last
         self.client_has_inline = False
         self.problems = Problems(self.show_error)
         # The daemon's workspace index: this editor's folders and unsaved buffers (lsp/workspace_sync.py).
@@ -115,6 +114,17 @@ class NearcodeServer(LanguageServer):
             self.message = message
         self.protocol.notify(STATUS_NOTIFICATION, self.status().wire())
         self.workspace_sync.refresh_soon()
+
+    def cache_sizes(self) -> dict[str, int]:
+        """What the server keeps between requests, each with its bound (docs/reliability.md)."""
+        tracker = self.insight.tracker
+        return {
+            "typing_cache": len(self.coordinator.cache),  # <= 256 suggestions
+            "insight_items": len(tracker.by_item),  # <= 512 offered items an accept may still name
+            "insight_pending": len(tracker.pending),  # one per document with a suggestion in play
+            "insight_surviving": len(tracker.surviving),  # <= 200 accepted texts followed
+            "documents": len(self.workspace.text_documents),  # open in the editor
+        }
 
     def status(self) -> StatusParams:
         destination = self.destination
@@ -192,9 +202,6 @@ class NearcodeServer(LanguageServer):
             self.counters["offered"] += 1
             self.counters["alternativesOffered"] += len(outcome.alternatives)
             self.last_latency_ms = outcome.latency_ms
-            self.offered[outcome.completion_id] = outcome.text
-            while len(self.offered) > 200:
-                self.offered.popitem(last=False)
         self.send_status()
         return outcome
 

@@ -75,6 +75,8 @@ async def test_the_real_processes_report_their_heaps_only_while_tracing(daemon_e
     try:
         report = await debugging.workspace_execute_command_async(types.ExecuteCommandParams(command="nearcode.debugHeap"))
         assert "traced_kb" not in report
+        assert set(report["caches"]) == {"typing_cache", "insight_items", "insight_pending", "insight_surviving",
+                                         "documents"}
         assert report["allocator"]["malloc_in_use_kb"] > 0 and report["allocator"]["pymalloc_blocks"] > 0
     finally:
         await debugging.shutdown_session()
