@@ -29,7 +29,7 @@ from nearcode.lsp.code_actions.handlers import CODE_ACTION_KINDS
 from nearcode.lsp.server_state import NearcodeServer
 from nearcode.shared import privacy
 from nearcode.shared.heap_trace import start_if_asked
-from nearcode.shared.native_memory import tune_malloc
+from nearcode.shared.native_memory import freeze_startup_objects, tune_malloc
 from nearcode.shared.protocol.editor import (
     ACCEPT_COMMAND,
     ASK_CLOUD_COMMAND,
@@ -97,4 +97,5 @@ def run_stdio() -> None:
         server.command(commands.DEBUG_DOCUMENT_COMMAND)(commands.debug_document)
     if start_if_asked() or debug_commands:  # the soak names what grows here too
         server.command(commands.DEBUG_HEAP_COMMAND)(commands.debug_heap)
+    freeze_startup_objects()  # full collections often and cheap: dead objects do not pile up
     server.start_io()

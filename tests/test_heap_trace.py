@@ -78,5 +78,6 @@ async def test_the_real_processes_report_their_heaps_only_while_tracing(daemon_e
         assert set(report["caches"]) == {"typing_cache", "insight_items", "insight_pending", "insight_surviving",
                                          "documents"}
         assert report["allocator"]["malloc_in_use_kb"] > 0 and report["allocator"]["pymalloc_blocks"] > 0
+        assert report["allocator"]["gc_frozen"] > 10_000  # the start-up's objects (lsp/server.py)
     finally:
         await debugging.shutdown_session()

@@ -19,6 +19,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import gc
 import logging
 import sys
 
@@ -45,6 +46,21 @@ def tune_malloc() -> bool:
     return ok
 
 
+def freeze_startup_objects() -> int:
+    """Move every object alive now (modules, classes, functions: the start-up's ~80,000 in a
+    language server) out of the cyclic collector's reach, and return how many.
+
+    CPython collects its oldest generation only once the objects promoted into it since the last
+    full collection exceed a quarter of its size. With the start-up objects counted, a language
+    server ran two full collections in 35 minutes of the soak, and the dead objects that wait for
+    one (an httpx response and its stream refer to each other; so do finished tasks) piled up by
+    the thousand between them: the heap's peak, and with it the resident memory, rose in steps.
+    Frozen, they neither count nor get walked: full collections come often and cost little."""
+    gc.collect()  # what start-up left for the collector goes now, not into the frozen set
+    gc.freeze()
+    return gc.get_freeze_count()
+
+
 class _MallInfo2(ctypes.Structure):  # glibc >= 2.33 (malloc.h): every field a size_t
     _fields_ = [(name, ctypes.c_size_t) for name in (
         "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
@@ -63,9 +79,11 @@ def _mallinfo2() -> object | None:
 def allocator_report() -> dict[str, int]:
     """Where this process's heap memory is, by allocator: malloc's blocks in use, its free space
     kept in its arenas (fragmentation: resident until a trim), its own mappings for large blocks,
-    and CPython's small-object blocks in use (a count: its arenas are mapped apart from malloc).
+    and CPython's small-object blocks in use (a count: its arenas are mapped apart from malloc),
+    with the collector's frozen objects and full collections so far.
     The soak samples it to tell a leak (in use rises) from fragmentation (free rises)."""
-    report = {"pymalloc_blocks": sys.getallocatedblocks()}
+    report = {"pymalloc_blocks": sys.getallocatedblocks(), "gc_frozen": gc.get_freeze_count(),
+              "gc_full_collections": gc.get_stats()[-1]["collections"]}
     mallinfo2 = _mallinfo2()
     if mallinfo2 is not None:
         info = mallinfo2()  # type: ignore[operator]
