@@ -57,3 +57,37 @@ def test_allocator_report_tells_malloc_in_use_from_free_and_counts_small_objects
     del held, small
     after = allocator_report()
     assert during["malloc_in_use_kb"] - after["malloc_in_use_kb"] >= 3500, (during, after)
+
+
+COLLECTOR_PROBE = textwrap.dedent("""
+    import gc, sys
+    import nearcode.lsp.server  # the language server's start-up objects
+    from nearcode.shared.native_memory import freeze_startup_objects
+
+    gc.collect()
+    if sys.argv[1] == "frozen":
+        freeze_startup_objects()
+
+    class Node:
+        def __init__(self):
+            self.me = self  # dead only to the cyclic collector, like an httpx response and its stream
+
+    kept = []
+    for i in range(300_000):
+        Node()
+        if i % 50 == 0:
+            kept.append([i])  # a few survivors, as a server keeps some of what it makes
+    print(gc.get_stats()[-1]["collections"])
+""")
+
+
+def full_collections(mode: str) -> int:
+    out = subprocess.run([sys.executable, "-c", COLLECTOR_PROBE, mode], capture_output=True, text=True,
+                         timeout=120, check=True)  # fmt: skip
+    return int(out.stdout.strip())
+
+
+def test_frozen_start_up_objects_let_full_collections_run() -> None:
+    """In a subprocess (a freeze would hold pytest's own objects for the rest of the run)."""
+    plain, frozen = full_collections("plain"), full_collections("frozen")
+    assert frozen >= plain + 3, (plain, frozen)
