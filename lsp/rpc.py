@@ -114,7 +114,8 @@ def plain_json_converter() -> cattrs.Converter:
 
 
 def message_field(params: Any, name: str, default: Any = None) -> Any:
-    """Custom notifications arrive as dicts or namedtuples depending on the path through pygls."""
+    """A field of a message's parameters: plain JSON for nearcode's own notifications
+    (`plain_json_converter`), lsprotocol objects for LSP's."""
     if isinstance(params, dict):
         return params.get(name, default)
     return getattr(params, name, default)

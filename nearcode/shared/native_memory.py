@@ -22,6 +22,7 @@ import functools
 import gc
 import logging
 import sys
+from typing import Any
 
 log = logging.getLogger("nearcode")
 
@@ -31,13 +32,20 @@ MMAP_THRESHOLD_BYTES = 1 << 20  # fixed: glibc stops raising it after a large fr
 ARENAS = 2
 
 
+@functools.cache
+def _libc_function(name: str) -> Any | None:
+    """A function of the C library (None where it has none by that name: not glibc, or too old)."""
+    try:
+        return getattr(ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6"), name)
+    except (OSError, AttributeError):
+        return None
+
+
 def tune_malloc() -> bool:
     """Apply the settings above (before the process starts its threads); False where the C library
     is not glibc, which then keeps its own policy."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
+    mallopt = _libc_function("mallopt")
+    if mallopt is None:
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     ok = bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) == 1 and mallopt(M_ARENA_MAX, ARENAS) == 1)
@@ -69,16 +77,6 @@ class _MallInfo2(ctypes.Structure):  # glibc >= 2.33 (malloc.h): every field a s
         "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
 
 
-@functools.cache
-def _mallinfo2() -> object | None:
-    try:
-        fn = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallinfo2
-    except (OSError, AttributeError):
-        return None
-    fn.argtypes, fn.restype = [], _MallInfo2
-    return fn
-
-
 def allocator_report() -> dict[str, int]:
     """Where this process's heap memory is, by allocator: malloc's blocks in use, its free space
     kept in its arenas (fragmentation: resident until a trim), its own mappings for large blocks,
@@ -87,9 +85,10 @@ def allocator_report() -> dict[str, int]:
     The soak samples it to tell a leak (in use rises) from fragmentation (free rises)."""
     report = {"pymalloc_blocks": sys.getallocatedblocks(), "gc_frozen": gc.get_freeze_count(),
               "gc_full_collections": gc.get_stats()[-1]["collections"]}
-    mallinfo2 = _mallinfo2()
+    mallinfo2 = _libc_function("mallinfo2")
     if mallinfo2 is not None:
-        info = mallinfo2()  # type: ignore[operator]
+        mallinfo2.argtypes, mallinfo2.restype = [], _MallInfo2
+        info = mallinfo2()
         report |= {"malloc_in_use_kb": info.uordblks // 1024, "malloc_free_kb": info.fordblks // 1024,
                    "malloc_mmap_kb": info.hblkhd // 1024}
     return report
