@@ -165,7 +165,8 @@ class StreamEndpoint(Generic[StreamRequest]):
 
     async def _pump(self, request: StreamRequest, send: Send) -> None:
         """Stream the events; whatever fails (prompt building, token counting, the engine, this
-        code), the stream ends with exactly one final event: done, or error with the reason."""
+        code), each choice ends with exactly one done event, and a stream whose first choice has
+        none ends with an error event with the reason."""
         await send(
             {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/x-ndjson")]}
         )
@@ -174,15 +175,19 @@ class StreamEndpoint(Generic[StreamRequest]):
             # shows "loading" rather than a completion that seems to hang.
             status = StatusEvent(state="loading", message="loading the model (released while idle)")
             await send({"type": "http.response.body", "body": event_line(status), "more_body": True})
-        final_sent = False
+        # Each choice ends with its own done event (n > 1: the alternatives follow the first
+        # choice's, or interleave with it on an engine that batches).
+        ended: set[int] = set()
         error: ErrorEvent | None = None
         try:
             async for event in self.open_stream(request):
-                if final_sent:  # a service bug: a second final event would break the protocol
-                    log.error("dropped an event after the final one: %s", event.type)
+                index = getattr(event, "index", 0)
+                if index in ended:  # a service bug: a second final event would break the protocol
+                    log.error("dropped an event after choice %d's final one: %s", index, event.type)
                     continue
                 await send({"type": "http.response.body", "body": event_line(event), "more_body": True})
-                final_sent = event.type == "done"
+                if event.type == "done":
+                    ended.add(index)
         except ServiceError as exc:
             log.warning("generation failed: %s", exc)
             error = ErrorEvent(message=str(exc))
@@ -190,9 +195,10 @@ class StreamEndpoint(Generic[StreamRequest]):
             log.exception("request failed")
             error = ErrorEvent(message=failure_message(exc))
         else:
-            if not final_sent:
+            if 0 not in ended:
                 error = ErrorEvent(message="the daemon ended the stream without an answer")
-        if error is not None and not final_sent:
+        # After the first choice's answer a failing alternative is just not offered.
+        if error is not None and 0 not in ended:
             await send({"type": "http.response.body", "body": event_line(error), "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 

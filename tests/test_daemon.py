@@ -61,6 +61,17 @@ def test_fim_stream_single_line(daemon_env: dict[str, str]) -> None:
     assert done["type"] == "done" and done["finish_reason"] == "newline" and done["prompt_tokens"] > 0
 
 
+def test_every_choice_of_an_n_request_streams_to_its_own_done(daemon_env: dict[str, str]) -> None:
+    """n = 3 on the real model: the greedy choice, then two sampled ones in the same slot, each
+    ending with its own done event (the endpoint once ended the stream at the first choice's)."""
+    request = {"prefix": FIB[: FIB.index("\n        \n") + 9], "suffix": FIB[FIB.index("\n        \n") + 9 :],
+               "mode": "single", "max_tokens": 8, "language": "python", "path": "fib.py", "n": 3}
+    with daemon_http(daemon_env) as client, client.stream("POST", "/api/fim", json=request) as response:
+        events = [json.loads(line) for line in response.iter_lines() if line]
+    assert sorted(e["index"] for e in events if e["type"] == "done") == [0, 1, 2], events
+    assert not [e for e in events if e["type"] == "error"], events
+
+
 def test_newer_request_supersedes_older(daemon_env: dict[str, str]) -> None:
     results: dict[str, list[dict[str, object]]] = {}
 

@@ -135,3 +135,18 @@ async def test_a_request_queued_for_a_slot_ends_at_its_deadline() -> None:
     assert final.finish_reason == FinishReason.DEADLINE
     long.cancel()
     assert engine.requests[-1].prompt == "a", "the queued request never reached the engine"
+
+
+async def test_every_choice_of_an_n_request_reaches_the_client_with_its_own_done() -> None:
+    """n > 1: each choice ends with its own done event. The endpoint once took the first choice's
+    done for the stream's end and dropped every alternative after it (all of them on the embedded
+    engine, which runs them after the first; on vLLM, whatever came after the first finished)."""
+    for batches in (False, True):
+        engine = ScriptedEngine(script=lambda r: f"{r.temperature} + 1\n", shares_local_compute=not batches)
+        body = {"prefix": "x = ", "n": 3, "document": "d", "client": "c", "mode": "multi"}
+        events = await fim_events(service_on(engine), body)
+        dones = sorted(e["index"] for e in events if e["type"] == "done")
+        assert dones == [0, 1, 2], (batches, events)
+        texts = {i: "".join(e["text"] for e in events if e["type"] == "delta" and e["index"] == i) for i in dones}
+        assert len(set(texts.values())) == 3, texts  # greedy, then two temperatures: three answers
+        assert not [e for e in events if e["type"] == "error"], events
