@@ -109,3 +109,43 @@ class OwnDaemon:
                 how = f" (after {sig.name})" if sig else ""
                 return f"daemon pid {pid} exited {time.monotonic() - started:.1f} s after `nearcode stop`{how}"
         return f"daemon pid {pid} survived SIGKILL"
+
+
+# What the stand-in "model" says (tests/standin_engine.py: the first entry whose `match` is in the
+# prompt answers): lines and blocks of the lengths real suggestions have, streamed in small chunks.
+STANDIN_ANSWERS = [
+    {"match": "for ", "text": "if item is None:\n            continue\n", "chunk_chars": 6},
+    {"match": "return", "text": "result = self._lookup(name, default)\n", "chunk_chars": 6},
+    {"match": "", "text": "value = kwargs.get(\"value\")\n", "chunk_chars": 6},
+]
+
+
+def start_standin_daemon(base: Path, env: dict[str, str], log_file: Path) -> list[subprocess.Popen[bytes]]:
+    """A stand-in model server (tests/standin_engine.py, an OpenAI-compatible server of this clone)
+    on 127.0.0.1 and a daemon on its `openai` engine in `env`'s runtime dir, up when this returns:
+    every request is answered at once, so language servers that start later show a suggestion in
+    every pause without the model's CPU. Returns [stand-in, daemon]: kill both at the end."""
+    script = base / "standin-answers.json"
+    script.write_text(json.dumps(STANDIN_ANSWERS))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    engine_py = Path(__file__).resolve().parent.parent / "tests" / "standin_engine.py"
+    output = open(log_file, "ab")  # noqa: SIM115 - the children write to it until they end
+    standin = subprocess.Popen([sys.executable, str(engine_py), "--port", str(port), "--script", str(script)],
+                               stdout=output, stderr=output)
+    daemon = subprocess.Popen([sys.executable, "-P", "-m", "nearcode", "daemon", "--engine", "openai",
+                               "--remote-url", f"http://127.0.0.1:{port}/v1", "--family", "qwen2.5-coder"],
+                              env=env, stdout=output, stderr=output)
+    runtime = Path(env["NEARCODE_RUNTIME_DIR"])
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        for name, child in (("the stand-in", standin), ("the daemon", daemon)):
+            if child.poll() is not None:
+                raise RuntimeError(f"{name} exited with {child.returncode}: see {log_file}")
+        if OwnDaemon(Path(sys.executable), base, runtime).api_status().get("pid") == daemon.pid:
+            return [standin, daemon]
+        time.sleep(0.2)
+    for child in (standin, daemon):
+        child.kill()
+    raise RuntimeError(f"the stand-in daemon did not answer in 60 s: see {log_file}")

@@ -37,6 +37,7 @@ from nearcode.lsp.daemon_client import DaemonClient, DaemonUnavailable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import replay  # bench/replay.py: the typing sessions and the editor client
+from daemonctl import start_standin_daemon
 
 GROWTH_GOAL = 0.05
 REGIONS = ("heap_kb", "arenas_kb", "anon_kb", "file_kb")
@@ -276,6 +277,8 @@ async def soak(args: argparse.Namespace, out: Path) -> tuple[list[dict[str, Any]
     spawned: list[Any] = []
     samples: list[dict[str, Any]] = []
     counts = {"sessions": 0}
+    # --standin: the editors find this daemon up and use it instead of starting one on the model.
+    standin = start_standin_daemon(base, env, out / "standin.log") if args.standin else []
     try:
         editors = [await replay.start_editor(i, rargs, env, out, base / "ws", spawned) for i in range(args.editors)]
         started = time.monotonic()
@@ -329,6 +332,9 @@ async def soak(args: argparse.Namespace, out: Path) -> tuple[list[dict[str, Any]
     finally:
         await asyncio.gather(*(lsp.close() for lsp in spawned), return_exceptions=True)
         replay.log(await stop_daemon())
+        for child in standin:
+            child.kill()
+            child.wait()
         with contextlib.suppress(OSError):
             for log_file in runtime.glob("daemon.log*"):
                 shutil.copy(log_file, out / log_file.name)
@@ -346,6 +352,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--speed", type=float, default=1.0,
                     help="typing speed as a multiple of replay.py's (2: keystrokes and pauses twice as quick); "
                          "more messages an hour tells growth per message from growth per hour")
+    ap.add_argument("--standin", action="store_true",
+                    help="the daemon's engine answers at once (tests/standin_engine.py over its openai engine): a "
+                         "suggestion in every pause and no model on the CPU, so the language servers' life of shown "
+                         "suggestions passes faster (with --speed); the daemon's figures are then not the model's")
     ap.add_argument("--trace-heap", action="store_true",
                     help="trace the daemon's and the language servers' Python heaps (names what grows; tracemalloc "
                          "and its snapshots add ~10 MB to each server and steps of their own, so the RSS verdict "
