@@ -27,6 +27,7 @@ from tests.support import (
     endpoint,
     env_for,
     new_runtime_dir,
+    running_daemon,
     stop_daemon,
 )
 from tests.test_lsp_completion import inline, open_doc
@@ -233,6 +234,24 @@ def test_cancel_while_reading_a_cold_prompt(daemon_env: dict[str, str]) -> None:
     assert after["cancelled_in_engine"] == before["cancelled_in_engine"] + 1
     assert after["tokens_after_cancel_total"] == before["tokens_after_cancel_total"]
     assert after["generated_tokens"] == before["generated_tokens"], "stopped before the first token"
+
+
+def test_a_read_cut_by_its_deadline_is_learned_as_far_as_it_got() -> None:
+    """A fresh daemon (no reading speed yet: the first prompt gets the whole configured budget)
+    whose first request's deadline falls while the engine reads: it learns the speed of what was
+    read by then. It once learned nothing (the request ended without the engine's counts), so the
+    1.5B model, slower than the first budget assumes, missed 12 deadlines in a row."""
+    prefix = "".join(f"def handler_{i}_{time.time_ns()}(request):\n    return request.args[{i}]\n\n" for i in range(120))
+    with running_daemon() as env:
+        request = {"prefix": prefix, "mode": "multi", "max_tokens": 16, "deadline_ms": 6000}
+        with daemon_http(env) as client, client.stream("POST", "/api/fim", json=request) as response:
+            done = [json.loads(line) for line in response.iter_lines() if line][-1]
+        assert done["type"] == "done" and done["finish_reason"] == "deadline" and done["generated_tokens"] == 0, done
+        learned = daemon_status(env)["prompt_tokens_per_s"]
+    # The deadline came before the whole prompt was read: the engine reads slower than that.
+    # (Taking the whole prompt as read in the time of the last progress report said faster.)
+    whole_prompt_speed = (done["prompt_tokens"] - done["cached_tokens"]) / (done["elapsed_ms"] / 1000)
+    assert learned is not None and learned < whole_prompt_speed, (learned, done)
 
 
 def test_typing_in_a_long_file_rereads_only_the_end_of_the_prompt(daemon_env: dict[str, str]) -> None:

@@ -6,7 +6,9 @@ completion ends (line limit, block end, single line) and the reasons the final e
 
 from __future__ import annotations
 
-from nearcode.daemon.engines.base import GenerationRequest
+import pytest
+
+from nearcode.daemon.engines.base import GenerationRequest, GenerationStats
 from nearcode.daemon.fim_service import FimService
 from nearcode.daemon.prompting.fim import PromptBudget
 from nearcode.daemon.prompting.templates import fim_templates
@@ -97,6 +99,20 @@ async def test_a_slow_engine_gets_a_smaller_budget_and_editors_share_it() -> Non
     svc.scheduler.gate.running_interactive_by_client.update({"b": 1})
     shared = svc.reading.budget_for("a")
     assert shared.total_tokens == 320, "two editors with interactive work split the cold-read budget"
+
+
+async def test_a_read_stopped_by_its_deadline_teaches_the_speed_it_had() -> None:
+    """A slow engine's first prompt (the whole configured budget) misses its deadline mid-read:
+    what it read by then is the sample (the whole prompt would say 1,017 tokens in 9.5 s, 107
+    tokens/s, and keep the budget near 1,024, so that every next request missed too)."""
+    svc = service(ScriptedEngine(), total_tokens=1024)
+    assert svc.reading.budget_for("a").total_tokens == 1024, "nothing measured yet: the configured budget"
+    svc.reading.learn(GenerationStats(prompt_tokens=1024, cached_tokens=7, prompt_ms=9500.0, read_so_far=256))
+    assert svc.reading.tokens_per_s == pytest.approx(256 / 9.5)
+    assert svc.reading.budget_for("a").total_tokens == 192, "6 s at ~27 tokens/s, never under the floor"
+    # A read that ended (the engine said nothing of progress, or a token came): all of it counts.
+    svc.reading.learn(GenerationStats(prompt_tokens=200, cached_tokens=8, prompt_ms=4000.0))
+    assert svc.reading.tokens_per_s == pytest.approx(0.7 * 256 / 9.5 + 0.3 * 192 / 4.0)
 
 
 async def test_answers_are_shorter_while_other_editors_wait_and_say_so() -> None:

@@ -54,7 +54,12 @@ class GenerationStats:
     cached_tokens: int = 0  # prompt tokens reused from the engine's prompt cache
     generated_tokens: int = 0
     tokens_after_cancel: int = 0  # generated after cancellation was asked for: wasted work
-    prompt_ms: float = 0.0  # time spent reading the uncached part of the prompt
+    prompt_ms: float = 0.0  # time spent reading the uncached part of the prompt (so far, while reading)
+    # While the prompt is still being read (llama.cpp's progress events): the uncached tokens read
+    # so far. None once reading ended, or where the engine does not report progress: then all of
+    # `prompt_tokens - cached_tokens` were read in `prompt_ms`. A request stopped at its deadline
+    # mid-read has read only these, not the whole prompt.
+    read_so_far: int | None = None
     # Speculative decoding (daemon/engines/speculation.py): tokens drafted for the model to check,
     # and how many of them it kept. llama.cpp's counts, so far in this generation.
     draft_tokens: int = 0

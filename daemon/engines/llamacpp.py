@@ -20,10 +20,11 @@ import asyncio
 import os
 import secrets
 import threading
+import time
 from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -258,7 +259,10 @@ class _Completion:
             self.stats.prompt_tokens = int(progress.get("total", 0))
             self.stats.cached_tokens = int(progress.get("cache", 0))
             self.stats.prompt_ms = float(progress.get("time_ms", 0.0))
+            # `processed` counts the cached tokens too (the slot's prompt so far).
+            self.stats.read_so_far = max(0, int(progress.get("processed", 0)) - self.stats.cached_tokens)
         elif self.clock.first_token_at is None:
+            self.stats.read_so_far = None  # a token: the whole prompt was read
             self.clock.token()
             self.engine.decoding_started()
         if self.clock.expired(sharing=self.engine._decoding):
@@ -286,7 +290,12 @@ class _Completion:
     async def chunks(self) -> AsyncIterator[GenerationChunk]:
         finish: FinishReason | None = None
         while True:
-            item = await self.queue.get()
+            item = await self._next_item()
+            if item is None:  # the deadline passed while llama.cpp reads a batch of the prompt
+                self.stopped_by = FinishReason.DEADLINE
+                # What was read by then (the worker goes on updating its own until the batch ends).
+                yield GenerationChunk("", FinishReason.DEADLINE, replace(self.stats))
+                return
             if item is _DONE:
                 break
             if "error" in item:
@@ -301,6 +310,20 @@ class _Completion:
                 finish = reason
                 read_usage(item, self.stats)
         yield GenerationChunk("", finish or self.stopped_by or FinishReason.STOP, self.stats)
+
+
+    async def _next_item(self) -> Any:
+        """The worker's next item; None once the request's deadline passed before its first token.
+        llama.cpp calls back only between prompt batches, seconds apart for a larger model, so the
+        deadline is kept here while it reads: the request ends on time, and its stats say how much
+        of the prompt was read (the read speed learned from them, daemon/prompting/read_budget.py)."""
+        deadline = self.request.deadline
+        if deadline is None or self.clock.first_token_at is not None:  # on_token checks it per token
+            return await self.queue.get()
+        try:
+            return await asyncio.wait_for(self.queue.get(), max(0.0, deadline - time.monotonic()))
+        except TimeoutError:
+            return None
 
 
 def _chunk_text(chunk: dict[str, Any]) -> str:

@@ -88,10 +88,13 @@ class ReadBudget:
         self._speed_fixed = True
 
     def learn(self, stats: GenerationStats | None) -> None:
-        """A finished request's reading time, into the measured speed (a moving average)."""
+        """A request's reading time, into the measured speed (a moving average). A request that
+        ended while still reading (its deadline) counts what it had read by then: such a request
+        once taught nothing (or, taken as the whole prompt, a speed too fast), so a model that reads
+        slower than the first, unmeasured budget assumes missed deadline after deadline."""
         if self._speed_fixed or stats is None:
             return
-        read = stats.prompt_tokens - stats.cached_tokens
+        read = stats.prompt_tokens - stats.cached_tokens if stats.read_so_far is None else stats.read_so_far
         if read < MIN_SAMPLE_TOKENS or stats.prompt_ms <= 0:
             return
         sample = read / (stats.prompt_ms / 1000)
