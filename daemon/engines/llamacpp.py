@@ -311,7 +311,6 @@ class _Completion:
                 read_usage(item, self.stats)
         yield GenerationChunk("", finish or self.stopped_by or FinishReason.STOP, self.stats)
 
-
     async def _next_item(self) -> Any:
         """The worker's next item; None once the request's deadline passed before its first token.
         llama.cpp calls back only between prompt batches, seconds apart for a larger model, so the
