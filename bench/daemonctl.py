@@ -35,6 +35,23 @@ def alive(pid: int, runtime: Path) -> bool:
         return False
 
 
+def api_status(runtime: Path) -> dict[str, Any]:
+    """GET /api/status of the daemon of `runtime` (HTTP/1.0 with the token of its address file); {}
+    if unreachable."""
+    try:
+        info = json.loads((runtime / "daemon.json").read_text())
+        unix = info["transport"] == "unix"
+        with socket.socket(socket.AF_UNIX if unix else socket.AF_INET) as sock:
+            sock.settimeout(10)
+            sock.connect(info["path"] if unix else (info["host"], info["port"]))
+            sock.sendall(f"GET /api/status HTTP/1.0\r\nHost: localhost\r\nAuthorization: Bearer {info['token']}\r\n\r\n".encode())
+            data = b"".join(iter(lambda: sock.recv(65536), b""))
+        head, _, body = data.partition(b"\r\n\r\n")
+        return dict(json.loads(body)) if head.split(b" ")[1:2] == [b"200"] else {}
+    except (OSError, ValueError, KeyError):
+        return {}
+
+
 @dataclass
 class OwnDaemon:
     nearcode: Path  # the `nearcode` command
@@ -66,19 +83,8 @@ class OwnDaemon:
         return " / ".join((proc.stdout or proc.stderr).strip().splitlines())
 
     def api_status(self) -> dict[str, Any]:
-        """The daemon's GET /api/status (HTTP/1.0 with the token of its address file); {} if unreachable."""
-        try:
-            info = json.loads((self.runtime / "daemon.json").read_text())
-            unix = info["transport"] == "unix"
-            with socket.socket(socket.AF_UNIX if unix else socket.AF_INET) as sock:
-                sock.settimeout(10)
-                sock.connect(info["path"] if unix else (info["host"], info["port"]))
-                sock.sendall(f"GET /api/status HTTP/1.0\r\nHost: localhost\r\nAuthorization: Bearer {info['token']}\r\n\r\n".encode())
-                data = b"".join(iter(lambda: sock.recv(65536), b""))
-            head, _, body = data.partition(b"\r\n\r\n")
-            return dict(json.loads(body)) if head.split(b" ")[1:2] == [b"200"] else {}
-        except (OSError, ValueError, KeyError):
-            return {}
+        """The daemon's GET /api/status; {} if unreachable."""
+        return api_status(self.runtime)
 
     def stop(self, keep_log: Path | None = None) -> str:
         """`nearcode stop`, then wait for the daemon to exit (SIGTERM, SIGKILL to that pid alone if
@@ -137,13 +143,12 @@ def start_standin_daemon(base: Path, env: dict[str, str], log_file: Path) -> lis
     daemon = subprocess.Popen([sys.executable, "-P", "-m", "nearcode", "daemon", "--engine", "openai",
                                "--remote-url", f"http://127.0.0.1:{port}/v1", "--family", "qwen2.5-coder"],
                               env=env, stdout=output, stderr=output)
-    runtime = Path(env["NEARCODE_RUNTIME_DIR"])
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         for name, child in (("the stand-in", standin), ("the daemon", daemon)):
             if child.poll() is not None:
                 raise RuntimeError(f"{name} exited with {child.returncode}: see {log_file}")
-        if OwnDaemon(Path(sys.executable), base, runtime).api_status().get("pid") == daemon.pid:
+        if api_status(Path(env["NEARCODE_RUNTIME_DIR"])).get("pid") == daemon.pid:
             return [standin, daemon]
         time.sleep(0.2)
     for child in (standin, daemon):
