@@ -30,6 +30,7 @@ lint: dev
 	$(BIN)/mypy
 
 test: lint
+	bash .ci/system-packages
 	$(BIN)/pytest -q
 	$(MAKE) -C vscode-extension unit
 
