@@ -96,7 +96,7 @@ def is_local(connection: Connection) -> bool:
 @pytest.fixture
 def traced_daemon(tmp_path: Path) -> Iterator[tuple[dict[str, str], Path, Path, int]]:
     """A daemon (vLLM engine, stand-in child) under strace in its own loopback-only namespace."""
-    assert shutil.which("strace"), "strace is needed (Debian package strace; .ci/run installs it)"
+    assert shutil.which("strace"), "strace is needed (Debian package strace; `make test` installs it as root: .ci/system-packages)"
     script = tmp_path / "answers.json"
     script.write_text(json.dumps(ANSWERS))
     probe_file, log = tmp_path / "child-probe.json", tmp_path / "daemon.strace"

@@ -37,7 +37,7 @@ def _project(root: Path) -> Path:
 
 def test_a_sandbox_tool_works_here() -> None:
     tools = isolation_tools()
-    assert tools.bwrap, f"bubblewrap does not work here: {tools.problem} (.ci/run installs it)"
+    assert tools.bwrap, f"bubblewrap does not work here: {tools.problem} (`make test` installs it as root: .ci/system-packages)"
     assert tools.unshare, "util-linux unshare does not work here (the fallback)"
 
 
