@@ -69,6 +69,8 @@ def start_daemon(
     give_up = time.monotonic() + timeout_s
     while time.monotonic() < give_up:
         if process.poll() is not None:
+            if command is not None:
+                end_session(process)  # what the wrapper started (a stand-in engine, a bridge) goes too
             tail = Path(output.name).read_text(errors="replace")[-2000:]
             raise RuntimeError(f"daemon exited with {process.returncode}: {tail}")
         try:
@@ -80,8 +82,20 @@ def start_daemon(
         except (OSError, ValueError, KeyError, httpx.HTTPError):
             pass
         time.sleep(0.1)
-    process.kill()
+    if command is not None:
+        end_session(process)
+    else:
+        process.kill()
     raise RuntimeError("daemon did not start")
+
+
+def end_session(process: subprocess.Popen[bytes]) -> None:
+    """Kill every process left in the session `process` leads (started with start_new_session):
+    a wrapped daemon's namespace helpers and stand-in engines outlive it when a test fails."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=10)
 
 
 def stop_daemon(env: dict[str, str]) -> None:

@@ -13,11 +13,10 @@ in the daemon's own namespace either: it has a namespace of its own.
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -31,7 +30,15 @@ from pytest_lsp import ClientServerConfig
 from tests.lsp_actions import open_document, run_command, start_editor_client
 from tests.netns import in_namespace
 from tests.standin import ENGINE, free_port
-from tests.support import NEARCODE, daemon_http, env_for, new_runtime_dir, start_daemon, stop_daemon
+from tests.support import (
+    NEARCODE,
+    daemon_http,
+    end_session,
+    env_for,
+    new_runtime_dir,
+    start_daemon,
+    stop_daemon,
+)
 
 # The real daemon and language server (the model's answers are a stand-in's): the real tier.
 pytestmark = pytest.mark.real
@@ -112,11 +119,9 @@ def traced_daemon(tmp_path: Path) -> Iterator[tuple[dict[str, str], Path, Path, 
         yield env, log, probe_file, listen
     finally:
         stop_daemon(env)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        end_session(process)  # the bridge and the stand-in too, whatever state the test left
         subprocess.run(["rm", "-rf", runtime], check=False)
 
 

@@ -9,8 +9,6 @@ traffic cannot leave this machine. The language server outside reaches the daemo
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,7 +21,7 @@ from lsprotocol import types
 from tests.conftest import start_lsp
 from tests.netns import REMOTE_ADDRESS, in_namespace
 from tests.standin import ENGINE, free_port, standin_daemon
-from tests.support import NEARCODE, env_for, new_runtime_dir, start_daemon, stop_daemon
+from tests.support import NEARCODE, end_session, env_for, new_runtime_dir, start_daemon, stop_daemon
 
 # The real daemon and language server (the model's answers are a stand-in's): the real tier.
 pytestmark = pytest.mark.real
@@ -46,8 +44,7 @@ def remote_daemon_env(tmp_path: Path) -> Iterator[dict[str, str]]:
         yield env
     finally:
         stop_daemon(env)
-        os.killpg(process.pid, signal.SIGKILL)  # the stand-in server too
-        process.wait()
+        end_session(process)  # the stand-in server too
         subprocess.run(["rm", "-rf", runtime], check=False)
 
 
