@@ -5,9 +5,11 @@ A function of the standard library's pprint.py is the document (its text never e
 repository). Printed per request: total and first-token milliseconds, prompt and cached tokens,
 generated tokens. Rows: a cold read; the same prompt again (all cached: decoding alone); after a
 typed line (the prompt's tail and the suffix are read again); four documents at once (how a batch
-of four decodes on this machine), and four at once with a 12-token cap.
+of four decodes on this machine), and four at once with a 12-token cap; a keystroke in another
+document while a cold prompt is read in the background (what a read-ahead on open costs the next
+keystroke: the engine stops a read only between its prompt batches).
 
-  .venv/bin/python bench/pause_probe.py
+  .venv/bin/python bench/pause_probe.py [--model quality]
 """
 from __future__ import annotations
 
@@ -33,10 +35,12 @@ SUFFIX = SOURCE[_BODY:][SOURCE[_BODY:].index("\n\n") :]
 TYPED_LINE = "    sio = _StringIO()\n    "
 
 
-async def fim(client: httpx.AsyncClient, prefix: str, doc: str = "a.py", max_tokens: int = 64) -> dict[str, Any]:
+async def fim(client: httpx.AsyncClient, prefix: str, doc: str = "a.py", max_tokens: int = 64,
+              priority: str = "interactive") -> dict[str, Any]:
     t0, first, text = time.perf_counter(), None, ""
     body = {"prefix": prefix[-24000:], "suffix": SUFFIX[:6000], "language": "python", "path": doc,
-            "document": f"file:///{doc}", "client": doc, "max_tokens": max_tokens, "context_mode": "file"}
+            "document": f"file:///{doc}", "client": doc, "max_tokens": max_tokens, "context_mode": "file",
+            "priority": priority}
     async with client.stream("POST", "http://localhost/api/fim", json=body) as response:
         async for line in response.aiter_lines():
             event = json.loads(line)
@@ -67,11 +71,18 @@ async def probe(daemon: OwnDaemon) -> None:
                 print(f"four at once, cap {cap}", row)
             for doc in docs:
                 await fim(client, PREFIX, doc)
+        for k in range(3):  # other documents' text, never read before: a cold read each
+            other = SOURCE[k * 3000 : k * 3000 + 2500]
+            reading = asyncio.create_task(fim(client, other, f"open{k}.py", 4, priority="background"))
+            await asyncio.sleep(1.5)
+            print("keystroke during a background read", await fim(client, PREFIX + TYPED_LINE + "s" * (k + 1), max_tokens=12))
+            await reading
 
 
 def main() -> int:
+    model = sys.argv[sys.argv.index("--model") + 1] if "--model" in sys.argv else ""
     daemon = OwnDaemon.fresh(NEARCODE)
-    subprocess.Popen([str(NEARCODE), "daemon"], env=daemon.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.Popen([str(NEARCODE), "daemon", *(["--model", model] if model else [])], env=daemon.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for _ in range(240):
             if daemon.api_status():

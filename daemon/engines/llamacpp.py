@@ -57,10 +57,16 @@ class LlamaCppConfig:
     context_per_slot: int = 4096
     threads: int = 0  # 0: all cores
     # Prompt tokens read per step. llama.cpp reports progress (and so can be cancelled) only between
-    # steps: 256 tokens is ~1.5 s of a 2-core CPU, small enough that a stale cold prompt is
-    # abandoned quickly, large enough to keep the matrix kernels efficient.
-    batch_tokens: int = 256
-    cache_reuse_tokens: int = 256  # reuse shifted KV chunks of at least this many tokens
+    # steps, and a cancel asked for at one step's report ends the read after the next step (the
+    # server has started it by then): a keystroke's request waits up to two steps behind a stale
+    # or background read. Measured on 2 cores (docs/benchmark.md, 2026-12-01 evening): 128 tokens
+    # read at ~95% of 256's speed (0.5B and 1.5B) and halve that wait (1.5B: ~12 s to ~6 s on a
+    # slow day); 64 cost the 1.5B ~18%.
+    batch_tokens: int = 128
+    # Reuse a cached run of at least this many tokens shifted into place: a prompt whose start was
+    # cut off (a smaller budget, a re-fitted prefix) is read from the cache. 64, not llama.vscode's
+    # 256: a slow model's budget is ~200-300 tokens, and a shorter run never reached 256.
+    cache_reuse_tokens: int = 64
     # llama.cpp keeps the KV state of prompts that leave a slot in RAM, to restore them later; its
     # default allows 8 GiB, which a daemon that runs for days would fill. 256 MiB holds ~14 prompts
     # of 1,500 tokens (0.5B: ~12 KB a token), beside the 4 the slots hold.

@@ -244,6 +244,26 @@ async def _fit(text: str, budget: int, count_tokens: CountTokens, keep_end: bool
     return candidate
 
 
+def _from_a_line_with_text(piece: str) -> str:
+    """`piece` from its first line that is not blank.
+
+    Where a cut prefix starts decides whether llama.cpp can reuse a cached prompt cut elsewhere
+    (n_cache_reuse): it shifts the cached tokens into place only when the new prompt's first token
+    after their shared start is one of the cached ones. Tokenizers merge a run of line breaks (and
+    whitespace-only lines) into one token, so a piece that starts with a blank line starts with a
+    token the whole text never had ("\n" where it had "\n\n"), and a prompt cut there is read
+    again from its start: a budget that shrank by one step cost a whole cold read (7.3 s against
+    0.2 s, 0.5B, bench/pause_probe.py's prompt). A line with text starts a token in both.
+    """
+    start = 0
+    while True:
+        newline = piece.find("\n", start)
+        if newline < 0 or piece[start:newline].strip():
+            break
+        start = newline + 1
+    return piece[start:] if piece[start:].strip() else piece
+
+
 def _cut(text: str, max_chars: int, keep_end: bool) -> str:
     if len(text) <= max_chars:
         return text
@@ -251,7 +271,8 @@ def _cut(text: str, max_chars: int, keep_end: bool) -> str:
         piece = text[-max_chars:]
         newline = piece.find("\n")
         # Drop the partial first line unless that would leave nothing (one very long line).
-        return piece[newline + 1 :] if 0 <= newline < len(piece) - 1 else piece
+        kept = piece[newline + 1 :] if 0 <= newline < len(piece) - 1 else piece
+        return _from_a_line_with_text(kept)
     piece = text[:max_chars]
     newline = piece.rfind("\n")
     return piece[: newline + 1] if newline > 0 else piece
