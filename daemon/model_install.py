@@ -25,9 +25,13 @@ def requirements_file(preset: ModelPreset) -> Path:
     return path
 
 
+ENGINE_PACKAGE = "xllamacpp"  # every preset's requirements file pins it beside the chunks
+
+
 def missing_packages(preset: ModelPreset) -> list[str]:
+    """The preset's packages not installed here: its chunks, and the embedded engine."""
     missing = []
-    for package in preset.packages:
+    for package in (*preset.packages, ENGINE_PACKAGE):
         try:
             metadata.distribution(package)
         except metadata.PackageNotFoundError:

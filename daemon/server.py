@@ -28,7 +28,7 @@ from nearcode.daemon.engines.starting import BackgroundStart
 from nearcode.daemon.fim_service import FimService
 from nearcode.daemon.log_rotation import StderrRotation
 from nearcode.daemon.model_family import family_for_model
-from nearcode.daemon.model_store import PRESETS, ModelError, model_path, resolve_model
+from nearcode.daemon.model_store import ModelError, model_file_named, resolve_model
 from nearcode.daemon.prompting.fim import PromptBudget
 from nearcode.daemon.prompting.templates import FamilyChoice
 from nearcode.daemon.residency import ResidentEngine, resident_memory_bytes
@@ -112,8 +112,7 @@ def run_daemon(config: DaemonConfig) -> int:
         where = f" (pid {endpoint.pid}, {endpoint.address})" if endpoint else ""
         print(f"nearcode: a daemon is already running{where}", file=sys.stderr)
         return EXIT_ALREADY_RUNNING
-    named = Path(config.model).expanduser() if config.model and config.model not in PRESETS else None
-    gguf = named or model_path(PRESETS[config.model or "default"])  # vLLM serves its converted form
+    gguf = model_file_named(config.model)  # vLLM serves its converted form
     choice = decide_engine(config.engine, config.engine_options, gguf)
     log.info("engine %s: %s", choice.engine, choice.reason)
     try:

@@ -14,6 +14,7 @@ import pytest_asyncio
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
+from nearcode.daemon.model_store import FAST_PRESET, MODEL_ENV
 from tests.support import NEARCODE, running_daemon
 
 # Fixtures that start the real daemon with the real model: a test using one (directly or through
@@ -22,8 +23,13 @@ _REAL_FIXTURES = {"daemon_env", "lsp"}
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """`make test-fast` (NEARCODE_TEST_TIER=fast) proves its tests need no model: the embedded
+    """Every daemon the tests start (directly, or through a language server or an editor) runs the
+    fast preset, the 0.5B, unless $NEARCODE_MODEL names another: the tests are about behaviour,
+    and the default 1.5B would double the suite's time (daemon/model_store.py DEFAULT_PRESET).
+
+    `make test-fast` (NEARCODE_TEST_TIER=fast) proves its tests need no model: the embedded
     engine cannot be imported in this process or any process it starts."""
+    os.environ.setdefault(MODEL_ENV, FAST_PRESET)
     if os.environ.get("NEARCODE_TEST_TIER") != "fast":
         return
     blocker = Path(tempfile.mkdtemp(prefix="nc-fast-")) / "xllamacpp"

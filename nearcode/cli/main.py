@@ -20,7 +20,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("daemon", help="run the daemon in the foreground (one per user)")
-    p.add_argument("--model", default="", help="model preset (default, quality) or a GGUF file path")
+    p.add_argument("--model", default="", help="model preset (quality, fast) or a GGUF file path; "
+                   "default: $NEARCODE_MODEL, else quality (the 1.5B)")
     p.add_argument("--family", default=None, help="prompt family override, FAMILY or FAMILY:MODE (prompts/families)")
     p.add_argument("--parallel", type=int, default=4, help="parallel generation slots")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: all cores)")
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("models", help="list presets and installed models (= model list)")
     p = sub.add_parser("model", help="manage the embedded models")
     p.add_argument("action", choices=["install", "path", "list"])
-    p.add_argument("--preset", default="default")
+    p.add_argument("--preset", default="default", help="quality (the default), fast, or default")
     p.add_argument("--model", default="", help="a GGUF path instead of a preset (for `path`)")
     add_engine_parser(sub)
 
@@ -124,9 +125,12 @@ def _minutes(text: str) -> float:
 
 def _model(args: argparse.Namespace) -> int:
     from nearcode.daemon.model_store import (
+        DEFAULT_PRESET,
         PRESETS,
         ModelError,
+        default_model_spec,
         installed_models,
+        preset_named,
         resolve_model,
     )
 
@@ -136,6 +140,7 @@ def _model(args: argparse.Namespace) -> int:
 
             for name, preset in PRESETS.items():
                 print(f"{name:10} {preset.file_name:48} {preset.description} [{preset_state(preset)}]")
+            print(f"a daemon without --model runs: {default_model_spec()}")
             print("installed:")
             for path in installed_models():
                 print(f"  {path} ({path.stat().st_size / 1e6:.0f} MB)")
@@ -151,7 +156,10 @@ def _model(args: argparse.Namespace) -> int:
             return 0
         from nearcode.daemon.model_install import install_preset
 
-        print(install_preset(PRESETS[args.preset]))
+        chosen = preset_named(args.preset)
+        if chosen is None:
+            raise ModelError(f"no preset {args.preset!r}; presets: {', '.join(PRESETS)} (default: {DEFAULT_PRESET})")
+        print(install_preset(chosen))
         return 0
     except (ModelError, KeyError) as exc:
         print(f"nearcode: {exc}", file=sys.stderr)

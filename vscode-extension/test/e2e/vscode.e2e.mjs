@@ -68,6 +68,8 @@ const env = {
   NEARCODE_RUNTIME_DIR: dirs.runtime,
   // The server's insight (nearcode stats) goes here, not into the user's own file.
   NEARCODE_INSIGHT_DIR: path.join(tmp, 'insight'),
+  // The fast preset (the 0.5B), as in every test (tests/conftest.py), unless the caller names one.
+  NEARCODE_MODEL: process.env.NEARCODE_MODEL || 'fast',
   PATH: `${path.dirname(CODE_SERVER_NODE)}:${process.env.PATH}`,
 };
 
