@@ -81,6 +81,10 @@ class PrefillService:
         async for chunk in handle.events():
             if chunk.finish_reason is not None:
                 complete = chunk.finish_reason in (FinishReason.STOP, FinishReason.LENGTH)
+                # Its reading speed counts like a completion's: a file opened in a fresh daemon is
+                # usually read ahead before the first completion, which is then budgeted by the
+                # measured speed rather than the configured maximum (a slow model missed it).
+                self.reading.learn(chunk.stats)
         self.prompts.read(source, text, complete)
         self.prefills_done += complete
         if self._prefilling.get(key) is handle:

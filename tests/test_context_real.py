@@ -243,3 +243,27 @@ async def test_a_saved_definition_reaches_the_next_prompt_and_leaves_with_its_fi
         assert "legacy_rows" not in gone
     finally:
         await client.shutdown_session()
+
+
+async def test_a_fresh_daemon_learns_its_reading_speed_from_the_read_ahead_on_open(tmp_path: Path) -> None:
+    """Before, the first completion of a fresh daemon was budgeted at the configured maximum (a slow
+    model then missed its deadline): the read-ahead of the first opened file now measures the speed."""
+    with running_daemon() as env:
+        client = await start_lsp(env)
+        try:
+            with daemon_http(env) as http:
+                assert http.get("/api/model").json()["prompt_tokens_per_s"] is None
+            uri = (tmp_path / "opened.py").as_uri()
+            # A head (imports, constants) long enough to be a sample of reading (>= 128 tokens).
+            head = HEAD + "".join(f'LIMIT_{i} = decimal.Decimal("{i}.5")  # orders above this wait\n' for i in range(12))
+            open_doc(client, uri, head + BODY + "def checkout(basket):\n" + LINE[:20] + "\n" + BODY)
+            with daemon_http(env) as http:
+                for _ in range(300):
+                    if http.get("/api/status").json().get("prefills_done", 0) >= 1:
+                        break
+                    await asyncio.sleep(0.5)
+                speed = http.get("/api/model").json()["prompt_tokens_per_s"]
+                status = http.get("/api/status").json()
+            assert speed is not None and speed > 0, {k: v for k, v in status.items() if "prefill" in k or "request" in k}
+        finally:
+            await client.shutdown_session()

@@ -156,3 +156,23 @@ async def test_a_prefill_overtaken_by_a_completion_never_reads_after_it() -> Non
     await asyncio.gather(*svc.read_ahead.tasks)
     assert not answer.started and "came first" in answer.reason
     assert engine.requests[-1].max_tokens != 1, "the read-ahead ran after the completion"
+
+
+async def test_a_read_ahead_teaches_the_reading_speed_the_first_completion_is_budgeted_by() -> None:
+    """A fresh daemon knows no reading speed and budgets its first prompt at the configured maximum,
+    which a slow model cannot read in time; the read-ahead on open measures it first."""
+    engine = ScriptedEngine(script=lambda r: "x\n", prompt_delay_s=0.4)
+    index = project()
+    assembler = ContextAssembler(lambda path: index if path.startswith(ROOT) else None, 5.0)
+    svc = FimService(Scheduler(engine), QWEN, PromptBudget(total_tokens=768), DaemonStats(), assembler)
+    assert svc.reading.tokens_per_s is None
+    text = CURRENT + FILLER + "    \n" + FILLER
+    answer = await svc.read_ahead.prefill(PrefillRequest(document=URI, client="editor", path=PATH, language="python",
+                                                         head=text[:8000], affinity=URI))  # fmt: skip
+    assert answer.started, answer.reason
+    await asyncio.gather(*svc.read_ahead.tasks)
+    read = engine.requests[-1]
+    assert svc.reading.tokens_per_s is not None
+    # The scripted engine "reads" any prompt in 0.4 s: the speed is its tokens over that time.
+    expected = len(tokens(read.prompt)) / 0.4
+    assert 0.5 * expected <= svc.reading.tokens_per_s <= 1.1 * expected
