@@ -64,9 +64,11 @@ class LlamaCppConfig:
     # slow day); 64 cost the 1.5B ~18%.
     batch_tokens: int = 128
     # Reuse a cached run of at least this many tokens shifted into place: a prompt whose start was
-    # cut off (a smaller budget, a re-fitted prefix) is read from the cache. 64, not llama.vscode's
-    # 256: a slow model's budget is ~200-300 tokens, and a shorter run never reached 256.
-    cache_reuse_tokens: int = 64
+    # cut off (a smaller budget, a re-fitted prefix) is read from the cache. A shifted run's state
+    # was computed after other text, so it is close to, not the same as, a fresh read: with 64 the
+    # public cases lost 2.5 points and 0.04 edit similarity against 256 (docs/benchmark.md,
+    # 2026-12-01 evening), so it stays at llama.vscode's 256.
+    cache_reuse_tokens: int = 256
     # llama.cpp keeps the KV state of prompts that leave a slot in RAM, to restore them later; its
     # default allows 8 GiB, which a daemon that runs for days would fill. 256 MiB holds ~14 prompts
     # of 1,500 tokens (0.5B: ~12 KB a token), beside the 4 the slots hold.
