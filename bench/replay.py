@@ -24,6 +24,7 @@ import os
 import random
 import re
 import shlex
+import signal
 import string
 import sys
 import sysconfig
@@ -390,7 +391,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
+def _interrupt(signum: int, _frame: object) -> None:
+    """SIGTERM as Ctrl-C: the phase's `finally` stops its daemon. Killed outright, the replay left
+    it running (a daemon started by a language server has a session of its own)."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _interrupt)
     args, load0 = parse_args(argv), os.getloadavg()[0]
     if load0 > 0.5:
         log(f"WARNING: load average {load0:.2f}: other work inflates latencies (the machine has {os.cpu_count()} CPUs)")
