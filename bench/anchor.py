@@ -185,9 +185,10 @@ def run_case(server: AnchorServer, case: dict[str, Any], policy: Policy, timeout
                                detail={k: timings[k] for k in ("prompt_n", "prompt_ms", "predicted_n") if k in timings})
 
 
-def model_path(nearcode: Path) -> Path:
-    """The GGUF nearcode uses by default (`nearcode model path`)."""
-    proc = subprocess.run([str(nearcode), "model", "path"], capture_output=True, text=True, check=True, timeout=600)
+def model_path(nearcode: Path, preset: str = "default") -> Path:
+    """The GGUF of `preset` (default: what nearcode runs without --model; `nearcode model path`)."""
+    proc = subprocess.run([str(nearcode), "model", "path", "--preset", preset], capture_output=True, text=True,
+                          check=True, timeout=600)  # fmt: skip
     return Path(proc.stdout.strip().splitlines()[-1]).resolve()
 
 

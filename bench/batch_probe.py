@@ -18,21 +18,16 @@ import argparse
 import inspect
 import pprint
 import statistics
-import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+from anchor import model_path
+
 REPO = Path(__file__).resolve().parent.parent
 SOURCE = Path(inspect.getsourcefile(pprint) or "").read_text()
-
-
-def model_file(spec: str) -> str:
-    out = subprocess.run([str(REPO / ".venv" / "bin" / "nearcode"), "model", "path", "--preset", spec],
-                         capture_output=True, text=True, check=True, timeout=600)  # fmt: skip
-    return out.stdout.strip().splitlines()[-1]
 
 
 def server_for(model: str, batch: int) -> Any:
@@ -80,7 +75,7 @@ def main() -> int:
     ap.add_argument("--model", default="fast", help="preset name or GGUF path")
     ap.add_argument("--batches", default="256,128,64")
     args = ap.parse_args()
-    model = args.model if args.model.endswith(".gguf") else model_file(args.model)
+    model = args.model if args.model.endswith(".gguf") else str(model_path(REPO / ".venv" / "bin" / "nearcode", args.model))
     print(f"model {Path(model).name}; 2 threads")
     for batch in (int(b) for b in args.batches.split(",")):
         server = server_for(model, batch)

@@ -70,15 +70,20 @@ MODEL_ENV = "NEARCODE_MODEL"
 DEFAULT_ALIAS = "default"  # "default" names whatever a daemon without --model runs
 
 
+def _names_a_model(spec: str | None) -> bool:
+    """Whether `spec` names a model: not empty, not the alias "default"."""
+    return (spec or "").strip() not in ("", DEFAULT_ALIAS)
+
+
 def default_model_spec() -> str:
     """What a daemon without --model runs: $NEARCODE_MODEL (a preset or a GGUF path), else the default preset."""
     spec = os.environ.get(MODEL_ENV, "").strip()
-    return DEFAULT_PRESET if spec in ("", DEFAULT_ALIAS) else spec
+    return spec if _names_a_model(spec) else DEFAULT_PRESET
 
 
 def spec_or_default(spec: str | None) -> str:
-    """`spec` with the empty spec and the alias "default" replaced by default_model_spec()."""
-    return default_model_spec() if not spec or spec == DEFAULT_ALIAS else spec
+    """`spec`, or default_model_spec() where it names no model."""
+    return spec if spec is not None and _names_a_model(spec) else default_model_spec()
 
 
 def preset_named(spec: str | None) -> ModelPreset | None:
@@ -251,7 +256,7 @@ def resolve_model(spec: str | None, progress: bool = True) -> Path:
     default, when only the fast one's packages are installed (a machine set up before the default
     changed): completions keep working. A preset named explicitly never falls back."""
     # Named by --model or $NEARCODE_MODEL: that model or an error, never another one.
-    implicit = all(v.strip() in ("", DEFAULT_ALIAS) for v in (spec or "", os.environ.get(MODEL_ENV, "")))
+    implicit = not _names_a_model(spec) and not _names_a_model(os.environ.get(MODEL_ENV))
     preset = preset_named(spec)
     if preset is None:
         return check_user_model(Path(spec_or_default(spec)))
