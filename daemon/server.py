@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import logging
 import os
 import secrets
@@ -40,6 +39,7 @@ from nearcode.shared import paths, privacy
 from nearcode.shared.endpoint import Endpoint
 from nearcode.shared.heap_trace import ENV as HEAP_TRACE_ENV
 from nearcode.shared.heap_trace import heap_report, start_if_asked
+from nearcode.shared.instance_lock import InstanceLock
 from nearcode.shared.native_memory import allocator_report, tune_malloc
 
 log = logging.getLogger("nearcode.daemon")
@@ -61,17 +61,6 @@ class DaemonConfig:
     prompt_tokens: int = PromptBudget().total_tokens
     background_pause: bool = True  # pause background work while keystrokes' requests run
     idle_unload_minutes: float = 30.0  # release the model after this long without work; 0: never
-
-
-def acquire_lock() -> int | None:
-    """Hold the per-user lock for the daemon's lifetime; None when another daemon holds it."""
-    fd = os.open(paths.lock_file(), os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    return fd
 
 
 def bind_socket(transport: str) -> tuple[socket.socket, dict[str, Any]]:
@@ -106,7 +95,7 @@ def run_daemon(config: DaemonConfig) -> int:
     tune_malloc()  # before any engine thread: freed prompt states go back to the system
     if start_if_asked():
         log.info("tracing the Python heap (%s): status carries python_heap", HEAP_TRACE_ENV)
-    lock = acquire_lock()
+    lock = InstanceLock.acquire()
     if lock is None:
         endpoint = Endpoint.read(paths.address_file())
         where = f" (pid {endpoint.pid}, {endpoint.address})" if endpoint else ""
@@ -125,13 +114,17 @@ def run_daemon(config: DaemonConfig) -> int:
         print(f"nearcode: {exc}", file=sys.stderr)
         return EXIT_MODEL_ERROR
     try:
-        return asyncio.run(_serve(config, gguf_path, choice.engine, choice.reason))
+        return asyncio.run(_serve(config, gguf_path, choice.engine, choice.reason, lock))
     except EngineError as exc:
         print(f"nearcode: {exc}", file=sys.stderr)
         return EXIT_ENGINE_ERROR
+    finally:
+        lock.release()
 
 
-async def _serve(config: DaemonConfig, model_path: Path | None, engine_name: str, engine_reason: str) -> int:
+async def _serve(
+    config: DaemonConfig, model_path: Path | None, engine_name: str, engine_reason: str, lock: InstanceLock
+) -> int:
     started = time.monotonic()
     engine: Engine = create_engine(config, model_path, engine_name)
     loading: BackgroundStart | None = None
@@ -156,7 +149,7 @@ async def _serve(config: DaemonConfig, model_path: Path | None, engine_name: str
         engine.info.model, daemon.endpoint.address, engine.info.engine, family.template.family,
         "answering while the engine loads" if loading else "ready", time.monotonic() - started,
     )
-    await daemon.serve(sock)
+    await daemon.serve(sock, lock)
     if daemon.start_failure:
         print(f"nearcode: {daemon.start_failure}", file=sys.stderr)
         return EXIT_ENGINE_ERROR
@@ -202,7 +195,7 @@ class Daemon:
             uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=3)
         )
 
-    async def serve(self, sock: socket.socket) -> None:
+    async def serve(self, sock: socket.socket, lock: InstanceLock) -> None:
         address_file = paths.address_file()
         self.endpoint.write(address_file)
         loop = asyncio.get_running_loop()
@@ -227,6 +220,8 @@ class Daemon:
                 if self.endpoint.transport == "unix":
                     with contextlib.suppress(OSError):
                         Path(self.endpoint.path).unlink()
+            # No longer reachable: a new daemon may start while this one frees its engine.
+            lock.release()
             await self.engine.close()
             log.info("stopped")
 

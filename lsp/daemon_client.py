@@ -24,6 +24,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -31,6 +32,7 @@ from pydantic import BaseModel
 
 from nearcode.shared import paths
 from nearcode.shared.endpoint import Endpoint, pid_alive
+from nearcode.shared.instance_lock import lock_is_free
 from nearcode.shared.protocol.daemon_api import (
     FimRequest,
     GenerateRequest,
@@ -171,10 +173,31 @@ class DaemonClient:
         # -P: never import from the working directory (a user project may have its own `daemon/`).
         command = [sys.executable, "-P", "-m", "nearcode", "daemon", *self.daemon_args]
         log.info("starting the daemon: %s (log %s)", " ".join(command), log_path)
+        written_before = _log_size(log_path)  # this start's own output follows
+        process = self._spawn(command, log_path)
+        give_up = time.monotonic() + self.start_timeout_s
+        while time.monotonic() < give_up:
+            endpoint = Endpoint.read(paths.address_file())
+            if endpoint is not None and pid_alive(endpoint.pid) and await self._try(endpoint):
+                return endpoint
+            code = process.poll()
+            if code is not None and code != EXIT_ALREADY_RUNNING:
+                raise DaemonUnavailable(f"it exited with code {code}: {_reason(log_path, written_before)}")
+            if code == EXIT_ALREADY_RUNNING and _nobody_serves():
+                # The lock's holder was a daemon on its way out (it lets go once it has withdrawn
+                # its address): start again rather than wait for an address nobody will write.
+                await asyncio.sleep(0.2)
+                if _nobody_serves():
+                    process = self._spawn(command, log_path)
+            await asyncio.sleep(0.1)
+        raise DaemonUnavailable(
+            f"it did not start within {self.start_timeout_s:.0f}s: {_reason(log_path, written_before)}"
+        )
+
+    def _spawn(self, command: list[str], log_path: Path) -> subprocess.Popen[bytes]:
         fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        written_before = os.fstat(fd).st_size  # this start's own output follows
         with os.fdopen(fd, "ab") as log_file:
-            process = subprocess.Popen(  # noqa: ASYNC220 - fork/exec only, it does not wait
+            process = subprocess.Popen(  # fork/exec only, it does not wait
                 command,
                 stdin=subprocess.DEVNULL,
                 stdout=log_file,
@@ -185,18 +208,7 @@ class DaemonClient:
             )
         self._children.append(process)
         self.starts += 1
-        give_up = time.monotonic() + self.start_timeout_s
-        while time.monotonic() < give_up:
-            endpoint = Endpoint.read(paths.address_file())
-            if endpoint is not None and pid_alive(endpoint.pid) and await self._try(endpoint):
-                return endpoint
-            code = process.poll()
-            if code is not None and code != EXIT_ALREADY_RUNNING:  # the loser of a race keeps waiting
-                raise DaemonUnavailable(f"it exited with code {code}: {_reason(log_path, written_before)}")
-            await asyncio.sleep(0.1)
-        raise DaemonUnavailable(
-            f"it did not start within {self.start_timeout_s:.0f}s: {_reason(log_path, written_before)}"
-        )
+        return process
 
     def _reap(self) -> None:
         """Collect daemons this client started that have exited (no zombies over a long session)."""
@@ -265,15 +277,21 @@ class DaemonClient:
                         raise
         raise AssertionError("unreachable")
 
-    async def shutdown(self) -> bool:
+    async def shutdown(self, wait_s: float = 30.0) -> bool:
         try:
             await self.connect()
         except DaemonUnavailable:
             return False
-        assert self._http is not None
+        assert self._http is not None and self._endpoint is not None
+        pid = self._endpoint.pid
         with contextlib.suppress(*_CONNECT_ERRORS):
             await self._http.post("/api/shutdown", timeout=10.0)
         self._forget()
+        # Stopped means gone: `nearcode stop && nearcode daemon` must not meet the old one.
+        for _ in range(int(wait_s / 0.1)):
+            if not pid_alive(pid):
+                break
+            await asyncio.sleep(0.1)
         return True
 
     async def stream_fim(self, request: FimRequest) -> AsyncIterator[StreamEvent]:
@@ -349,6 +367,19 @@ def _http_client(endpoint: Endpoint) -> httpx.AsyncClient:
         headers={"Authorization": f"Bearer {endpoint.token}"},
         trust_env=False,  # the daemon is local: never through a proxy from the environment
     )
+
+
+def _log_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _nobody_serves() -> bool:
+    """No live daemon's address, and the lock free: whoever held it has gone."""
+    endpoint = Endpoint.read(paths.address_file())
+    return (endpoint is None or not pid_alive(endpoint.pid)) and lock_is_free()
 
 
 def _reason(path: os.PathLike[str], since: int) -> str:
