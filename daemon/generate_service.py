@@ -74,7 +74,8 @@ class GenerateService:
                 async for chunk in chunks:
                     progress.live = chunk.stats or progress.live
                     if chunk.finish_reason is None:
-                        yield DeltaEvent(text=chunk.text)
+                        if chunk.text:  # not a progress report
+                            yield DeltaEvent(text=chunk.text)
                         continue
                     if chunk.finish_reason in FAILED_ENDINGS:
                         raise ServiceError(chunk.text)

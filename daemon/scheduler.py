@@ -161,6 +161,7 @@ class GenerationHandle:
         self.task: asyncio.Task[None] | None = None
         self.cancel_reason = FinishReason.CANCELLED
         self.finished = False  # the final chunk is in the queue
+        self.last_stats: GenerationStats | None = None  # the engine's counters as last reported
 
     def start(self, work: Coroutine[Any, Any, None]) -> None:
         self.task = asyncio.create_task(work)
@@ -175,13 +176,19 @@ class GenerationHandle:
         if self.finished:
             return
         self.finished = chunk.finish_reason is not None
+        self.last_stats = chunk.stats or self.last_stats
         self.queue.put_nowait(chunk)
+
+    def emit_cancelled(self) -> None:
+        """The final chunk of a stopped stream: with what the engine had done (a superseded
+        request's prompt reading is a sample of the reading speed, daemon/prompting/read_budget.py)."""
+        self.emit(GenerationChunk("", self.cancel_reason, self.last_stats or GenerationStats()))
 
     def _on_task_done(self, task: asyncio.Task[None]) -> None:
         # A task cancelled before its first step never runs its own handlers; one that failed
         # past them must not leave its reader waiting either.
         if task.cancelled():
-            self.emit(GenerationChunk("", self.cancel_reason, GenerationStats()))
+            self.emit_cancelled()
         elif (error := task.exception()) is not None:
             log.error("generation failed", exc_info=error)
             self.emit(GenerationChunk(failure_message(error), FinishReason.ERROR, GenerationStats()))
@@ -298,7 +305,7 @@ class Scheduler:
                 produced += segment
                 generated_before += await self.engine.count_tokens(segment) if segment else 0
         except asyncio.CancelledError:
-            handle.emit(GenerationChunk("", handle.cancel_reason, GenerationStats()))
+            handle.emit_cancelled()
         except Shed as exc:
             self.background.shed += 1
             handle.emit(GenerationChunk(str(exc), FinishReason.SHED, GenerationStats()))

@@ -5,7 +5,8 @@ It is a fake by design and never the only proof that a feature works: the real-m
 the same code with llama.cpp. What it models faithfully is what the logic above depends on:
 tokens arrive one at a time with a delay, stop strings end a generation, closing the generator
 cancels it (counted like the real engines count it), a prompt shares a cached prefix with the
-previous prompt of the same affinity (reported as cached tokens), speculation counts grow with each
+previous prompt of the same affinity (reported as cached tokens), a slow prompt read reports its
+progress halfway (as llama.cpp does per prompt batch), speculation counts grow with each
 token as llama.cpp's per-token timings report them, and every request is recorded.
 """
 
@@ -15,7 +16,7 @@ import asyncio
 import re
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from nearcode.daemon.engines.base import (
     CancelCounters,
@@ -105,7 +106,12 @@ class ScriptedEngine:
         finished = False
         try:
             if self.prompt_delay_s:
-                await asyncio.sleep(self.prompt_delay_s)
+                # Halfway, a progress report, as llama.cpp sends one per prompt batch.
+                await asyncio.sleep(self.prompt_delay_s / 2)
+                read = (stats.prompt_tokens - stats.cached_tokens) // 2
+                yield GenerationChunk("", stats=replace(
+                    stats, prompt_ms=(time.monotonic() - started) * 1000, read_so_far=read))
+                await asyncio.sleep(self.prompt_delay_s / 2)
             stats.prompt_ms = (time.monotonic() - started) * 1000
             text = ""
             for token in tokens(self.script(request)):

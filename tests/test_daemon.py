@@ -236,6 +236,7 @@ def test_cancel_while_reading_a_cold_prompt(daemon_env: dict[str, str]) -> None:
     assert after["generated_tokens"] == before["generated_tokens"], "stopped before the first token"
 
 
+@pytest.mark.real  # its own daemon, on the model
 def test_a_read_cut_by_its_deadline_is_learned_as_far_as_it_got() -> None:
     """A fresh daemon (no reading speed yet: the first prompt gets the whole configured budget)
     whose first request's deadline falls while the engine reads: it learns the speed of what was
@@ -258,6 +259,33 @@ def test_a_read_cut_by_its_deadline_is_learned_as_far_as_it_got() -> None:
     # (Taking the whole prompt as read in the time of the last progress report said faster.)
     whole_prompt_speed = (done["prompt_tokens"] - done["cached_tokens"]) / (done["elapsed_ms"] / 1000)
     assert learned is not None and learned < whole_prompt_speed, (learned, done)
+
+
+@pytest.mark.real  # its own daemon, on the model
+def test_a_superseded_request_teaches_the_reading_speed() -> None:
+    """Typing supersedes request after request, many while they still read their prompts: each
+    ends with the counts of what it had read, and the speed is learned from them. They once ended
+    with none, so a fresh daemon under steady typing never learned its speed (every prompt got the
+    configured maximum, far more than a slow machine reads before the deadline)."""
+    prefix = "".join(f"def handler_{i}_{time.time_ns()}(request):\n    return request.args[{i}]\n\n" for i in range(120))
+    old = {"prefix": prefix, "mode": "multi", "max_tokens": 200, "document": "file:///h.py", "client": "t"}
+    with running_daemon() as env:
+        assert daemon_status(env)["prompt_tokens_per_s"] is None
+        done: dict[str, dict[str, object]] = {}
+
+        def run(name: str, body: dict[str, object]) -> None:
+            with daemon_http(env) as client, client.stream("POST", "/api/fim", json=body) as response:
+                done[name] = [json.loads(line) for line in response.iter_lines() if line][-1]
+
+        first = threading.Thread(target=run, args=("old", old))
+        first.start()
+        time.sleep(4.0)  # past the first prompt batches (128 tokens), reading or generating
+        run("new", {**old, "prefix": "def f(x):\n    return ", "max_tokens": 4})  # too short to teach
+        first.join(120)
+        learned = daemon_status(env)["prompt_tokens_per_s"]
+    assert done["old"]["finish_reason"] == "superseded", done
+    assert int(str(done["old"]["prompt_tokens"])) > 0, done
+    assert learned is not None and learned > 0, done
 
 
 def test_typing_in_a_long_file_rereads_only_the_end_of_the_prompt(daemon_env: dict[str, str]) -> None:

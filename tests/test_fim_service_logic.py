@@ -6,6 +6,8 @@ completion ends (line limit, block end, single line) and the reasons the final e
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from nearcode.daemon.engines.base import GenerationRequest, GenerationStats
@@ -113,6 +115,23 @@ async def test_a_read_stopped_by_its_deadline_teaches_the_speed_it_had() -> None
     # A read that ended (the engine said nothing of progress, or a token came): all of it counts.
     svc.reading.learn(GenerationStats(prompt_tokens=200, cached_tokens=8, prompt_ms=4000.0))
     assert svc.reading.tokens_per_s == pytest.approx(0.7 * 256 / 9.5 + 0.3 * 192 / 4.0)
+
+
+async def test_a_request_superseded_while_it_reads_teaches_the_speed_it_had() -> None:
+    """A keystroke supersedes the request before it, often while that one still reads its prompt:
+    what it read by then is a sample of the reading speed. Its final event once carried no counts,
+    so a fresh daemon under steady typing went on budgeting at the configured maximum."""
+    engine = ScriptedEngine(script=lambda r: "1", prompt_delay_s=0.8)
+    svc = service(engine, total_tokens=1024)
+    prefix = "".join(f"value_{i} = compute({i})\n" for i in range(60))  # 540 tokens: half is a sample
+    first = asyncio.ensure_future(run(svc, FimRequest(prefix=prefix, client="a", document="d")))
+    await asyncio.sleep(0.6)  # past its progress report (halfway), before its read ends
+    second = asyncio.ensure_future(run(svc, FimRequest(prefix=prefix + "total = ", client="a", document="d")))
+    _, superseded = await first
+    assert superseded.finish_reason == "superseded"
+    assert superseded.prompt_tokens >= 540, "the final event says what the engine was reading"
+    assert svc.reading.tokens_per_s is not None, "learned from the superseded request's reading"
+    await second
 
 
 async def test_answers_are_shorter_while_other_editors_wait_and_say_so() -> None:

@@ -84,7 +84,8 @@ class CancelCounters:
 class GenerationChunk:
     text: str
     finish_reason: FinishReason | None = None
-    stats: GenerationStats | None = None  # set on the final chunk
+    # Set on the final chunk; on others, the counters so far (a chunk without text: a prompt batch read).
+    stats: GenerationStats | None = None
 
 
 @dataclass(frozen=True)

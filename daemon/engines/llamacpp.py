@@ -276,8 +276,10 @@ class _Completion:
         if self.clock.expired(sharing=self.engine._decoding):
             self.stopped_by = FinishReason.DEADLINE
             return True
-        if "prompt_progress" not in chunk:
-            self.loop.call_soon_threadsafe(self.queue.put_nowait, chunk)
+        # Progress goes to the consumer too (a copy: this thread goes on counting): a request
+        # superseded while it reads still ends with what it read, and the speed is learned from it.
+        item = replace(self.stats) if "prompt_progress" in chunk else chunk
+        self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
         return False
 
     def work(self) -> None:
@@ -306,6 +308,9 @@ class _Completion:
                 return
             if item is _DONE:
                 break
+            if isinstance(item, GenerationStats):  # a prompt batch read
+                yield GenerationChunk("", stats=item)
+                continue
             if "error" in item:
                 raise EngineError(f"llama.cpp: {_error_message(item)}")
             read_draft_counts(item, self.stats)
