@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import time
 from collections.abc import AsyncIterator
 
@@ -35,6 +36,8 @@ from nearcode.shared.protocol.daemon_api import (
     FimRequest,
 )
 from nearcode.shared.protocol.editor import ContextResult
+
+log = logging.getLogger("nearcode.daemon")
 
 # Sampled alternatives after the first choice, on an engine that shares the cores: together at
 # most as long as the first one took (at least ALTERNATIVES_MIN_S), each at most twice its length.
@@ -262,6 +265,7 @@ class FimService:
         if final is not None and final.stats is None and live is not None:
             final.stats = live  # stopped early here: report what the engine had done so far
         self.reading.learn(final.stats if final is not None else live)
+        _log_timing(final.stats if final is not None else live, reason, started, self.reading.tokens_per_s)
         yield final_event(final.stats if final else None, reason, started)
 
     def context_report(self, query: ContextQuery) -> ContextResult:
@@ -286,3 +290,16 @@ def _sampled(generation: GenerationRequest, index: int) -> GenerationRequest:
     if index == 0:
         return generation
     return dataclasses.replace(generation, temperature=ALTERNATIVE_TEMPERATURES[index - 1])
+
+
+def _log_timing(stats: GenerationStats | None, reason: FinishReason, started: float, speed: float | None) -> None:
+    """Where a request's time went (debug level; counts only, never text): the budget's inputs."""
+    if stats is None or not log.isEnabledFor(logging.DEBUG):
+        return
+    log.debug(
+        "fim %s after %.0f ms: prompt %d tokens (%d cached, %s read when stopped) in %.0f ms, %d generated; "
+        "reading speed %s tokens/s",
+        reason.value, (time.monotonic() - started) * 1000, stats.prompt_tokens, stats.cached_tokens,
+        "all" if stats.read_so_far is None else stats.read_so_far, stats.prompt_ms, stats.generated_tokens,
+        f"{speed:.1f}" if speed else "not measured",
+    )

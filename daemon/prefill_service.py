@@ -8,6 +8,7 @@ this service when one starts and ends); other documents' keystrokes pause it (th
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import Counter
 
 from nearcode.daemon.context.document_prompts import DocumentPrompts, PromptRequest
@@ -15,6 +16,8 @@ from nearcode.daemon.engines.base import FinishReason, GenerationRequest, Priori
 from nearcode.daemon.prompting.read_budget import ReadBudget
 from nearcode.daemon.scheduler import GenerationHandle, Scheduler
 from nearcode.shared.protocol.daemon_api import PrefillAnswer, PrefillRequest
+
+log = logging.getLogger("nearcode.daemon")
 
 
 class PrefillService:
@@ -42,6 +45,11 @@ class PrefillService:
 
     async def prefill(self, req: PrefillRequest) -> PrefillAnswer:
         """Start reading ahead, or say why not."""
+        answer = await self._prefill(req)
+        log.debug("read-ahead %s: %s", "started" if answer.started else "not started", answer.reason)
+        return answer
+
+    async def _prefill(self, req: PrefillRequest) -> PrefillAnswer:
         if req.context_mode != "workspace":
             return PrefillAnswer(started=False, reason="context is 'file': there is no context block to read ahead")
         key = f"{req.client}\x00{req.document}"
@@ -51,10 +59,10 @@ class PrefillService:
         source = PromptRequest(
             client=req.client, document=req.document, affinity=req.affinity, path=req.path, language=req.language,
             prefix=req.prefix or "", suffix=req.suffix if req.prefix is not None else "",
-            context_mode=req.context_mode, head=req.head,
+            context_mode=req.context_mode, head=req.head, is_read_ahead=True,
         )
-        # Budgeted cold: what is read here is what later requests find cached.
-        built = await self.prompts.build(source, self.reading.budget_for(req.client), warm_tokens=0)
+        # Budgeted cold, with room for a larger block: what is read here later requests find cached.
+        built = await self.prompts.build(source, self.reading.read_ahead_budget(req.client), warm_tokens=0)
         text = built.prompt.text[: built.prompt.prefix_end]
         if not text.strip() or built.prompt.context is None or not built.prompt.context.kept:
             return PrefillAnswer(started=False, reason="nothing to read ahead (the context block is empty)")
@@ -81,6 +89,11 @@ class PrefillService:
         async for chunk in handle.events():
             if chunk.finish_reason is not None:
                 complete = chunk.finish_reason in (FinishReason.STOP, FinishReason.LENGTH)
+                if chunk.stats is not None:
+                    log.debug("read-ahead ended (%s): %d tokens, %d cached, %s read in %.0f ms",
+                              chunk.finish_reason.value, chunk.stats.prompt_tokens, chunk.stats.cached_tokens,
+                              "all" if chunk.stats.read_so_far is None else chunk.stats.read_so_far,
+                              chunk.stats.prompt_ms)
                 # Its reading speed counts like a completion's: a file opened in a fresh daemon is
                 # usually read ahead before the first completion, which is then budgeted by the
                 # measured speed rather than the configured maximum (a slow model missed it).

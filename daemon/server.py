@@ -90,7 +90,10 @@ def create_engine(config: DaemonConfig, model_path: Path | None, engine: str = "
 def run_daemon(config: DaemonConfig) -> int:
     # The daemon needs no network: local-only unless NEARCODE_PRIVACY_MODE says otherwise (nearcode/shared/privacy.py).
     privacy.install_from_environment("daemon")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s nearcode-daemon %(levelname)s %(message)s")
+    # NEARCODE_LOG_LEVEL=debug: where each request's time went (counts only; never document text).
+    level = logging.getLevelName(os.environ.get("NEARCODE_LOG_LEVEL", "INFO").upper())
+    logging.basicConfig(level=level if isinstance(level, int) else logging.INFO,
+                        format="%(asctime)s nearcode-daemon %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     tune_malloc()  # before any engine thread: freed prompt states go back to the system
     if start_if_asked():

@@ -22,6 +22,11 @@ log = logging.getLogger("nearcode.lsp")
 # The cursor rested this long after a completion request: read the prompt's long form ahead there
 # (the first request at a new place reads only a short near prefix, to answer fast).
 REST_S = 1.5
+# A document opened or focused is read ahead once it has stayed in view this long: an editor that
+# restores ten tabs, or a user flipping through files, starts one read-ahead, not ten, and a
+# keystroke right after opening does not wait behind a read it makes useless (llama.cpp stops a
+# read only between prompt batches: seconds for the 1.5B on two cores).
+OPEN_SETTLE_S = 0.5
 
 # The document's text and the cursor's offset in it now, or None when it is closed.
 TextNow = Callable[[], tuple[str, int] | None]
@@ -35,15 +40,24 @@ class ReadAhead:
         self.daemon = daemon
         self.client_id = client_id
         self._rest: dict[str, asyncio.TimerHandle] = {}
+        self._settling: tuple[str, asyncio.TimerHandle] | None = None  # the document last opened or focused
         self._tasks: set[asyncio.Task[None]] = set()
         self.sent = 0
 
     def opened(self, uri: str, path: str, language: str, text: str, settings: Settings,
                cursor: int | None = None) -> None:
-        """A document was opened or focused (`cursor` when the editor said where it is)."""
+        """A document was opened or focused (`cursor` when the editor said where it is): read ahead
+        once it has stayed in view OPEN_SETTLE_S (another document opened meanwhile replaces it)."""
         self.cancel(uri)
+        self._stop_settling()
         if settings.enable and settings.context == "workspace" and language not in settings.disabled_languages:
-            self._send(prefill_request(self.client_id, uri, path, language, text, cursor, settings))
+            request = prefill_request(self.client_id, uri, path, language, text, cursor, settings)
+
+            def fire() -> None:
+                self._settling = None
+                self._send(request)
+
+            self._settling = (uri, asyncio.get_running_loop().call_later(OPEN_SETTLE_S, fire))
 
     def requested(self, cursor: CursorText, settings: Settings, text_now: TextNow) -> None:
         """A completion was asked for at `cursor`: once the cursor rests there, read ahead."""
@@ -62,9 +76,17 @@ class ReadAhead:
         self._rest[cursor.uri] = asyncio.get_running_loop().call_later(REST_S, fire)
 
     def cancel(self, uri: str) -> None:
+        """Nothing pending for `uri` is sent (a completion there reads what it needs itself)."""
         timer = self._rest.pop(uri, None)
         if timer is not None:
             timer.cancel()
+        if self._settling is not None and self._settling[0] == uri:
+            self._stop_settling()
+
+    def _stop_settling(self) -> None:
+        if self._settling is not None:
+            self._settling[1].cancel()
+            self._settling = None
 
     def _send(self, request: PrefillRequest | None) -> None:
         if request is None:
@@ -86,6 +108,7 @@ class ReadAhead:
         for timer in self._rest.values():
             timer.cancel()
         self._rest.clear()
+        self._stop_settling()
 
 
 def prefill_request(

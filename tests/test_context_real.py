@@ -28,6 +28,9 @@ HEAD = '"""Order handling."""\n\nimport decimal\nfrom dataclasses import datacla
 BODY = "".join(
     f"def handler_{i}(request, response):\n    return dispatch(request, response, {i})\n\n" for i in range(60)
 )
+# A head longer than a slow engine's cold block has room for (~40 tokens of a ~100-token block).
+LONG_HEAD = ('"""Order handling."""\n\nimport decimal\n\nTAX_RATE = decimal.Decimal("0.2")\n\n'
+             + "".join(f"from shop.part_{i} import Part{i}, make_part_{i}\n" for i in range(16)) + "\n\n")
 LINE = "    total = sum(item.price * item.quantity for item in basket)"
 
 pytestmark = pytest.mark.real  # its own daemon with the real model
@@ -128,18 +131,36 @@ async def test_typing_along_a_line_keeps_the_block_in_the_engine_cache(
 async def test_a_prefill_on_open_leaves_the_first_request_little_to_read(
     workspace_lsp: LanguageClient, context_daemon: dict[str, str], tmp_path: Path
 ) -> None:
+    await _open_wait_and_complete(workspace_lsp, context_daemon, tmp_path)
+
+
+async def test_on_a_slow_engine_the_read_ahead_still_holds_the_files_head(tmp_path: Path) -> None:
+    """At 40 tokens/s (the 1.5B on two slow cores) a cold request's block has no room for the
+    file's head, and nothing was read ahead on open: the read-ahead now reads a larger block, and
+    the first completion keeps it."""
+    with running_daemon(NEARCODE_ASSUME_READ_SPEED="40") as env:
+        client = await start_lsp(env)
+        try:
+            await _open_wait_and_complete(client, env, tmp_path, head=LONG_HEAD)
+        finally:
+            await client.shutdown_session()
+
+
+async def _open_wait_and_complete(
+    workspace_lsp: LanguageClient, context_daemon: dict[str, str], tmp_path: Path, head: str = HEAD
+) -> None:
     uri = (tmp_path / "opened.py").as_uri()
-    source = HEAD + BODY + "def checkout(basket):\n" + LINE[:20] + "\n" + BODY.replace("handler_", "later_")
+    source = head + BODY + "def checkout(basket):\n" + LINE[:20] + "\n" + BODY.replace("handler_", "later_")
     open_doc(workspace_lsp, uri, source)  # the server asks the daemon to read ahead at once
     with daemon_http(context_daemon) as http:
         give_up = 300
         while http.get("/api/status").json().get("prefills_done", 0) < 1 and give_up:
             give_up -= 1
             await asyncio.sleep(0.5)
-    line = HEAD.count("\n") + BODY.count("\n") + 1
+    line = head.count("\n") + BODY.count("\n") + 1
     await inline(workspace_lsp, uri, line, 20)
     shown = await show_context(workspace_lsp, uri)
-    assert shown.prompt is not None and "TAX_RATE" in shown.prompt.split("<|fim_prefix|>")[0]
+    assert shown.prompt is not None and "TAX_RATE" in shown.prompt.split("<|fim_prefix|>")[0], shown.text
     block_tokens = next(p.tokens for p in shown.parts if p.kind == "file")
     assert shown.cached_tokens >= block_tokens, shown.text
     # Warm: only the near window was read, cut to what reads in about a second.

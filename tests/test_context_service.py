@@ -13,6 +13,7 @@ import asyncio
 import time
 
 from nearcode.daemon.context.assembler import ContextAssembler
+from nearcode.daemon.context.document_prompts import PromptRequest
 from nearcode.daemon.fim_service import FimService
 from nearcode.daemon.prompting.fim import PromptBudget
 from nearcode.daemon.prompting.templates import fim_templates
@@ -176,3 +177,32 @@ async def test_a_read_ahead_teaches_the_reading_speed_the_first_completion_is_bu
     # The scripted engine "reads" any prompt in 0.4 s: the speed is its tokens over that time.
     expected = len(tokens(read.prompt)) / 0.4
     assert 0.5 * expected <= svc.reading.tokens_per_s <= 1.1 * expected
+
+
+async def test_a_slow_engine_still_reads_the_files_head_ahead_and_keeps_that_block() -> None:
+    """On a slow engine (the 1.5B on two slow cores) a cold request's block is too small to hold
+    even a cut of the file's head; the read-ahead on open, which has time, reads a larger block, and
+    the first completion keeps it (cached) instead of building a smaller one of its own."""
+    engine = ScriptedEngine(script=lambda r: "x\n")
+    svc = service(engine)
+    svc.reading.assume_speed(40.0)  # cold: 6 s of reading, 256 tokens; the block's share ~100
+    text = CURRENT + FILLER + "    \n" + FILLER
+    cursor = len(CURRENT + FILLER) + 4
+    cold = await svc.prompts.build(
+        svc_source(text, cursor), svc.reading.budget_for("editor"), warm_tokens=0)
+    assert "from .. import _decorators" not in block_of(cold.prompt.text), "a cold block has no room for the head"
+    answer = await svc.read_ahead.prefill(PrefillRequest(document=URI, client="editor", path=PATH, language="python",
+                                                         head=text[:8000], affinity=URI))  # fmt: skip
+    assert answer.started, answer.reason
+    await asyncio.gather(*svc.read_ahead.tasks)
+    read_ahead = engine.requests[-1].prompt
+    assert "from .. import _decorators" in block_of(read_ahead), "the read-ahead's block holds the file's head"
+    done = await run(svc, request(text[:cursor], suffix=text[cursor:]))
+    sent = engine.requests[-1].prompt
+    assert block_of(sent) == block_of(read_ahead), "the completion kept the block the engine holds"
+    assert done.prompt_tokens - done.cached_tokens <= 150, "more than the near part was read"
+
+
+def svc_source(text: str, cursor: int) -> PromptRequest:
+    return PromptRequest(client="editor", document=URI, affinity=URI, path=PATH, language="python",
+                         prefix=text[:cursor], suffix=text[cursor:], context_mode="workspace")

@@ -144,3 +144,12 @@ async def test_answers_are_shorter_while_other_editors_wait_and_say_so() -> None
     assert last_prompt(engine).max_tokens == shared.max_tokens == 16, "four editors: a quarter of the shared cap"
     assert svc.reading.answer_tokens("a", 8) == 8, "never more than asked"
     assert svc.reading.answer_tokens("a", 64, "background") == 64
+
+
+async def test_the_debug_log_says_where_the_time_went_and_never_the_text(caplog: pytest.LogCaptureFixture) -> None:
+    engine = ScriptedEngine(script=lambda r: "secret_total + 1\n")
+    with caplog.at_level("DEBUG", logger="nearcode.daemon"):
+        await run(service(engine), FimRequest(prefix="secret_total = compute_secret()\nx = ", mode="single"))
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("fim ")]
+    assert lines and "prompt" in lines[0] and "generated" in lines[0], lines
+    assert not any("secret" in r.getMessage() for r in caplog.records), "document text in the log"

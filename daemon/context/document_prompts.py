@@ -56,6 +56,7 @@ class PromptRequest:
     single_line: bool = True
     extra_context: tuple[ContextSnippet, ...] = ()
     head: str | None = None  # the document's start, when known (a prefill sends it)
+    is_read_ahead: bool = False  # a prefill: its block may be larger than a completion's (read_budget.py)
 
     @property
     def slot_key(self) -> str:
@@ -86,6 +87,7 @@ class DocumentPrompts:
         self._anchors: LruDict[PrefixAnchor] = LruDict()
         self._cached: LruDict[str] = LruDict()  # slot key -> the prompt text last read there
         self._views: LruDict[Snippet] = LruDict()  # slot key -> the current file's far text, as last seen
+        self._block_totals: LruDict[int] = LruDict()  # slot key -> the stable total of a read-ahead's block
         self.anchored_prompts = 0
         self.warm_prompts = 0
 
@@ -115,6 +117,22 @@ class DocumentPrompts:
         self._cached.put(req.slot_key, text[: shared_start(before, text)])
 
     async def build(self, req: PromptRequest, budget: PromptBudget, warm_tokens: int) -> BuiltPrompt:
+        """The prompt for `req` within `budget`. A read-ahead may have read a larger block into the
+        slot than a cold request could afford (`read_ahead_budget`): while the slot still holds it,
+        requests keep that block (they read only the text after it), not a smaller one of their own."""
+        kept_total = self._block_totals.get(req.slot_key)
+        if kept_total is not None and kept_total > (budget.stable_total_tokens or budget.total_tokens):
+            larger = dataclasses.replace(budget, stable_total_tokens=kept_total)
+            prompt, choice = await self._compose(req, larger, warm_tokens)
+            if prompt.warm:
+                return self._commit(req, choice, prompt, larger)
+            self._block_totals.pop(req.slot_key)  # no longer cached: back to the request's own budget
+        prompt, choice = await self._compose(req, budget, warm_tokens)
+        if req.is_read_ahead and budget.stable_total_tokens:
+            self._block_totals.put(req.slot_key, budget.stable_total_tokens)
+        return self._commit(req, choice, prompt, budget)
+
+    async def _compose(self, req: PromptRequest, budget: PromptBudget, warm_tokens: int) -> tuple[FimPrompt, ContextChoice]:
         choice = NO_CONTEXT
         if req.context_mode == "workspace":
             choice = await self.assembler.choose(req.slot_key, req.path, req.language, req.prefix, req.suffix)
@@ -135,6 +153,9 @@ class DocumentPrompts:
             self.template, budget, self.count_tokens, single_line=req.single_line,
             anchor=self._anchors.get(req.slot_key), cache=self.cache_view(req, warm_tokens),
         )
+        return prompt, choice
+
+    def _commit(self, req: PromptRequest, choice: ContextChoice, prompt: FimPrompt, budget: PromptBudget) -> BuiltPrompt:
         self._anchor(req.slot_key, prompt.anchor)
         if prompt.context is not None:
             self.assembler.built(req.slot_key, prompt.context.kept, req.path)

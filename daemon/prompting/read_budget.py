@@ -20,6 +20,10 @@ COLD_READ_TARGET_S = 6.0
 # What a request whose context block is already in the engine's cache may read: the first
 # completion at a new place in a file opened a moment ago answers in about a second.
 WARM_READ_TARGET_S = 0.8
+# What a read-ahead's context block may take to read (background work, before it is needed): a
+# cold request's block is its share of the cold budget, too small on a slow machine (the 1.5B on 2
+# slow cores: ~100 tokens) to hold even a cut of the file's head, so a block was never read ahead.
+READ_AHEAD_BLOCK_S = 4.0
 MIN_PROMPT_TOKENS = 192
 BUDGET_STEP_TOKENS = 64
 BUDGET_HYSTERESIS = 0.15  # the measured reading speed must move this much to move the budget
@@ -70,6 +74,18 @@ class ReadBudget:
         # The context block's share follows the unshared budget: it is read once and then cached,
         # and a block that shrank whenever another editor typed would be read again each time.
         return dataclasses.replace(self.budget, total_tokens=total, stable_total_tokens=alone)
+
+    def read_ahead_budget(self, client: str) -> PromptBudget:
+        """A read-ahead's budget: a cold request's, with a context block as large as reads in
+        READ_AHEAD_BLOCK_S (never less than a cold request's, never over the configured total).
+        Requests keep that block while it is cached (daemon/context/document_prompts.py)."""
+        budget = self.budget_for(client)
+        if self.tokens_per_s is None or budget.context_share <= 0:
+            return budget
+        own = budget.stable_total_tokens or budget.total_tokens
+        larger = round(self.tokens_per_s * READ_AHEAD_BLOCK_S / budget.context_share / BUDGET_STEP_TOKENS)
+        stable = min(self.budget.total_tokens, max(own, larger * BUDGET_STEP_TOKENS))
+        return dataclasses.replace(budget, stable_total_tokens=stable)
 
     def answer_tokens(self, client: str, asked: int, priority: str = "interactive") -> int:
         """The token cap of an interactive answer: what was asked while the editor is alone, a share
