@@ -80,10 +80,12 @@ class ReadBudget:
         READ_AHEAD_BLOCK_S (never less than a cold request's, never over the configured total).
         Requests keep that block while it is cached (daemon/context/document_prompts.py)."""
         budget = self.budget_for(client)
-        if self.tokens_per_s is None or budget.context_share <= 0:
+        level = self._affordable_tokens  # steadied, as budget_for's: the block keeps its size
+        if level is None or budget.context_share <= 0:
             return budget
         own = budget.stable_total_tokens or budget.total_tokens
-        larger = round(self.tokens_per_s * READ_AHEAD_BLOCK_S / budget.context_share / BUDGET_STEP_TOKENS)
+        speed = level / COLD_READ_TARGET_S
+        larger = round(speed * READ_AHEAD_BLOCK_S / budget.context_share / BUDGET_STEP_TOKENS)
         stable = min(self.budget.total_tokens, max(own, larger * BUDGET_STEP_TOKENS))
         return dataclasses.replace(budget, stable_total_tokens=stable)
 
