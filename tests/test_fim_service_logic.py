@@ -121,11 +121,13 @@ async def test_a_request_superseded_while_it_reads_teaches_the_speed_it_had() ->
     """A keystroke supersedes the request before it, often while that one still reads its prompt:
     what it read by then is a sample of the reading speed. Its final event once carried no counts,
     so a fresh daemon under steady typing went on budgeting at the configured maximum."""
-    engine = ScriptedEngine(script=lambda r: "1", prompt_delay_s=0.8)
+    # Reading takes 0.4 s and the answer 0.8 s more: superseded while it reads (or, on a slow
+    # machine, while it generates; its counts say the same then).
+    engine = ScriptedEngine(script=lambda r: "1 2 3 4 5 6 7 8", prompt_delay_s=0.4, token_delay_s=0.1)
     svc = service(engine, total_tokens=1024)
     prefix = "".join(f"value_{i} = compute({i})\n" for i in range(60))  # 540 tokens: half is a sample
     first = asyncio.ensure_future(run(svc, FimRequest(prefix=prefix, client="a", document="d")))
-    await asyncio.sleep(0.6)  # past its progress report (halfway), before its read ends
+    await asyncio.sleep(0.3)  # past its progress report (halfway), before its read ends
     second = asyncio.ensure_future(run(svc, FimRequest(prefix=prefix + "total = ", client="a", document="d")))
     _, superseded = await first
     assert superseded.finish_reason == "superseded"

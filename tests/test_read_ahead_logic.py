@@ -4,9 +4,13 @@ recorder of /api/prefill requests; the real daemon's side is in tests/test_conte
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from typing import Any, cast
 
-from nearcode.lsp.context import OPEN_SETTLE_S, ReadAhead
+import pytest
+
+from nearcode.lsp import context
+from nearcode.lsp.context import ReadAhead
 from nearcode.lsp.daemon_client import DaemonClient
 from nearcode.shared.protocol.settings import Settings
 
@@ -30,8 +34,15 @@ def read_ahead() -> tuple[ReadAhead, PrefillRecorder]:
     return ReadAhead(cast(DaemonClient, daemon), "editor"), daemon
 
 
+@pytest.fixture(autouse=True)
+def short_settle(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The same logic with a shorter wait (the fast tier's minute is shared by ~400 tests)."""
+    monkeypatch.setattr(context, "OPEN_SETTLE_S", 0.05)
+    yield
+
+
 async def settle() -> None:
-    await asyncio.sleep(OPEN_SETTLE_S + 0.2)
+    await asyncio.sleep(context.OPEN_SETTLE_S + 0.1)
 
 
 async def test_a_document_that_stays_in_view_is_read_ahead() -> None:
