@@ -296,10 +296,5 @@ def _log_timing(stats: GenerationStats | None, reason: FinishReason, started: fl
     """Where a request's time went (debug level; counts only, never text): the budget's inputs."""
     if stats is None or not log.isEnabledFor(logging.DEBUG):
         return
-    log.debug(
-        "fim %s after %.0f ms: prompt %d tokens (%d cached, %s read when stopped) in %.0f ms, %d generated; "
-        "reading speed %s tokens/s",
-        reason.value, (time.monotonic() - started) * 1000, stats.prompt_tokens, stats.cached_tokens,
-        "all" if stats.read_so_far is None else stats.read_so_far, stats.prompt_ms, stats.generated_tokens,
-        f"{speed:.1f}" if speed else "not measured",
-    )
+    log.debug("fim %s after %.0f ms: %s; reading speed %s tokens/s", reason.value,
+              (time.monotonic() - started) * 1000, stats.describe_reading(), f"{speed:.1f}" if speed else "not measured")

@@ -59,7 +59,7 @@ class PrefillService:
         source = PromptRequest(
             client=req.client, document=req.document, affinity=req.affinity, path=req.path, language=req.language,
             prefix=req.prefix or "", suffix=req.suffix if req.prefix is not None else "",
-            context_mode=req.context_mode, head=req.head, is_read_ahead=True,
+            context_mode=req.context_mode, head=req.head,
         )
         # Budgeted cold, with room for a larger block: what is read here later requests find cached.
         built = await self.prompts.build(source, self.reading.read_ahead_budget(req.client), warm_tokens=0)
@@ -90,10 +90,7 @@ class PrefillService:
             if chunk.finish_reason is not None:
                 complete = chunk.finish_reason in (FinishReason.STOP, FinishReason.LENGTH)
                 if chunk.stats is not None:
-                    log.debug("read-ahead ended (%s): %d tokens, %d cached, %s read in %.0f ms",
-                              chunk.finish_reason.value, chunk.stats.prompt_tokens, chunk.stats.cached_tokens,
-                              "all" if chunk.stats.read_so_far is None else chunk.stats.read_so_far,
-                              chunk.stats.prompt_ms)
+                    log.debug("read-ahead ended (%s): %s", chunk.finish_reason.value, chunk.stats.describe_reading())
                 # Its reading speed counts like a completion's: a file opened in a fresh daemon is
                 # usually read ahead before the first completion, which is then budgeted by the
                 # measured speed rather than the configured maximum (a slow model missed it).

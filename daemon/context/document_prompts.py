@@ -56,7 +56,6 @@ class PromptRequest:
     single_line: bool = True
     extra_context: tuple[ContextSnippet, ...] = ()
     head: str | None = None  # the document's start, when known (a prefill sends it)
-    is_read_ahead: bool = False  # a prefill: its block may be larger than a completion's (read_budget.py)
 
     @property
     def slot_key(self) -> str:
@@ -87,7 +86,7 @@ class DocumentPrompts:
         self._anchors: LruDict[PrefixAnchor] = LruDict()
         self._cached: LruDict[str] = LruDict()  # slot key -> the prompt text last read there
         self._views: LruDict[Snippet] = LruDict()  # slot key -> the current file's far text, as last seen
-        self._block_totals: LruDict[int] = LruDict()  # slot key -> the stable total of a read-ahead's block
+        self._block_totals: LruDict[int] = LruDict()  # slot key -> the stable total its block was built with
         self.anchored_prompts = 0
         self.warm_prompts = 0
 
@@ -117,19 +116,17 @@ class DocumentPrompts:
         self._cached.put(req.slot_key, text[: shared_start(before, text)])
 
     async def build(self, req: PromptRequest, budget: PromptBudget, warm_tokens: int) -> BuiltPrompt:
-        """The prompt for `req` within `budget`. A read-ahead may have read a larger block into the
-        slot than a cold request could afford (`read_ahead_budget`): while the slot still holds it,
-        requests keep that block (they read only the text after it), not a smaller one of their own."""
+        """The prompt for `req` within `budget`. A block already in the slot that was built larger
+        than `budget` allows (a read-ahead's, `read_ahead_budget`, or one from before the measured
+        speed fell) is kept while the slot still holds it: the request reads only the text after it,
+        rather than a smaller block of its own from the start."""
         kept_total = self._block_totals.get(req.slot_key)
         if kept_total is not None and kept_total > (budget.stable_total_tokens or budget.total_tokens):
             larger = dataclasses.replace(budget, stable_total_tokens=kept_total)
             prompt, choice = await self._compose(req, larger, warm_tokens)
             if prompt.warm:
                 return self._commit(req, choice, prompt, larger)
-            self._block_totals.pop(req.slot_key)  # no longer cached: back to the request's own budget
         prompt, choice = await self._compose(req, budget, warm_tokens)
-        if req.is_read_ahead and budget.stable_total_tokens:
-            self._block_totals.put(req.slot_key, budget.stable_total_tokens)
         return self._commit(req, choice, prompt, budget)
 
     async def _compose(self, req: PromptRequest, budget: PromptBudget, warm_tokens: int) -> tuple[FimPrompt, ContextChoice]:
@@ -157,6 +154,7 @@ class DocumentPrompts:
 
     def _commit(self, req: PromptRequest, choice: ContextChoice, prompt: FimPrompt, budget: PromptBudget) -> BuiltPrompt:
         self._anchor(req.slot_key, prompt.anchor)
+        self._block_totals.put(req.slot_key, budget.stable_total_tokens or budget.total_tokens)
         if prompt.context is not None:
             self.assembler.built(req.slot_key, prompt.context.kept, req.path)
         self.anchored_prompts += prompt.anchored

@@ -65,6 +65,12 @@ class GenerationStats:
     draft_tokens: int = 0
     draft_accepted: int = 0
 
+    def describe_reading(self) -> str:
+        """For debug logs (counts only): how much of the prompt was read, and how fast."""
+        read = "all" if self.read_so_far is None else str(self.read_so_far)
+        return (f"prompt {self.prompt_tokens} tokens ({self.cached_tokens} cached, {read} read when stopped) "
+                f"in {self.prompt_ms:.0f} ms, {self.generated_tokens} generated")
+
 
 @dataclass
 class CancelCounters:
