@@ -242,23 +242,31 @@ class FimService:
         )
         final: GenerationChunk | None = None
         live: GenerationStats | None = None
-        async for chunk in handle.events():
-            live = chunk.stats or live
-            if live is not None:
-                yield live
-            if chunk.finish_reason is not None:
-                final = chunk
-                if chunk.finish_reason in FAILED_ENDINGS:
-                    raise ServiceError(chunk.text)
-                if rest := end.flush():
-                    yield DeltaEvent(text=rest)
-                break
-            text, over = end.feed(chunk.text)
-            if text:
-                yield DeltaEvent(text=text)
-            if over:  # the answer is complete (shared/completion_end.py): stop the engine now
-                final = GenerationChunk("", FinishReason.LENGTH if end.ended_by == "line limit" else FinishReason.STOP)
-                break
+        try:
+            async for chunk in handle.events():
+                live = chunk.stats or live
+                if live is not None:
+                    yield live
+                if chunk.finish_reason is not None:
+                    final = chunk
+                    if chunk.finish_reason in FAILED_ENDINGS:
+                        raise ServiceError(chunk.text)
+                    if rest := end.flush():
+                        yield DeltaEvent(text=rest)
+                    break
+                text, over = end.feed(chunk.text)
+                if text:
+                    yield DeltaEvent(text=text)
+                if over:  # the answer is complete (shared/completion_end.py): stop the engine now
+                    final = GenerationChunk("", FinishReason.LENGTH if end.ended_by == "line limit" else FinishReason.STOP)
+                    break
+        except (GeneratorExit, asyncio.CancelledError):
+            # The client left (an editor that showed the first line and moved on): what the engine
+            # read so far still teaches the reading speed; otherwise a fresh daemon whose first
+            # answers are all taken early never learns it and budgets every prompt at the maximum.
+            self.reading.learn(live)
+            _log_timing(live, FinishReason.CANCELLED, started, self.reading.tokens_per_s)
+            raise
         reason = final.finish_reason if final and final.finish_reason else FinishReason.CANCELLED
         if reason == FinishReason.STOP and req.mode == "single":
             reason = FinishReason.NEWLINE  # the newline stop or end of text: the line is complete

@@ -91,9 +91,11 @@ def run_daemon(config: DaemonConfig) -> int:
     # The daemon needs no network: local-only unless NEARCODE_PRIVACY_MODE says otherwise (nearcode/shared/privacy.py).
     privacy.install_from_environment("daemon")
     # NEARCODE_LOG_LEVEL=debug: where each request's time went (counts only; never document text).
+    # Only nearcode's own loggers: at debug, httpcore and watchdog would log every connection and
+    # every file event of the workspace (paths), burying the counts this level is for.
     level = logging.getLevelName(os.environ.get("NEARCODE_LOG_LEVEL", "INFO").upper())
-    logging.basicConfig(level=level if isinstance(level, int) else logging.INFO,
-                        format="%(asctime)s nearcode-daemon %(levelname)s %(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s nearcode-daemon %(levelname)s %(message)s")
+    logging.getLogger("nearcode").setLevel(level if isinstance(level, int) else logging.INFO)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     tune_malloc()  # before any engine thread: freed prompt states go back to the system
     if start_if_asked():

@@ -136,6 +136,43 @@ async def test_a_request_superseded_while_it_reads_teaches_the_speed_it_had() ->
     await second
 
 
+async def test_a_request_its_client_left_teaches_the_speed_it_had() -> None:
+    """An editor that shows the first line and moves on closes the stream mid-answer: what the
+    engine read still teaches the speed (once it taught nothing, and a fresh daemon whose answers
+    were all taken early budgeted every prompt at the configured maximum)."""
+    engine = ScriptedEngine(script=lambda r: "1 2 3 4 5 6 7 8", prompt_delay_s=0.2, token_delay_s=0.1)
+    svc = service(engine, total_tokens=1024)
+    prefix = "".join(f"value_{i} = compute({i})\n" for i in range(60))
+    first_token = asyncio.Event()
+
+    async def editor() -> None:
+        async for event in svc.stream(FimRequest(prefix=prefix, client="a", document="d")):
+            if isinstance(event, DeltaEvent):
+                first_token.set()
+
+    reading = asyncio.ensure_future(editor())
+    await asyncio.wait_for(first_token.wait(), 5)
+    reading.cancel()  # the HTTP client hung up: the daemon's stream task is cancelled
+    with pytest.raises(asyncio.CancelledError):
+        await reading
+    assert svc.reading.tokens_per_s is not None, "learned from the abandoned request's reading"
+
+
+async def test_before_any_speed_is_known_a_short_read_sets_it() -> None:
+    """The first read of 64 tokens or more sets the speed (until then every prompt gets the
+    configured maximum); once one is known, reads under 128 tokens, dominated by fixed costs, do
+    not move it."""
+    engine = ScriptedEngine(script=lambda r: "1", prompt_delay_s=0.2)
+    svc = service(engine, total_tokens=1024)
+    short = "".join(f"value_{i} = {i}\n" for i in range(12))  # ~90 stand-in tokens with the markers
+    _, final = await run(svc, FimRequest(prefix=short, client="a", document="d"))
+    assert 64 <= final.prompt_tokens - final.cached_tokens < 128, final
+    learned = svc.reading.tokens_per_s
+    assert learned is not None
+    await run(svc, FimRequest(prefix=short.replace("value", "other"), client="a", document="e"))
+    assert svc.reading.tokens_per_s == learned, "a second short read does not move it"
+
+
 async def test_answers_are_shorter_while_other_editors_wait_and_say_so() -> None:
     engine = ScriptedEngine(script=lambda r: "x" * 100)
     svc = service(engine)

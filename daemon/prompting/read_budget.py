@@ -28,6 +28,11 @@ MIN_PROMPT_TOKENS = 192
 BUDGET_STEP_TOKENS = 64
 BUDGET_HYSTERESIS = 0.15  # the measured reading speed must move this much to move the budget
 MIN_SAMPLE_TOKENS = 128  # shorter reads are dominated by fixed costs
+# Until a speed is known every prompt is budgeted at the configured maximum (1,024 tokens: 30 s of
+# the 1.5B on 2 slow cores, a missed deadline), so a shorter read is taken as the first estimate:
+# fixed costs make it a little slow, which errs toward a smaller prompt, and longer reads correct
+# it. Still above the start-up canary's ~35 tokens, whose read also pages the weights in.
+MIN_FIRST_SAMPLE_TOKENS = 64
 # Answers while several editors have interactive work on an engine that shares the cores: their
 # requests run one after another (daemon/scheduler.py), so each token one editor's answer takes is
 # a wait for the others. The cap is shared among them, never below a useful piece of a line (a line
@@ -113,7 +118,8 @@ class ReadBudget:
         if self._speed_fixed or stats is None:
             return
         read = stats.prompt_tokens - stats.cached_tokens if stats.read_so_far is None else stats.read_so_far
-        if read < MIN_SAMPLE_TOKENS or stats.prompt_ms <= 0:
+        least = MIN_SAMPLE_TOKENS if self.tokens_per_s is not None else MIN_FIRST_SAMPLE_TOKENS
+        if read < least or stats.prompt_ms <= 0:
             return
         sample = read / (stats.prompt_ms / 1000)
         old = self.tokens_per_s
