@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from nearcode.daemon.prompting.fim import (
+    CacheView,
     FimInput,
     PromptBudget,
     Snippet,
@@ -88,6 +89,22 @@ async def test_typing_keeps_the_prompt_start_where_the_cache_is() -> None:
         assert prompt.text.endswith(typed[:n] + "<|fim_suffix|>\n<|fim_middle|>")
     assert len(anchored_starts) == 1 and prompt.anchored
     assert len(fresh_starts) > 1  # what this prevents: the start moved while typing one line
+
+
+async def test_a_suffix_first_template_marks_where_its_prefix_ends_and_finds_its_block_cached() -> None:
+    """Suffix-first (SPM) families (Codestral) put the suffix before the prefix. What is read ahead
+    is the prompt up to the prefix's end, and a completion whose block the engine holds is budgeted
+    warm. Both once looked for the text before {prefix} with {suffix} left unfilled: never found,
+    so such a family read nothing ahead (prefix_end 0) and was never warm."""
+    template = fim_templates()["codestral"]
+    inp = FimInput(prefix="def f():\n    return ", suffix="\nprint(f())\n", path="a.py",
+                   context=(Snippet("b.py", "def g(): pass"),))
+    budget = PromptBudget(total_tokens=200)
+    cold = await build_fim_prompt(inp, template, budget, count_by_words)
+    assert cold.prefix_end > 0 and cold.text[: cold.prefix_end].endswith("def f():\n    return ")
+    warm = await build_fim_prompt(inp, template, budget, count_by_words,
+                                  cache=CacheView(text=cold.text[: cold.prefix_end], warm_tokens=40))
+    assert warm.warm and warm.text == cold.text
 
 
 async def test_anchor_is_dropped_when_the_text_above_changes_or_overflows() -> None:

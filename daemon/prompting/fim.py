@@ -97,7 +97,7 @@ class FimPrompt:
     anchor: PrefixAnchor | None = None  # pass to the document's next prompt
     anchored: bool = False  # the prefix started where the previous prompt's did
     warm: bool = False  # the context block was in the engine's cache: budgeted by what must be read
-    prefix_end: int = 0  # where the prefix ends in `text` (0 when the template puts it after the suffix)
+    prefix_end: int = 0  # where the prefix ends in `text`: what stays the same while the user types on
     context: FittedContext | None = None  # what the context block holds and what was left out
     # Token budgets (allotted) and use, by part: context, prefix, suffix.
     allotted: tuple[tuple[str, int], ...] = ()
@@ -149,16 +149,26 @@ async def build_fim_prompt(
     suffix_tokens = await count_tokens(suffix)
     # Shares a part leaves unused go to the prefix.
     prefix_budget = max(MIN_WARM_PREFIX_TOKENS, budget.total_tokens - suffix_tokens - context.tokens)
-    start = render(template.template.split("{prefix}")[0], {"context": context.text, "language": inp.language})
-    warm = bool(cache and cache.warm_tokens and context.text and cache.text.startswith(start))
+    values = {"context": context.text, "suffix": suffix, "language": inp.language}
+
+    def prompt_with(prefix: str) -> str:
+        return render(template.template, {**values, "prefix": prefix})
+
+    # What comes before the prefix: the block, and in suffix-first (SPM) order the suffix too.
+    start = render(template.template.split("{prefix}")[0], values)
+    block = render(template.template.split("{context}")[0], values) + context.text
+    warm = bool(cache and cache.warm_tokens and context.text and cache.text.startswith(block))
     prefix: str | None = None
     if warm and cache is not None:
         prefix = await _anchored_prefix(inp.prefix, prefix_budget, count_tokens, anchor, minimum=0.0)
         if prefix is not None:
-            uncached = await _uncached_tokens(start + prefix, cache.text, count_tokens)
-            prefix = prefix if uncached + suffix_tokens <= cache.warm_tokens else None
+            uncached = await _uncached_tokens(prompt_with(prefix), cache.text, count_tokens)
+            prefix = prefix if uncached <= cache.warm_tokens else None
         if prefix is None:
-            near = max(MIN_WARM_PREFIX_TOKENS, cache.warm_tokens - suffix_tokens)
+            # What must be read besides the prefix: the suffix after it (PSM), or a suffix that
+            # changed (SPM); a suffix the cache holds costs nothing.
+            rest = await _uncached_tokens(prompt_with(""), cache.text, count_tokens)
+            near = max(MIN_WARM_PREFIX_TOKENS, cache.warm_tokens - rest)
             prefix = await fit_tail(inp.prefix, min(near, prefix_budget), count_tokens)
             anchored = False
         else:
@@ -169,10 +179,7 @@ async def build_fim_prompt(
         if prefix is None:
             share = REFIT_SHARE if anchor is not None else 1.0
             prefix = await fit_tail(inp.prefix, int(prefix_budget * share), count_tokens)
-    text = render(
-        template.template,
-        {"context": context.text, "prefix": prefix, "suffix": suffix, "language": inp.language},
-    )
+    text = prompt_with(prefix)
     new_anchor = PrefixAnchor(prefix[:ANCHOR_HEAD_CHARS]) if len(prefix) < len(inp.prefix) else None
     return FimPrompt(
         text=text, prefix_chars=len(prefix), suffix_chars=len(suffix), snippets=len(context.kept),
