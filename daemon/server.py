@@ -257,6 +257,8 @@ class Daemon:
         self.canary = await run_canary(self.engine, self.template)
         log.log(logging.INFO if self.canary.status == "ok" else logging.WARNING,
                 "canary %s: %r %s", self.canary.status, self.canary.answer, self.canary.detail)
+        if self.canary.status != "error":
+            await self.services.fim.read_ahead.measure_speed()
 
     def describe(self) -> dict[str, Any]:
         """`/api/model`: what serves, and why."""

@@ -293,11 +293,29 @@ def test_a_request_whose_client_hung_up_teaches_the_reading_speed() -> None:
                 if line and json.loads(line)["type"] == "delta":
                     break  # the first token: hang up
         learned = None
-        give_up = time.monotonic() + 10
+        # Soon: later, the start-up probe (after 2 s without requests) would teach it anyway.
+        give_up = time.monotonic() + 1.5
         while learned is None and time.monotonic() < give_up:
             time.sleep(0.1)
             learned = daemon_status(env)["prompt_tokens_per_s"]
     assert learned is not None and learned > 0
+
+
+@pytest.mark.real  # its own daemon, on the model
+def test_a_fresh_daemon_measures_its_reading_speed_before_the_first_request() -> None:
+    """A daemon nobody has asked anything yet knows its reading speed soon after start (a probe
+    after the canary), so the first prompts are budgeted by it. Before, it took the first answers
+    to learn it, and while the user typed (every request superseded before the engine reported
+    what it read) 8 requests and 25 s went by without a suggestion (1.5B, 2 slow cores)."""
+    with running_daemon() as env:
+        learned = None
+        give_up = time.monotonic() + 90
+        while learned is None and time.monotonic() < give_up:
+            time.sleep(0.5)
+            learned = daemon_status(env)["prompt_tokens_per_s"]
+        status = daemon_status(env)
+    assert learned is not None and learned > 0, status
+    assert status["requests"] == 0, "learned without a request"
 
 
 @pytest.mark.real  # its own daemon, on the model
