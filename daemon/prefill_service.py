@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
 
 from nearcode.daemon.context.document_prompts import DocumentPrompts, PromptRequest
@@ -19,8 +20,9 @@ from nearcode.shared.protocol.daemon_api import PrefillAnswer, PrefillRequest
 
 log = logging.getLogger("nearcode.daemon")
 
-# ~200 tokens: over the 128 a sample needs, one or two prompt batches (2-5 s on 2 slow cores).
-SPEED_PROBE_LINES = 10
+# ~160 tokens: over the 128 a sample needs, two prompt batches (2-4 s of the 1.5B on 2 slow cores).
+SPEED_PROBE_LINES = 8
+SPEED_PROBE_WAIT_S = 60.0  # for a moment without requests; a busy daemon learns from them instead
 
 
 class PrefillService:
@@ -110,15 +112,20 @@ class PrefillService:
         configured maximum, and while the user types each is superseded before the engine reports
         what it read (llama.cpp reports per 128-token batch): measured, 8 requests and 25 s of
         typing without a suggestion before the speed was known (1.5B on 2 slow cores)."""
+        gate = self.scheduler.gate
+        give_up = time.monotonic() + SPEED_PROBE_WAIT_S
+        # Only while nothing runs or waits: a request that comes first teaches the speed itself.
+        while sum(gate.running.values()) or gate.waiter_count:
+            if time.monotonic() > give_up:
+                return
+            await asyncio.sleep(0.25)
         if self.reading.tokens_per_s is not None:
             return
         text = "".join(f"def scale_{i}(value, factor={i}):\n    return value * factor + {i}\n\n" for i in range(SPEED_PROBE_LINES))
-        # Speculative priority: it starts only while no keystroke's request runs or waits, and is
-        # never paused (a paused read would be cut in two and count as a cancel in the engine); a
-        # keystroke that comes meanwhile shares the cores with it once, for a few seconds.
+        # Speculative priority: never paused (a paused read would be cut in two and count as a
+        # cancel in the engine); a keystroke that comes meanwhile shares the cores with it, once.
         probe = GenerationRequest(prompt=text, max_tokens=1, priority=Priority.SPECULATIVE, affinity="nearcode:reading-speed")
-        handle = self.scheduler.submit(probe)
-        async for chunk in handle.events():
+        async for chunk in self.scheduler.submit(probe).events():
             if chunk.finish_reason is not None and self.reading.tokens_per_s is None:
                 if chunk.stats is not None:
                     log.debug("reading-speed probe ended (%s): %s", chunk.finish_reason.value, chunk.stats.describe_reading())
