@@ -120,7 +120,7 @@ class NearcodeServer(LanguageServer):
         tracker = self.insight.tracker
         return {
             "typing_cache": len(self.coordinator.cache),  # <= 256 suggestions
-            "insight_items": len(tracker.by_item),  # <= 512 offered items an accept may still name
+            "insight_items": len(tracker.by_item),  # <= 128 offered items an accept may still name
             "insight_pending": len(tracker.pending),  # one per document with a suggestion in play
             "insight_surviving": len(tracker.surviving),  # <= 200 accepted texts followed
             "documents": len(self.workspace.text_documents),  # open in the editor

@@ -19,7 +19,7 @@ from nearcode.lsp.insight.ranges import Change, Pos, TrackedRange, map_position
 from nearcode.lsp.insight.recorder import InsightRecorder
 from nearcode.lsp.insight.session import InsightSession
 from nearcode.lsp.insight.store import InsightStore
-from nearcode.lsp.insight.tracker import Cancellable
+from nearcode.lsp.insight.tracker import MAX_REMEMBERED_ITEMS, Cancellable
 
 URI = "file:///tmp/nc-insight/app.py"
 SOURCE = "def total(items):\n    \nprint(total([1]))\n"
@@ -280,3 +280,19 @@ def test_a_broken_database_stops_recording_quietly(tmp_path: Path) -> None:
                                   invoked=False, latency_ms=None, chars=1, lines=1))
     assert recorder.flush() is False and recorder.failed
     recorder.close()
+
+
+async def test_the_items_an_accept_may_name_are_bounded_and_the_latest_still_counts(
+    insight: tuple[InsightSession, Editor, Path],
+) -> None:
+    """A day of suggestions keeps at most MAX_REMEMBERED_ITEMS offered items (each holds its
+    suggestion alive), and the one the editor shows now is among them."""
+    session, editor, db = insight
+    for n in range(3 * MAX_REMEMBERED_ITEMS):
+        editor.offer(f"return {n}", ident=f"c{n}", alternatives=[f"return -{n}"])
+    assert len(session.tracker.by_item) == MAX_REMEMBERED_ITEMS
+    last = f"c{3 * MAX_REMEMBERED_ITEMS - 1}"
+    session.shown(editor.item(last))
+    editor.edit(1, 4, 1, 4, f"return {3 * MAX_REMEMBERED_ITEMS - 1}")
+    session.accepted(last)
+    assert [row["outcome"] for row in rows(session, db) if row["id"] == last] == ["accepted"]

@@ -57,6 +57,14 @@ def checkpoints_from_environment() -> tuple[float, ...]:
     return values if len(values) == len(SURVIVAL_COLUMNS) else DEFAULT_CHECKPOINTS_S
 
 
+# Offered items an accept or a "shown" may still name, most recent kept. An editor names an item of
+# the suggestion it shows: in practice the current one of each open document, with its
+# alternatives and the items offered while the user typed through it. Each keeps its suggestion
+# (and the text after it) alive; 512 took the two soak editors' memory an hour to fill (+1.5 MB,
+# rising all the while), docs/reliability.md.
+MAX_REMEMBERED_ITEMS = 128
+
+
 class DocumentReader(Protocol):
     """The server's open documents, read where the tracker asks (None: not open)."""
 
@@ -258,7 +266,7 @@ class InsightTracker:
         pending.items[item_id] = (choice, offset)
         self.by_item[item_id] = pending
         self.by_item.move_to_end(item_id)
-        while len(self.by_item) > 512:  # late accepts of old items are rare; memory is not
+        while len(self.by_item) > MAX_REMEMBERED_ITEMS:
             self.by_item.popitem(last=False)
 
     def _continues(self, pending: _Pending, offer: Offer) -> bool:
