@@ -275,6 +275,8 @@ class Daemon:
             "batches": not info.shares_local_compute,
             "prompt_budget_tokens": reading.budget.total_tokens,
             "prompt_tokens_per_s": round(reading.tokens_per_s, 1) if reading.tokens_per_s else None,
+            # What one editor's cold prompt may hold at that speed (the configured budget until measured).
+            "cold_prompt_tokens": reading.budget_for("").stable_total_tokens or reading.budget.total_tokens,
             "fim_mode": self.template.mode,
             "family_reason": self.family.reason,
             "engine_reason": self.engine_reason,

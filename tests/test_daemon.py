@@ -314,8 +314,10 @@ def test_a_fresh_daemon_measures_its_reading_speed_before_the_first_request() ->
             time.sleep(0.5)
             learned = daemon_status(env)["prompt_tokens_per_s"]
         status = daemon_status(env)
+        shown = subprocess.run([*NEARCODE, "status"], env=env, capture_output=True, text=True, timeout=60).stdout
     assert learned is not None and learned > 0, status
     assert status["requests"] == 0, "learned without a request"
+    assert f"reading:  {learned:g} prompt tokens/s measured; a cold prompt gets {status['cold_prompt_tokens']} tokens" in shown
 
 
 @pytest.mark.real  # its own daemon, on the model

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from nearcode.cli.engine_args import add_engine_arguments, engine_options_from
-from nearcode.cli.main import _print_status, _speculation_line
+from nearcode.cli.main import _print_status, _reading_line, _speculation_line
 from nearcode.daemon.engines.base import (
     EngineError,
     FinishReason,
@@ -293,6 +293,13 @@ def test_the_status_line_before_any_draft_and_when_off() -> None:
     assert _speculation_line({"type": "ngram", "drafted": 0, "accepted": 0}) == "ngram, nothing drafted yet"
     line = _speculation_line({"type": "draft (qwen)", "drafted": 1200, "accepted": 900, "acceptance_rate": 0.75})
     assert line == "draft (qwen), 900 of 1,200 drafted tokens accepted (75.0%)"
+
+
+def test_the_status_says_how_fast_prompts_are_read_and_what_a_cold_prompt_holds() -> None:
+    assert _reading_line({"prompt_tokens_per_s": None, "cold_prompt_tokens": 1024}) == (
+        "speed not measured yet; prompts get up to 1024 tokens")
+    assert _reading_line({"prompt_tokens_per_s": 45.2, "cold_prompt_tokens": 256}) == (
+        "45.2 prompt tokens/s measured; a cold prompt gets 256 tokens")
 
 
 def test_engine_info_says_none_unless_an_engine_speculates() -> None:

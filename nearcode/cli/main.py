@@ -202,6 +202,7 @@ def _print_status(status: dict[str, Any]) -> None:
         f"cancels:  {status['cancelled_in_engine']} in the engine, "
         f"{status['tokens_after_cancel_total']} tokens after cancel (max {status['tokens_after_cancel_max']})"
     )
+    print(f"reading:  {_reading_line(status)}")
     if speculation := status.get("speculation"):
         print(f"speculation: {_speculation_line(speculation)}")
     rss = status.get("memory_rss_bytes")
@@ -218,6 +219,14 @@ def _print_status(status: dict[str, Any]) -> None:
               f"{runtime.get('requests_running')} running, {runtime.get('requests_waiting')} waiting")
     for folder in status.get("workspace", {}).get("folders", []):
         print(f"index:    {_folder_line(folder)}")
+
+
+def _reading_line(status: dict[str, Any]) -> str:
+    """How fast the engine reads prompts, and so how much of a file a cold completion sees."""
+    speed, tokens = status.get("prompt_tokens_per_s"), status.get("cold_prompt_tokens")
+    if speed is None:
+        return f"speed not measured yet; prompts get up to {tokens} tokens"
+    return f"{speed:g} prompt tokens/s measured; a cold prompt gets {tokens} tokens"
 
 
 def _speculation_line(speculation: dict[str, Any]) -> str:
