@@ -38,6 +38,7 @@ from nearcode.shared.protocol.daemon_api import (
     WorkspaceStatus,
 )
 from nearcode.shared.protocol.editor import WorkspaceFolderIndex
+from nearcode.shared.text import first_lone_surrogate
 
 log = logging.getLogger("nearcode.lsp")
 
@@ -186,7 +187,11 @@ class WorkspaceSync:
             document = self.ls.workspace.text_documents.get(uri)
             if document is None:
                 return
-            text = document.source if len(document.source) <= MAX_BUFFER_CHARS else None
+            source = document.source
+            # Too large, or not Unicode (a lone surrogate: the index cannot parse it, and the wire
+            # model refuses it): the file on disk stands for the buffer.
+            fits = len(source) <= MAX_BUFFER_CHARS and first_lone_surrogate(source) is None
+            text = source if fits else None
             version = document.version or 0
         request = BufferRequest(client=self.client_id, path=path, text=text, version=version)
         try:

@@ -173,3 +173,30 @@ def _status_files(params: Any, root: Path) -> int:
         if item.get("root") == str(root.resolve()):
             return int(item.get("files", 0))
     return -1
+
+
+async def test_a_buffer_that_is_not_unicode_leaves_the_file_on_disk_and_no_error(
+    daemon_env: dict[str, str], workspace_lsp: tuple[LanguageClient, Path]
+) -> None:
+    """An open document with a lone UTF-16 surrogate (found by the fuzzer): its buffer cannot be
+    parsed or sent, so the file on disk stands for it. Forwarding it once raised a validation error
+    that reached the editor as an internal error."""
+    client, root = workspace_lsp
+    await _until(lambda: any(r and getattr(r[-1], "kind", "") == "end" for r in client.progress_reports.values()))
+    with daemon_http(daemon_env) as http:
+        uri = (root / "app.py").as_uri()
+        _open(client, uri, "def typed_not_saved(q): ...\n# \ud800\n")
+        _open(client, (root / "util.py").as_uri(), "def typed_in_a_good_buffer(q): ...\n")
+        assert await _until(lambda: _lookup(http, root, "typed_in_a_good_buffer")) < WITHIN_S + 0.3
+        assert _lookup(http, root, "main") and not _lookup(http, root, "typed_not_saved")
+        # A folder added: the server registers again and sends every open buffer.
+        second = root.parent / "second"
+        write(second, "lib.py", "def from_second_folder(): ...\n")
+        client.workspace_did_change_workspace_folders(types.DidChangeWorkspaceFoldersParams(
+            event=types.WorkspaceFoldersChangeEvent(
+                added=[types.WorkspaceFolder(uri=second.as_uri(), name="second")], removed=[])))
+        await _until(lambda: (_folder(http, second) or {}).get("state") == "ready")
+        await asyncio.sleep(0.5)
+        assert _lookup(http, root, "typed_in_a_good_buffer") and not _lookup(http, root, "typed_not_saved")
+    shown = [params.message for params in client.messages]
+    assert not [message for message in shown if "internal error" in message], shown
