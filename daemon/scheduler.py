@@ -21,7 +21,7 @@ import itertools
 import logging
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,6 +70,22 @@ class PriorityGate:
         self._waiters: list[_Waiter] = []
         self._seq = itertools.count()
         self.interactive_idle_since = time.monotonic()  # when the last interactive job ended
+        self.admissions = 0  # generations admitted so far: tells a measurement whether it ran alone
+        self._arrival_signals: set[asyncio.Event] = set()
+
+    @contextlib.contextmanager
+    def arrivals(self) -> Iterator[asyncio.Event]:
+        """An event set whenever a generation is admitted or queued while the block runs."""
+        signal = asyncio.Event()
+        self._arrival_signals.add(signal)
+        try:
+            yield signal
+        finally:
+            self._arrival_signals.discard(signal)
+
+    def _arrived(self) -> None:
+        for signal in self._arrival_signals:
+            signal.set()
 
     def interactive_clients(self) -> set[str]:
         """Editors with an interactive generation running or waiting."""
@@ -110,6 +126,7 @@ class PriorityGate:
         else:
             waiter = _Waiter(priority, client, next(self._seq), asyncio.get_running_loop().create_future())
             self._waiters.append(waiter)
+            self._arrived()
             try:
                 await waiter.future
             except asyncio.CancelledError:
@@ -124,6 +141,8 @@ class PriorityGate:
             self._release(priority, client)
 
     def _admit(self, priority: Priority, client: str) -> None:
+        self.admissions += 1
+        self._arrived()
         self.running[priority] += 1
         self.running_by_client[client] += 1
         if priority == Priority.INTERACTIVE:

@@ -10,7 +10,7 @@ import asyncio
 
 import pytest
 
-from nearcode.daemon.engines.base import GenerationRequest, GenerationStats
+from nearcode.daemon.engines.base import GenerationRequest, GenerationStats, Priority
 from nearcode.daemon.fim_service import FimService
 from nearcode.daemon.prompting.fim import PromptBudget
 from nearcode.daemon.prompting.templates import fim_templates
@@ -18,7 +18,7 @@ from nearcode.daemon.scheduler import Scheduler
 from nearcode.daemon.stats import DaemonStats
 from nearcode.daemon.streams import ServiceEvent
 from nearcode.shared.protocol.daemon_api import DeltaEvent, DoneEvent, FimRequest
-from tests.scripted_engine import ScriptedEngine
+from tests.scripted_engine import ScriptedEngine, tokens
 
 QWEN = fim_templates()["qwen2.5-coder"]
 
@@ -160,8 +160,8 @@ async def test_a_request_its_client_left_teaches_the_speed_it_had() -> None:
 
 async def test_before_any_speed_is_known_a_short_read_sets_it() -> None:
     """The first read of 64 tokens or more sets the speed (until then every prompt gets the
-    configured maximum); once one is known, reads under 128 tokens, dominated by fixed costs, do
-    not move it."""
+    configured maximum); once one is known, a read under 128 tokens (fixed costs weigh on it) is
+    not a sample on its own: it waits to be pooled with the next."""
     engine = ScriptedEngine(script=lambda r: "1", prompt_delay_s=0.2)
     svc = service(engine, total_tokens=1024)
     short = "".join(f"value_{i} = {i}\n" for i in range(12))  # ~90 stand-in tokens with the markers
@@ -170,7 +170,44 @@ async def test_before_any_speed_is_known_a_short_read_sets_it() -> None:
     learned = svc.reading.tokens_per_s
     assert learned is not None
     await run(svc, FimRequest(prefix=short.replace("value", "other"), client="a", document="e"))
-    assert svc.reading.tokens_per_s == learned, "a second short read does not move it"
+    assert svc.reading.tokens_per_s == learned, "a second short read alone does not move it"
+
+
+async def test_short_reads_together_correct_a_first_estimate_that_was_too_low() -> None:
+    """Once a budget is small, every read is short (read-aheads ~60 tokens, completions ~85): if
+    short reads never counted, a first estimate taken while another read shared the cores held
+    the budget at its floor for good. Pooled, they move it toward what the engine really reads."""
+    engine = ScriptedEngine(script=lambda r: "1", prompt_delay_s=0.1)
+    svc = service(engine, total_tokens=1024)
+    svc.reading.learn(GenerationStats(prompt_tokens=200, prompt_ms=10_000.0))  # 20 tokens/s: far too low
+    short = "".join(f"value_{i} = {i}\n" for i in range(12))
+    for name in ("a", "b", "c", "d"):
+        _, final = await run(svc, FimRequest(prefix=short.replace("value", name), client="a", document=name))
+        assert final.prompt_tokens - final.cached_tokens < 128, final
+    assert svc.reading.tokens_per_s is not None and svc.reading.tokens_per_s > 100, svc.reading.tokens_per_s
+
+
+async def test_a_speed_probe_stops_for_other_work_and_is_read_again_when_quiet() -> None:
+    """The start-up probe measures the engine alone, after a quiet moment. Work that comes while it
+    reads (an editor's first read at didOpen) stops it: that request must not wait behind it, and a
+    probe that shared the cores measured the two together (30.8 tokens/s against 45 alone)."""
+    engine = ScriptedEngine(script=lambda r: "1", prompt_delay_s=0.8)
+    svc = service(engine)
+    probe = asyncio.ensure_future(svc.read_ahead.measure_speed())
+    while not engine.requests:  # noqa: ASYNC110 - the scripted engine records requests, no event
+        await asyncio.sleep(0.02)
+    assert engine.requests[0].affinity == "nearcode:reading-speed"
+    other = GenerationRequest(prompt="x = 1\n", max_tokens=1, priority=Priority.BACKGROUND, affinity="file")
+    engine.prompt_delay_s = 0.2  # from now on the engine reads fast; the first probe would end at ~0.5 s
+    [_ async for _ in svc.scheduler.submit(other).events()]
+    await asyncio.sleep(0.05)  # the other's engine stream closes just after its last event
+    assert engine.running == 0, "the probe stopped when other work came"
+    await asyncio.wait_for(probe, 10)
+    probes = [r for r in engine.requests if r.affinity == "nearcode:reading-speed"]
+    assert len(probes) == 2, "read again once the engine was quiet"
+    alone = len(tokens(probes[-1].prompt)) / 0.2
+    assert svc.reading.tokens_per_s is not None
+    assert 0.8 * alone <= svc.reading.tokens_per_s <= 1.1 * alone, (svc.reading.tokens_per_s, alone)
 
 
 async def test_answers_are_shorter_while_other_editors_wait_and_say_so() -> None:

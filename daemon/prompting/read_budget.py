@@ -27,7 +27,12 @@ READ_AHEAD_BLOCK_S = 4.0
 MIN_PROMPT_TOKENS = 192
 BUDGET_STEP_TOKENS = 64
 BUDGET_HYSTERESIS = 0.15  # the measured reading speed must move this much to move the budget
-MIN_SAMPLE_TOKENS = 128  # shorter reads are dominated by fixed costs
+# A read shorter than this is not a sample on its own (fixed costs weigh on it); shorter reads are
+# pooled until together they are this long. Counting none of them froze a first estimate taken
+# while another read shared the cores (30.8 tokens/s against 45 alone): the budget it set kept every
+# later read short (read-aheads ~60 tokens, completions ~85), so none could correct it.
+MIN_SAMPLE_TOKENS = 128
+MIN_POOLED_READ_TOKENS = 32  # a keystroke's few tokens are nearly all fixed cost: never counted
 # Until a speed is known every prompt is budgeted at the configured maximum (1,024 tokens: 30 s of
 # the 1.5B on 2 slow cores, a missed deadline), so a shorter read is taken as the first estimate:
 # fixed costs make it a little slow, which errs toward a smaller prompt, and longer reads correct
@@ -51,6 +56,8 @@ class ReadBudget:
         self.tokens_per_s: float | None = None  # measured cold-read speed of the engine
         self._affordable_tokens: float | None = None  # cold-read budget, steadied (see budget_for)
         self._speed_fixed = False
+        self._pooled_tokens = 0  # short reads not yet counted (see MIN_SAMPLE_TOKENS)
+        self._pooled_ms = 0.0
 
     def warm_tokens(self) -> int:
         """What a request whose context block is cached may read (0 until the speed is known)."""
@@ -118,9 +125,17 @@ class ReadBudget:
         if self._speed_fixed or stats is None:
             return
         read = stats.prompt_tokens - stats.cached_tokens if stats.read_so_far is None else stats.read_so_far
-        least = MIN_SAMPLE_TOKENS if self.tokens_per_s is not None else MIN_FIRST_SAMPLE_TOKENS
-        if read < least or stats.prompt_ms <= 0:
+        if read < MIN_POOLED_READ_TOKENS or stats.prompt_ms <= 0:
             return
-        sample = read / (stats.prompt_ms / 1000)
+        least = MIN_SAMPLE_TOKENS if self.tokens_per_s is not None else MIN_FIRST_SAMPLE_TOKENS
+        read_ms = stats.prompt_ms
+        if read < least:
+            self._pooled_tokens += read
+            self._pooled_ms += read_ms
+            if self._pooled_tokens < least:
+                return
+            read, read_ms = self._pooled_tokens, self._pooled_ms
+            self._pooled_tokens, self._pooled_ms = 0, 0.0
+        sample = read / (read_ms / 1000)
         old = self.tokens_per_s
         self.tokens_per_s = sample if old is None else 0.7 * old + 0.3 * sample
