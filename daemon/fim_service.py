@@ -264,17 +264,25 @@ class FimService:
             # The client left (an editor that showed the first line and moved on): what the engine
             # read so far still teaches the reading speed; otherwise a fresh daemon whose first
             # answers are all taken early never learns it and budgets every prompt at the maximum.
-            self.reading.learn(live)
-            _log_timing(live, FinishReason.CANCELLED, started, self.reading.tokens_per_s)
+            self._ended(live, FinishReason.CANCELLED, started)
             raise
         reason = final.finish_reason if final and final.finish_reason else FinishReason.CANCELLED
         if reason == FinishReason.STOP and req.mode == "single":
             reason = FinishReason.NEWLINE  # the newline stop or end of text: the line is complete
         if final is not None and final.stats is None and live is not None:
             final.stats = live  # stopped early here: report what the engine had done so far
-        self.reading.learn(final.stats if final is not None else live)
-        _log_timing(final.stats if final is not None else live, reason, started, self.reading.tokens_per_s)
+        self._ended(final.stats if final is not None else live, reason, started)
         yield final_event(final.stats if final else None, reason, started)
+
+    def _ended(self, stats: GenerationStats | None, reason: FinishReason, started: float) -> None:
+        """A stream ended, however: what the engine read teaches the reading speed; where the time
+        went is logged at debug level (counts only, never text)."""
+        self.reading.learn(stats)
+        if stats is None or not log.isEnabledFor(logging.DEBUG):
+            return
+        speed = self.reading.tokens_per_s
+        log.debug("fim %s after %.0f ms: %s; reading speed %s tokens/s", reason.value,
+                  (time.monotonic() - started) * 1000, stats.describe_reading(), f"{speed:.1f}" if speed else "not measured")
 
     def context_report(self, query: ContextQuery) -> ContextResult:
         """What the last completion of (client, document) was given (`nearcode.showContext`)."""
@@ -298,11 +306,3 @@ def _sampled(generation: GenerationRequest, index: int) -> GenerationRequest:
     if index == 0:
         return generation
     return dataclasses.replace(generation, temperature=ALTERNATIVE_TEMPERATURES[index - 1])
-
-
-def _log_timing(stats: GenerationStats | None, reason: FinishReason, started: float, speed: float | None) -> None:
-    """Where a request's time went (debug level; counts only, never text): the budget's inputs."""
-    if stats is None or not log.isEnabledFor(logging.DEBUG):
-        return
-    log.debug("fim %s after %.0f ms: %s; reading speed %s tokens/s", reason.value,
-              (time.monotonic() - started) * 1000, stats.describe_reading(), f"{speed:.1f}" if speed else "not measured")
