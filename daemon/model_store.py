@@ -91,6 +91,13 @@ def preset_named(spec: str | None) -> ModelPreset | None:
     return PRESETS.get(spec_or_default(spec))
 
 
+def preset_serving(model_path: str | None) -> str | None:
+    """The preset whose file `model_path` is (`/api/model`), None for any other file: lets an
+    editor whose settings name a preset see whether the shared daemon runs it."""
+    name = Path(model_path).name if model_path else ""
+    return next((p.name for p in PRESETS.values() if p.file_name == name), None)
+
+
 def model_file_named(spec: str | None) -> Path:
     """The file `spec` names, without checking or assembling it (vLLM looks up its converted form)."""
     preset = preset_named(spec)

@@ -27,7 +27,7 @@ from nearcode.daemon.engines.starting import BackgroundStart
 from nearcode.daemon.fim_service import FimService
 from nearcode.daemon.log_rotation import StderrRotation
 from nearcode.daemon.model_family import family_for_model
-from nearcode.daemon.model_store import ModelError, model_file_named, resolve_model
+from nearcode.daemon.model_store import ModelError, model_file_named, preset_serving, resolve_model
 from nearcode.daemon.prompting.fim import PromptBudget
 from nearcode.daemon.prompting.templates import FamilyChoice
 from nearcode.daemon.residency import ResidentEngine, resident_memory_bytes
@@ -267,6 +267,7 @@ class Daemon:
             "engine": info.engine,
             "model": info.model,
             "model_path": info.model_path,
+            "preset": preset_serving(info.model_path),  # an editor's `model` setting is checked against it
             "family": self.template.family,
             "template": self.template.template,
             "context_tokens": info.context_tokens,

@@ -84,6 +84,7 @@ async def on_configuration(ls: NearcodeServer, params: types.DidChangeConfigurat
     if problem:
         ls.window_show_message(types.ShowMessageParams(types.MessageType.Warning, f"nearcode: {problem}"))
     await _pull_settings(ls)
+    ls.warn_if_model_differs()
     ls.send_status()
 
 

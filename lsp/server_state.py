@@ -38,6 +38,7 @@ from nearcode.lsp.daemon_client import (
 )
 from nearcode.lsp.documents import text_and_offset
 from nearcode.lsp.insight.session import InsightSession
+from nearcode.lsp.model_setting import model_setting_mismatch
 from nearcode.lsp.problems import ProblemKind, Problems
 from nearcode.lsp.rpc import MalformedMessage, NearcodeProtocol, plain_json_converter
 from nearcode.lsp.workspace_sync import WorkspaceSync
@@ -67,11 +68,13 @@ class NearcodeServer(LanguageServer):
         self.state: ServerState = "loading"
         self.message = ""
         self.model_name = ""
+        self.model_info: dict[str, object] = {}  # the daemon's `/api/model`, as last read
         self.engine_name = ""
         # Where the daemon sends prompts, from its /api/model; None until it answers (neither local
         # nor remote: nothing is assumed).
         self.destination: privacy.PromptDestination | None = None
         self.warned_remote = False
+        self.warned_model: str | None = None  # the `model` setting last warned about (lsp/lifecycle.py)
         self.watchers = DocumentWatchers()  # streamed edits follow the user's typing
         self.last_latency_ms: float | None = None
         # This session's suggestion counters for `nearcode.status` (requests: coordinator.counters).
@@ -208,6 +211,7 @@ class NearcodeServer(LanguageServer):
     async def refresh_model_name(self) -> None:
         try:
             info = await self.daemon.get_json("/api/model")
+            self.model_info = info
             self.model_name = str(info.get("model", ""))
             self.engine_name = str(info.get("engine", ""))
             self.engine_batches = bool(info.get("batches", False))
@@ -215,6 +219,7 @@ class NearcodeServer(LanguageServer):
         except Exception:  # never fail a completion over the status
             log.debug("could not read model info", exc_info=True)
             return
+        self.warn_if_model_differs()
         if not self.destination.local and not self.warned_remote:  # once per server
             self.warned_remote = True
             self.window_show_message(types.ShowMessageParams(
@@ -222,3 +227,11 @@ class NearcodeServer(LanguageServer):
                 f"nearcode: the daemon sends your code to {self.destination.where} (engine {self.engine_name}): "
                 "it leaves this machine with every completion",
             ))
+
+    def warn_if_model_differs(self) -> None:
+        """Once per setting value: the daemon runs another model than the `model` setting names."""
+        problem = model_setting_mismatch(self.settings.model, self.model_info)
+        if problem is not None and self.settings.model != self.warned_model:
+            self.warned_model = self.settings.model
+            log.warning(problem)
+            self.window_show_message(types.ShowMessageParams(types.MessageType.Warning, problem))

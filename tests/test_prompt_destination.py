@@ -88,3 +88,14 @@ async def test_a_server_on_loopback_is_local_and_cloud_allowed_is_its_own_state(
         assert status["promptDestination"].startswith("this machine (http://127.0.0.1:")
         allowed, _ = await _status(standin.env, {"privacyMode": "cloud-allowed", "cloudEndpoint": "https://api.example/v1"})
         assert allowed["localOnly"] is False and allowed["cloudAllowed"] is True and allowed["codeLeavesMachine"] is False
+
+
+async def test_a_model_setting_the_shared_daemon_does_not_serve_is_told(daemon_env: dict[str, str]) -> None:
+    """The suite's daemon runs the fast preset ($NEARCODE_MODEL). An editor whose settings name
+    the quality preset connects to it as it is (the daemon is shared and keeps its model): it is
+    told so, and how to switch; an editor naming the preset that runs is told nothing."""
+    _, told = await _status(daemon_env, {"model": "quality"})
+    assert any("model = 'quality' is not what the running daemon serves" in m and "nearcode stop" in m
+               for m in told), told
+    _, quiet = await _status(daemon_env, {"model": "fast"})
+    assert not any("running daemon serves" in m for m in quiet), quiet
