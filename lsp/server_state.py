@@ -36,9 +36,9 @@ from nearcode.lsp.daemon_client import (
     DaemonTimeout,
     DaemonUnavailable,
 )
+from nearcode.lsp.daemon_settings import daemon_settings_mismatch
 from nearcode.lsp.documents import text_and_offset
 from nearcode.lsp.insight.session import InsightSession
-from nearcode.lsp.model_setting import model_setting_mismatch
 from nearcode.lsp.problems import ProblemKind, Problems
 from nearcode.lsp.rpc import MalformedMessage, NearcodeProtocol, plain_json_converter
 from nearcode.lsp.workspace_sync import WorkspaceSync
@@ -74,7 +74,7 @@ class NearcodeServer(LanguageServer):
         # nor remote: nothing is assumed).
         self.destination: privacy.PromptDestination | None = None
         self.warned_remote = False
-        self.warned_model: str | None = None  # the `model` setting last warned about (lsp/lifecycle.py)
+        self.warned_model: str | None = None  # the engine and model settings last warned about
         self.watchers = DocumentWatchers()  # streamed edits follow the user's typing
         self.last_latency_ms: float | None = None
         # This session's suggestion counters for `nearcode.status` (requests: coordinator.counters).
@@ -229,9 +229,10 @@ class NearcodeServer(LanguageServer):
             ))
 
     def warn_if_model_differs(self) -> None:
-        """Once per setting value: the daemon runs another model than the `model` setting names."""
-        problem = model_setting_mismatch(self.settings.model, self.model_info)
-        if problem is not None and self.settings.model != self.warned_model:
-            self.warned_model = self.settings.model
+        """Once per pair of setting values: the daemon runs another engine or model than the settings name."""
+        wanted = f"{self.settings.engine} {self.settings.model}"
+        problem = daemon_settings_mismatch(self.settings.model, self.settings.engine, self.model_info)
+        if problem is not None and wanted != self.warned_model:
+            self.warned_model = wanted
             log.warning(problem)
             self.window_show_message(types.ShowMessageParams(types.MessageType.Warning, problem))

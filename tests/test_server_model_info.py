@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nearcode.lsp.model_setting import model_setting_mismatch
+from nearcode.lsp.daemon_settings import daemon_settings_mismatch
 from nearcode.lsp.server_state import NearcodeServer
 
 VLLM_MODEL = {"engine": "vllm", "model": "qwen", "batches": True,
@@ -48,21 +48,24 @@ FAST_DAEMON = {"engine": "llamacpp", "model": "qwen2.5-coder-0.5b-instruct-q4_k_
                "model_path": "/home/u/.cache/nearcode/models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"}
 
 
-def test_a_model_setting_the_shared_daemon_does_not_serve_is_told() -> None:
-    """The daemon keeps its model until it restarts: an editor asking for another one is told how
-    to switch, rather than left believing it has (the setting only chooses a daemon's first model)."""
-    problem = model_setting_mismatch("quality", FAST_DAEMON)
-    assert problem is not None and "'quality'" in problem and "nearcode stop" in problem
-    assert model_setting_mismatch("/models/other.gguf", FAST_DAEMON) is not None
+def test_a_model_or_engine_the_shared_daemon_does_not_run_is_told() -> None:
+    """The daemon keeps its engine and model until it restarts: an editor asking for others is told
+    how to switch, rather than left believing it has (the settings only choose a daemon's first)."""
+    problem = daemon_settings_mismatch("quality", "auto", FAST_DAEMON)
+    assert problem is not None and "model = 'quality'" in problem and "nearcode stop" in problem
+    assert daemon_settings_mismatch("/models/other.gguf", "auto", FAST_DAEMON) is not None
     # A user's own file on the embedded engine is no preset: a preset setting differs from it.
-    assert model_setting_mismatch("fast", {**FAST_DAEMON, "preset": None, "model_path": "/m/mine.gguf"}) is not None
+    assert daemon_settings_mismatch("fast", "auto", {**FAST_DAEMON, "preset": None, "model_path": "/m/mine.gguf"})
+    engine = daemon_settings_mismatch("", "vllm", FAST_DAEMON)
+    assert engine is not None and "engine = 'vllm' (it runs llamacpp)" in engine and "model =" not in engine
 
 
-def test_a_model_setting_the_daemon_serves_or_cannot_tell_is_not_a_problem() -> None:
-    assert model_setting_mismatch("", FAST_DAEMON) is None
-    assert model_setting_mismatch("default", FAST_DAEMON) is None  # whatever a daemon without --model runs
-    assert model_setting_mismatch("fast", FAST_DAEMON) is None
-    assert model_setting_mismatch(str(FAST_DAEMON["model_path"]), FAST_DAEMON) is None
+def test_settings_the_daemon_matches_or_cannot_tell_are_not_a_problem() -> None:
+    assert daemon_settings_mismatch("", "auto", FAST_DAEMON) is None
+    assert daemon_settings_mismatch("default", "llamacpp", FAST_DAEMON) is None  # "default": whatever runs
+    assert daemon_settings_mismatch("fast", "auto", FAST_DAEMON) is None
+    assert daemon_settings_mismatch(str(FAST_DAEMON["model_path"]), "auto", FAST_DAEMON) is None
     # vLLM serves a converted folder: which preset it came from is not told, so nothing is claimed.
-    assert model_setting_mismatch("quality", {"engine": "vllm", "model": "qwen", "preset": None, "model_path": ""}) is None
-    assert model_setting_mismatch("quality", {}) is None  # the daemon did not answer
+    vllm = {"engine": "vllm", "model": "qwen", "preset": None, "model_path": ""}
+    assert daemon_settings_mismatch("quality", "vllm", vllm) is None
+    assert daemon_settings_mismatch("quality", "vllm", {}) is None  # the daemon did not answer
