@@ -23,8 +23,8 @@ log = logging.getLogger("nearcode.daemon")
 # ~160 tokens: over the 128 a sample needs, two prompt batches (2-4 s of the 1.5B on 2 slow cores).
 SPEED_PROBE_LINES = 8
 SPEED_PROBE_WAIT_S = 60.0  # for a moment without requests; a busy daemon learns from them instead
-# A probe stopped for other work is read again at the next quiet moment, in other words: the same
-# text would be all cached in its slot and teach nothing.
+# A probe stopped for other work is read again at the next quiet moment, each time with other text:
+# the same text would be all cached in its slot and teach nothing.
 SPEED_PROBE_NAMES = ("scale", "shift", "blend")
 SPEED_PROBE_QUIET_S = 1.0  # nothing ran for this long: the user is not typing right now
 
