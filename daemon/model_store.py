@@ -18,6 +18,7 @@ from importlib import metadata
 from pathlib import Path
 
 from nearcode.shared.paths import cache_dir
+from nearcode.shared.protocol.settings import DEFAULT_MODEL_ALIAS
 
 GGUF_MAGIC = b"GGUF"
 _COPY_BLOCK = 8 << 20
@@ -67,7 +68,7 @@ PRESETS: dict[str, ModelPreset] = {
 DEFAULT_PRESET = "quality"
 FAST_PRESET = "fast"
 MODEL_ENV = "NEARCODE_MODEL"
-DEFAULT_ALIAS = "default"  # "default" names whatever a daemon without --model runs
+DEFAULT_ALIAS = DEFAULT_MODEL_ALIAS  # "default" names whatever a daemon without --model runs
 
 
 def _names_a_model(spec: str | None) -> bool:

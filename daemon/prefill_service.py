@@ -120,13 +120,8 @@ class PrefillService:
         give_up = time.monotonic() + SPEED_PROBE_WAIT_S
         for name in SPEED_PROBE_NAMES:
             # Only after a quiet moment: a request that comes first teaches the speed itself.
-            quiet_since = time.monotonic()
-            while time.monotonic() - quiet_since < SPEED_PROBE_QUIET_S:
-                if sum(gate.running.values()) or gate.waiter_count:
-                    quiet_since = time.monotonic()
-                if time.monotonic() > give_up:
-                    return
-                await asyncio.sleep(0.1)
+            if not await gate.idle_for(SPEED_PROBE_QUIET_S, give_up_s=give_up - time.monotonic()):
+                return
             if self.reading.tokens_per_s is not None:
                 return
             stats = await self._read_speed_probe(name)

@@ -87,6 +87,19 @@ class PriorityGate:
         for signal in self._arrival_signals:
             signal.set()
 
+    async def idle_for(self, seconds: float, give_up_s: float) -> bool:
+        """Wait until no generation has run or waited for `seconds` (start-up work that must
+        neither delay an editor's first request nor share the cores with it); False if that did
+        not happen within `give_up_s`."""
+        started = quiet_since = time.monotonic()
+        while time.monotonic() - quiet_since < seconds:
+            if sum(self.running.values()) or self._waiters:
+                quiet_since = time.monotonic()
+            if time.monotonic() - started > give_up_s:
+                return False
+            await asyncio.sleep(0.1)
+        return True
+
     def interactive_clients(self) -> set[str]:
         """Editors with an interactive generation running or waiting."""
         waiting = {w.client for w in self._waiters if w.priority == Priority.INTERACTIVE}

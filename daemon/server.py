@@ -249,11 +249,7 @@ class Daemon:
                 await self.loading.wait()
             except EngineError:
                 return  # the start failure is reported (status, log, exit code); no canary
-        quiet_since, give_up = time.monotonic(), time.monotonic() + 60
-        while time.monotonic() < give_up and time.monotonic() - quiet_since < 2.0:
-            if sum(self.scheduler.gate.running.values()):
-                quiet_since = time.monotonic()
-            await asyncio.sleep(0.25)
+        await self.scheduler.gate.idle_for(2.0, give_up_s=60)  # then it runs anyway
         self.canary = await run_canary(self.engine, self.template)
         log.log(logging.INFO if self.canary.status == "ok" else logging.WARNING,
                 "canary %s: %r %s", self.canary.status, self.canary.answer, self.canary.detail)
@@ -277,7 +273,7 @@ class Daemon:
             "prompt_budget_tokens": reading.budget.total_tokens,
             "prompt_tokens_per_s": round(reading.tokens_per_s, 1) if reading.tokens_per_s else None,
             # What one editor's cold prompt may hold at that speed (the configured budget until measured).
-            "cold_prompt_tokens": reading.budget_for("").stable_total_tokens or reading.budget.total_tokens,
+            "cold_prompt_tokens": reading.cold_prompt_tokens(),
             "fim_mode": self.template.mode,
             "family_reason": self.family.reason,
             "engine_reason": self.engine_reason,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-DEFAULT_MODEL_ALIAS = "default"  # names whatever a daemon without --model runs (daemon/model_store.py)
+from nearcode.shared.protocol.settings import DEFAULT_MODEL_ALIAS
 
 
 def daemon_settings_mismatch(model: str, engine: str, info: dict[str, object]) -> str | None:

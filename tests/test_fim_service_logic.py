@@ -229,3 +229,16 @@ async def test_the_debug_log_says_where_the_time_went_and_never_the_text(caplog:
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("fim ")]
     assert lines and "prompt" in lines[0] and "generated" in lines[0], lines
     assert not any("secret" in r.getMessage() for r in caplog.records), "document text in the log"
+
+
+async def test_the_status_figure_of_a_cold_prompt_does_not_move_the_budget() -> None:
+    """`/api/model` shows what a cold prompt may hold; reading it must not steady the budget level
+    (a poll while the speed briefly jumped would keep later prompts at the jumped size)."""
+    svc = service(ScriptedEngine(), total_tokens=1024)
+    reading = svc.reading
+    reading.tokens_per_s = 100.0  # 600 tokens of cold reading
+    assert reading.budget_for("a").stable_total_tokens == reading.cold_prompt_tokens() == 576
+    reading.tokens_per_s = 130.0  # a jump past the hysteresis: shown as it is
+    assert reading.cold_prompt_tokens() == 768
+    reading.tokens_per_s = 110.0  # back within 15% of the level the last request had
+    assert reading.budget_for("a").stable_total_tokens == reading.cold_prompt_tokens() == 576

@@ -76,16 +76,30 @@ class ReadBudget:
         # Steadied and rounded: the measured speed wobbles by a few percent from request to request,
         # and a budget that follows it cuts every prompt a little differently, so the same code
         # gets different answers run after run and cached prompts lose their shape.
-        measured = self.tokens_per_s * COLD_READ_TARGET_S
-        level = self._affordable_tokens
-        if level is None or abs(measured - level) > BUDGET_HYSTERESIS * level:
-            self._affordable_tokens = level = measured
-        alone = max(MIN_PROMPT_TOKENS, min(self.budget.total_tokens, round(level / BUDGET_STEP_TOKENS) * BUDGET_STEP_TOKENS))
+        self._affordable_tokens = level = self._steadied_level(self.tokens_per_s)
+        alone = self._alone_tokens(level)
         affordable = round(level / sharing / BUDGET_STEP_TOKENS) * BUDGET_STEP_TOKENS
         total = max(MIN_PROMPT_TOKENS, min(self.budget.total_tokens, affordable))
         # The context block's share follows the unshared budget: it is read once and then cached,
         # and a block that shrank whenever another editor typed would be read again each time.
         return dataclasses.replace(self.budget, total_tokens=total, stable_total_tokens=alone)
+
+    def _steadied_level(self, tokens_per_s: float) -> float:
+        """What a cold read may hold: the steadied level, moved only when the measured speed has."""
+        measured = tokens_per_s * COLD_READ_TARGET_S
+        level = self._affordable_tokens
+        return measured if level is None or abs(measured - level) > BUDGET_HYSTERESIS * level else level
+
+    def cold_prompt_tokens(self) -> int:
+        """What one editor's cold prompt may hold now (`/api/model`), the configured total until a
+        speed is known. Only reads: a status poll must not move the budget the next request gets."""
+        if self.tokens_per_s is None:
+            return self.budget.total_tokens
+        return self._alone_tokens(self._steadied_level(self.tokens_per_s))
+
+    def _alone_tokens(self, level: float) -> int:
+        """An editor's cold budget when it is alone: the level in steps, within floor and total."""
+        return max(MIN_PROMPT_TOKENS, min(self.budget.total_tokens, round(level / BUDGET_STEP_TOKENS) * BUDGET_STEP_TOKENS))
 
     def read_ahead_budget(self, client: str) -> PromptBudget:
         """A read-ahead's budget: a cold request's, with a context block as large as reads in

@@ -18,6 +18,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+DEFAULT_MODEL_ALIAS = "default"  # a `model` value naming whatever a daemon without --model runs
+
 Engine = Literal["auto", "llamacpp", "vllm", "openai"]
 PrivacyMode = Literal["local-only", "cloud-allowed"]
 RunGeneratedTests = Literal["ask", "never"]
