@@ -191,14 +191,16 @@ async def test_a_speed_probe_stops_for_other_work_and_is_read_again_when_quiet()
     """The start-up probe measures the engine alone, after a quiet moment. Work that comes while it
     reads (an editor's first read at didOpen) stops it: that request must not wait behind it, and a
     probe that shared the cores measured the two together (30.8 tokens/s against 45 alone)."""
-    engine = ScriptedEngine(script=lambda r: "1", prompt_delay_s=0.8)
+    # A slow first read (1.5 s to its halfway report), so a loaded test machine cannot end it
+    # before the other work does.
+    engine = ScriptedEngine(script=lambda r: "1", prompt_delay_s=3.0)
     svc = service(engine)
     probe = asyncio.ensure_future(svc.read_ahead.measure_speed())
     while not engine.requests:  # noqa: ASYNC110 - the scripted engine records requests, no event
         await asyncio.sleep(0.02)
     assert engine.requests[0].affinity == "nearcode:reading-speed"
     other = GenerationRequest(prompt="x = 1\n", max_tokens=1, priority=Priority.BACKGROUND, affinity="file")
-    engine.prompt_delay_s = 0.2  # from now on the engine reads fast; the first probe would end at ~0.5 s
+    engine.prompt_delay_s = 0.2  # from now on the engine reads fast; the first probe would end at ~1.6 s
     [_ async for _ in svc.scheduler.submit(other).events()]
     await asyncio.sleep(0.05)  # the other's engine stream closes just after its last event
     assert engine.running == 0, "the probe stopped when other work came"
