@@ -235,3 +235,33 @@ async def test_a_kept_block_is_rebuilt_when_a_definition_in_it_changes_or_goes()
     gone = await request("1, s")
     assert not gone.reused and "Model" in gone.why, gone.why
     assert all(c.path != "pkg/models.py" for c in gone.candidates)
+
+
+EXTRACTOR = '''class AnnotationExtractor:
+    """Extract type annotations from a callable, returning None whenever there is none."""
+
+    def __init__(self, callable):
+        """Remember the callable's signature, if it has one that can be read."""
+
+    def get_return_type(self):
+        """Return the return type if it is not empty, and None when it is not annotated."""
+
+    def get_first_param_type(self):
+        """Return the type annotation of the first argument if it is not empty, else None."""
+'''
+
+
+async def test_a_class_stub_too_long_for_the_share_keeps_every_signature_before_its_docs() -> None:
+    index = MemoryIndex("/ws", {"pkg/extract.py": EXTRACTOR, PATH: ""})
+    before = "from ..extract import AnnotationExtractor\n\ndef convert(f):\n    xtr = AnnotationExtractor(f)\n    t = xtr."
+    found = await gather(index, CursorWindow(PATH, "python", before, "", before), 1.0)
+    stub = next(c for c in found.candidates if c.name == "AnnotationExtractor")
+    parts = (Snippet(stub.path, stub.text, stub.kind, key=stub.key, name=stub.name, compact=stub.compact),)
+    roomy = await fit_context(parts, TEMPLATE, 500, count_by_words, VALUES)
+    assert "Return the type annotation of the first argument" in roomy.text  # it fits whole: docs and all
+    tight = await fit_context(parts, TEMPLATE, 60, count_by_words, VALUES)
+    # Cut by its head, the stub would lose the member the cursor needs; without docs it all fits.
+    assert "def get_first_param_type(self): ..." in tight.text
+    assert "Return the type" not in tight.text
+    report = tight.reports[0]
+    assert report.status == "cut" and "without its doc lines" in report.reason and report.tokens <= 60

@@ -6,21 +6,31 @@ headers), so it reads the names, parameters and types without being tempted to c
 
 from __future__ import annotations
 
+import dataclasses
+
 from nearcode.daemon.context.index_api import Definition
 from nearcode.shared.languages import blocks, language_for_path
 
 
-def render_definitions(definitions: list[Definition], language: str) -> str:
+def render_definitions(definitions: list[Definition], language: str, docs: bool = True) -> str:
     """The first definition with the ones after it as its members (a class and its methods), or
-    each on its own when they are unrelated."""
+    each on its own when they are unrelated. `docs=False`: without doc lines, the form the
+    context fitter falls back to when the whole stub does not fit (every member's signature is
+    worth more than the first members' docs: the answer is often a member further down)."""
     if not definitions:
         return ""
     head, members = definitions[0], definitions[1:]
+    if not docs:
+        head, members = _undocumented(head), [_undocumented(m) for m in members]
     # A brace language (or Python) writes its stubs its way; for any other the definition's file decides.
     stub_language = language if language == "python" or blocks(language) == "braces" else language_for_path(head.path)
     if stub_language == "python":
         return _python(head, members)
     return _braces(head, members, language)
+
+
+def _undocumented(definition: Definition) -> Definition:
+    return dataclasses.replace(definition, doc="") if definition.doc else definition
 
 
 DOC_MAX_CHARS = 80  # a doc line says what a thing is for; more is tokens the near prefix needs

@@ -71,6 +71,7 @@ class Candidate:
     score: float
     reason: str
     name: str = ""
+    compact: str = ""  # the text without doc lines, when that is shorter (a definition's)
 
 
 @dataclass(frozen=True)
@@ -205,8 +206,10 @@ class _Search:
             return
         self._best[key] = score
         members = _members(self.index, d, self.check, self.around_words) if d.kind == "class" else []
+        text = render_definitions([d, *members], self.window.language)
+        compact = render_definitions([d, *members], self.window.language, docs=False)
         yield Candidate("definition", key, d.path, d.line, max([d.line, *(m.line for m in members)]),
-                        render_definitions([d, *members], self.window.language), score, reason, d.name)
+                        text, score, reason, d.name, compact if len(compact) < len(text) else "")
 
     def _near_names(self, imported: Imported, file_names: set[str]) -> Iterator[Candidate]:
         window = self.window

@@ -35,6 +35,7 @@ class Snippet:
     key: str = ""  # identity across requests (the same definition keeps its key)
     name: str = ""
     max_share: float = 1.0  # the most of the context share it may take (cut beyond)
+    compact: str = ""  # a shorter form to fall back to before cutting (a definition without its docs)
 
     @property
     def identity(self) -> str:
@@ -90,6 +91,16 @@ async def fit_context(
             chosen.append((part, cost, "kept"))
             remaining -= cost
             continue
+        if part.compact and room >= MIN_CUT_TOKENS:
+            # Without its doc lines first: a class's every member signature says more than the
+            # first members' docs (the answer is often a member further down), then cut as below.
+            part = dataclasses.replace(part, text=part.compact, compact="",
+                                       reason=f"{part.reason}; without its doc lines, to fit")
+            cost = await count_tokens(part.text + "\n" if joins else _block(template, part, part.text, values))
+            if cost <= room:
+                chosen.append((part, cost, "cut"))
+                remaining -= cost
+                continue
         if part.kind != "snippet" and room >= MIN_CUT_TOKENS:
             cut = await _cut_to(template, part, values, room, count_tokens)
             if cut is not None:
