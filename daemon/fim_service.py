@@ -20,6 +20,7 @@ from nearcode.daemon.engines.base import (
     GenerationRequest,
     GenerationStats,
 )
+from nearcode.daemon.engines.token_healing import cut_prompt
 from nearcode.daemon.prefill_service import PrefillService
 from nearcode.daemon.prompting.fim import PromptBudget
 from nearcode.daemon.prompting.read_budget import ReadBudget
@@ -129,7 +130,7 @@ class FimService:
         live, done = first.live, first.done
         self.read_ahead.completion_ended(source.record_key)
         read_all = bool(live and live.generated_tokens) or bool(done and done.finish_reason not in _UNREAD)
-        self.prompts.read(source, built.prompt.text, complete=read_all)
+        self.prompts.read(source, prepared.generation.prompt, complete=read_all)
         if req.document and req.priority == "interactive":
             built.record.prompt_tokens = done.prompt_tokens if done else (live.prompt_tokens if live else 0)
             built.record.cached_tokens = done.cached_tokens if done else (live.cached_tokens if live else 0)
@@ -149,16 +150,18 @@ class FimService:
         try:
             budget = self.reading.budget_for(req.client, req.priority)
             built = await self.prompts.build(source, budget, self.reading.warm_tokens())
+            text, forced = await self._healed(req, built.prompt.text, built.prompt.prefix_end)
         except BaseException:
             self.read_ahead.completion_ended(source.record_key)
             raise
-        prompt = built.prompt
         stop = self.template.stop + (("\n",) if req.mode == "single" else ())
         max_tokens = req.max_tokens
         if self.scheduler.gate.one_at_a_time:  # under load, shorter answers (read_budget.py)
             max_tokens = self.reading.answer_tokens(req.client, req.max_tokens, req.priority)
+        built.record.prompt, built.record.forced_start = text, forced  # showContext shows what was sent
         generation = GenerationRequest(
-            prompt=prompt.text,
+            prompt=text,
+            forced_start=forced,
             max_tokens=max_tokens,
             stop=stop,
             deadline=deadline,
@@ -168,6 +171,20 @@ class FimService:
             temperature=req.temperature,
         )
         return _Prepared(source, built, generation)
+
+    async def _healed(self, req: FimRequest, text: str, prefix_end: int) -> tuple[str, str]:
+        """The prompt cut before the prefix's last token, and that token's text, which the answer
+        must start with (engines/token_healing.py); the prompt as built where the engine cannot."""
+        piece_of = getattr(self.scheduler.engine, "healing_piece", None)
+        if piece_of is None or not req.prefix or prefix_end <= 0:
+            return text, ""
+        try:
+            piece = await piece_of(req.prefix)
+        except Exception:  # the engine's tokenizer failed: a completion without healing
+            log.debug("token healing skipped: the engine could not tokenize", exc_info=True)
+            return text, ""
+        cut = cut_prompt(text, prefix_end, piece)
+        return (cut, piece) if cut is not None else (text, "")
 
     async def _choice(
         self, req: FimRequest, generation: GenerationRequest, key: str | None, started: float, index: int,

@@ -16,7 +16,7 @@ import ctypes
 import ctypes.util
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from nearcode.daemon.engines.base import (
@@ -104,6 +104,14 @@ class ResidentEngine:
     async def count_tokens(self, text: str) -> int:
         async with self._using():
             return await self._engine.count_tokens(text)
+
+    async def healing_piece(self, prefix: str) -> str:
+        """The engine's (token healing, engines/token_healing.py); "" for an engine without it."""
+        piece_of: Callable[[str], Awaitable[str]] | None = getattr(self._engine, "healing_piece", None)
+        if piece_of is None:
+            return ""
+        async with self._using():
+            return await piece_of(prefix)
 
     async def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]:
         async with self._using(), contextlib.aclosing(self._engine.generate(request)) as chunks:  # type: ignore[type-var]

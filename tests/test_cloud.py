@@ -296,6 +296,7 @@ p.cpuparams.n_threads = 2
 p.cpuparams_batch.n_threads = 2
 p.port = 0
 p.api_keys = [sys.argv[2]]
+p.n_predict = 48  # the server's own cap on an answer (the payload still asks for 512): a short explanation
 srv = xlc.Server(p)
 print("listening", srv.listening_address, flush=True)
 while True:

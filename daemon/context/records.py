@@ -30,6 +30,7 @@ class PromptRecord:
     prompt_tokens: int = 0
     cached_tokens: int = 0
     extra: dict[str, str] = field(default_factory=dict)
+    forced_start: str = ""  # token healing: the prompt ends before these characters of the prefix
 
     def result(self) -> ContextResult:
         result = ContextResult(
@@ -75,6 +76,9 @@ def render_text(record: PromptRecord, result: ContextResult) -> str:
             share = budget.shares.get(name)
             share_text = f"{share:.0%} " if share is not None else ""
             lines.append(f"  {name:<8} {share_text}allotted {allotted:>5}, used {budget.used.get(name, 0):>5}")
+    if record.forced_start:
+        lines.append(f"token healing: the prompt ends {len(record.forced_start)} characters before the cursor "
+                     "(the prefix's last token); the answer was made to start with them")
     lines.append("")
     lines.append("parts (prompt order; then what was left out):")
     for part in result.parts:

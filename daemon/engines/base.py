@@ -46,6 +46,9 @@ class GenerationRequest:
     # Generation time allowed once the first token is out (prompt reading excluded): a completion
     # that keeps going is cut rather than kept waiting for.
     max_generation_ms: float | None = None
+    # The prompt was cut before this text (engines/token_healing.py): the answer must start with it,
+    # and comes back without it. Only engines with `healing_piece` are given one.
+    forced_start: str = ""
 
 
 @dataclass

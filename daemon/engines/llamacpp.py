@@ -46,6 +46,12 @@ from nearcode.daemon.engines.results import (
     read_usage,
 )
 from nearcode.daemon.engines.speculation import SpeculationConfig, apply_speculation
+from nearcode.daemon.engines.token_healing import (
+    ForcedStart,
+    forced_start_grammar,
+    healable,
+    tail_of,
+)
 
 _DONE = object()
 
@@ -182,6 +188,18 @@ class LlamaCppEngine:
         response.raise_for_status()
         return len(response.json()["tokens"])
 
+    async def healing_piece(self, prefix: str) -> str:
+        """The text of the prefix's last token, when the prompt may be cut before it (token healing)."""
+        tail = tail_of(prefix)
+        if not tail.strip():
+            return ""
+        assert self._http is not None, "engine not started"
+        response = await self._http.post("/tokenize", json={"content": tail, "add_special": False, "with_pieces": True})
+        response.raise_for_status()
+        tokens = response.json()["tokens"]
+        piece = tokens[-1].get("piece") if tokens and isinstance(tokens[-1], dict) else None
+        return piece if isinstance(piece, str) and healable(piece) else ""
+
     def holds_slot(self, key: str) -> bool:
         """Whether requests with affinity `key` still own a slot (and so, probably, its cache)."""
         return key in self._slots
@@ -251,6 +269,9 @@ class _Completion:
         }
         if slot is not None:
             self.body["id_slot"] = slot
+        self.forced = ForcedStart(request.forced_start)
+        if request.forced_start:
+            self.body["grammar"] = forced_start_grammar(request.forced_start)
         if engine.info.speculation != "none":
             # Every token's event then carries the draft counts so far: a consumer that stops
             # early (end of line, end of block, cancel) never sees the final event's.
@@ -318,7 +339,8 @@ class _Completion:
             if choice.get("text"):
                 self.stats.generated_tokens += 1
                 # The live stats ride along so a consumer that stops early still has them.
-                yield GenerationChunk(choice["text"], stats=self.stats)
+                if text := self.forced.cut_from(choice["text"]):
+                    yield GenerationChunk(text, stats=self.stats)
             if reason := finish_reason_of(choice.get("finish_reason")):
                 finish = reason
                 read_usage(item, self.stats)

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from nearcode.daemon.engines.base import (
     CancelCounters,
@@ -98,6 +98,12 @@ class BackgroundStart:
     async def count_tokens(self, text: str) -> int:
         await self.wait()
         return await self.engine.count_tokens(text)
+
+    async def healing_piece(self, prefix: str) -> str:
+        """The engine's (token healing, engines/token_healing.py); "" for an engine without it."""
+        await self.wait()
+        piece_of: Callable[[str], Awaitable[str]] | None = getattr(self.engine, "healing_piece", None)
+        return await piece_of(prefix) if piece_of is not None else ""
 
     async def runtime_status(self) -> dict[str, object]:
         return await self.engine.runtime_status() if self.state == "ready" else {}
