@@ -25,7 +25,8 @@ from tests.scripted_engine import ScriptedEngine, tokens
 
 
 def test_only_a_visible_piece_is_healed() -> None:
-    assert healable(".") and healable(" xtr") and healable("_config")
+    assert healable(".") and healable(" xtr") and healable("_config") and healable(" return")
+    assert not healable(")") and not healable(" +") and not healable(" =")  # complete: nothing to heal
     assert not healable("") and not healable("    ") and not healable("\n") and not healable("  x")
     assert not healable("é") and not healable("x" * 25)
     assert tail_of("import os\n\ndef f():\n    return os.pa") == "    return os.pa"
