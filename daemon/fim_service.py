@@ -20,7 +20,7 @@ from nearcode.daemon.engines.base import (
     GenerationRequest,
     GenerationStats,
 )
-from nearcode.daemon.engines.token_healing import cut_prompt
+from nearcode.daemon.engines.token_healing import cut_prompt, may_heal
 from nearcode.daemon.prefill_service import PrefillService
 from nearcode.daemon.prompting.fim import PromptBudget
 from nearcode.daemon.prompting.read_budget import ReadBudget
@@ -176,7 +176,7 @@ class FimService:
         """The prompt cut before the prefix's last token, and that token's text, which the answer
         must start with (engines/token_healing.py); the prompt as built where the engine cannot."""
         piece_of = getattr(self.scheduler.engine, "healing_piece", None)
-        if piece_of is None or not req.prefix or prefix_end <= 0:
+        if piece_of is None or not may_heal(req.prefix) or prefix_end <= 0:
             return text, ""
         try:
             piece = await piece_of(req.prefix)

@@ -13,6 +13,7 @@ from nearcode.daemon.engines.token_healing import (
     cut_prompt,
     forced_start_grammar,
     healable,
+    may_heal,
     tail_of,
 )
 from nearcode.daemon.fim_service import FimService
@@ -30,6 +31,7 @@ def test_only_a_visible_piece_is_healed() -> None:
     assert not healable("") and not healable("    ") and not healable("\n") and not healable("  x")
     assert not healable("é") and not healable("x" * 25)
     assert tail_of("import os\n\ndef f():\n    return os.pa") == "    return os.pa"
+    assert may_heal("x = os.pa") and may_heal("x = os.") and not may_heal("f(") and not may_heal("x = ") and not may_heal("")
 
 
 def test_the_prompt_is_cut_where_the_prefix_ends_and_only_there() -> None:
@@ -62,7 +64,10 @@ async def test_llama_cpp_is_given_the_grammar_only_for_a_forced_start() -> None:
 class HealingEngine(ScriptedEngine):
     """The scripted engine with a tokenizer's last piece, as llama.cpp's /tokenize gives it."""
 
+    tokenized = 0  # calls that asked the tokenizer
+
     async def healing_piece(self, prefix: str) -> str:
+        self.tokenized += 1
         pieces = tokens(tail_of(prefix))
         return pieces[-1] if pieces and healable(pieces[-1]) else ""
 
@@ -81,6 +86,7 @@ async def test_a_prompt_ending_in_a_partial_token_is_cut_before_it_and_shown_as_
     # A prefix that ends in whitespace ends no token half-way: the prompt is sent as built.
     await asyncio.gather(*[_drain(svc, request.model_copy(update={"prefix": "def f():\n    "}))])
     assert engine.requests[-1].forced_start == "" and engine.requests[-1].prompt.endswith("    <|fim_suffix|>\n<|fim_middle|>")
+    assert engine.tokenized == 1  # a prefix that cannot end in a healable piece asks no tokenizer
 
 
 async def _drain(svc: FimService, request: FimRequest) -> None:

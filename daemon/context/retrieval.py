@@ -206,10 +206,11 @@ class _Search:
             return
         self._best[key] = score
         members = _members(self.index, d, self.check, self.around_words) if d.kind == "class" else []
-        text = render_definitions([d, *members], self.window.language)
-        compact = render_definitions([d, *members], self.window.language, docs=False)
+        shown = [d, *members]
+        # The form without docs is rendered only when there are docs to leave out (per request, per candidate).
+        compact = render_definitions(shown, self.window.language, docs=False) if any(x.doc for x in shown) else ""
         yield Candidate("definition", key, d.path, d.line, max([d.line, *(m.line for m in members)]),
-                        text, score, reason, d.name, compact if len(compact) < len(text) else "")
+                        render_definitions(shown, self.window.language), score, reason, d.name, compact)
 
     def _near_names(self, imported: Imported, file_names: set[str]) -> Iterator[Candidate]:
         window = self.window

@@ -50,6 +50,7 @@ from nearcode.daemon.engines.token_healing import (
     ForcedStart,
     forced_start_grammar,
     healable,
+    may_heal,
     tail_of,
 )
 
@@ -191,7 +192,7 @@ class LlamaCppEngine:
     async def healing_piece(self, prefix: str) -> str:
         """The text of the prefix's last token, when the prompt may be cut before it (token healing)."""
         tail = tail_of(prefix)
-        if not tail.strip():
+        if not may_heal(tail):
             return ""
         assert self._http is not None, "engine not started"
         response = await self._http.post("/tokenize", json={"content": tail, "add_special": False, "with_pieces": True})

@@ -20,7 +20,8 @@ import re
 # (`.`, which training text merges with the name after it: `.Config`, `._`). Not whitespace or a line
 # break (they end nothing half-way), and not a closing bracket or an operator: forced, `)` became
 # `):` where the truth was `) -> None:`, ` +` and ` =` lost as often as they won (docs/benchmark.md).
-_HEALABLE = re.compile(r" ?[\x21-\x7e]{0,23}[A-Za-z0-9_.]")
+_HEALABLE_END = re.compile(r"[A-Za-z0-9_.]")
+_HEALABLE = re.compile(r" ?[\x21-\x7e]{0,23}" + _HEALABLE_END.pattern)
 TAIL_CHARS = 64  # what is tokenized to find the last token: enough for its neighbours to be as in the prompt
 
 
@@ -31,6 +32,12 @@ def tail_of(prefix: str) -> str:
 
 def healable(piece: str) -> bool:
     return bool(_HEALABLE.fullmatch(piece))
+
+
+def may_heal(prefix: str) -> bool:
+    """Whether the prefix can end in a healable piece (a piece ends where the prefix does): when
+    not, no request asks the engine's tokenizer (most keystrokes after a space or a bracket)."""
+    return bool(prefix) and _HEALABLE_END.fullmatch(prefix[-1]) is not None
 
 
 def cut_prompt(text: str, prefix_end: int, piece: str) -> str | None:

@@ -85,7 +85,7 @@ async def fit_context(
     for part in parts:
         # A second part from a file already in the block joins that file's block: no header.
         joins = any(p.path == part.path for p, _, _ in chosen)
-        cost = await count_tokens(part.text + "\n" if joins else _block(template, part, part.text, values))
+        cost = await _cost(template, part, joins, values, count_tokens)
         room = min(remaining, int(budget * part.max_share))
         if cost <= room:
             chosen.append((part, cost, "kept"))
@@ -96,7 +96,7 @@ async def fit_context(
             # first members' docs (the answer is often a member further down), then cut as below.
             part = dataclasses.replace(part, text=part.compact, compact="",
                                        reason=f"{part.reason}; without its doc lines, to fit")
-            cost = await count_tokens(part.text + "\n" if joins else _block(template, part, part.text, values))
+            cost = await _cost(template, part, joins, values, count_tokens)
             if cost <= room:
                 chosen.append((part, cost, "cut"))
                 remaining -= cost
@@ -154,6 +154,12 @@ def _merged(template: FimTemplate, parts: list[Snippet], values: dict[str, str])
         if part is not None:
             group.append(part)
     return "".join(blocks)
+
+
+async def _cost(template: FimTemplate, part: Snippet, joins: bool, values: dict[str, str], count_tokens: CountTokens) -> int:
+    """Tokens `part` adds: its text alone when it joins a block of its file already there, else
+    with its file's header."""
+    return await count_tokens(part.text + "\n" if joins else _block(template, part, part.text, values))
 
 
 def _block(template: FimTemplate, part: Snippet, text: str, values: dict[str, str]) -> str:
