@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from nearcode.daemon.context.assembler import ContextAssembler, ContextChoice
+from nearcode.daemon.context.code_scan import code_lines, python_imported_names, unresolved_names
 from nearcode.daemon.context.retrieval import CursorWindow, gather
 from nearcode.daemon.prompting.context_fit import Snippet, fit_context
 from nearcode.daemon.prompting.templates import fim_templates
@@ -265,3 +266,46 @@ async def test_a_class_stub_too_long_for_the_share_keeps_every_signature_before_
     assert "Return the type" not in tight.text
     report = tight.reports[0]
     assert report.status == "cut" and "without its doc lines" in report.reason and report.tokens <= 60
+
+
+PROSE = 'def check(value):\n    """Check a value.\n\n    Several lines of prose about the\n    value, the model and the validator\n    that come before the code.\n    """\n    '
+
+
+async def test_a_name_used_just_below_the_cursor_is_near_and_one_past_the_block_is_not() -> None:
+    below = await gather(project(), current_window(PROSE, "\n    return shout(value)\n"), 1.0)
+    past_block = await gather(project(), current_window(PROSE, "\n\ndef other():\n    return shout(1)\n"), 1.0)
+    score = {c.name: c.score for c in below.candidates}
+    # Two lines down is nearer than the docstring and the names above it (they came first before).
+    assert score["shout"] > 0.7
+    assert max(c.score for c in past_block.candidates if c.name == "shout") < score["shout"] - 0.2
+
+
+async def test_an_empty_line_under_a_local_import_asks_for_what_the_code_below_uses() -> None:
+    line = "def check(value):\n    from ..models import make_model\n    "
+    found = await gather(project(), current_window(line, "\n    return inspect_validator(make_model(value))\n"), 1.0)
+    by_name = {c.name: c for c in found.candidates}
+    assert by_name["inspect_validator"].score >= 0.9  # used below, imported nowhere in the file
+    assert "not imported here" in by_name["inspect_validator"].reason
+    assert "not imported here" not in by_name["make_model"].reason  # the function imports it
+
+
+async def test_the_module_typed_on_an_import_line_leads_with_what_it_defines() -> None:
+    far_below = "\n" * 30 + "def later():\n    return inspect_validator(shout_twice('x'))\n"
+    index = project()
+    index.files["pkg/helpers.py"] = "def shout_twice(text: str) -> str:\n    return text.upper() * 2\n"
+    found = await gather(index, current_window("from ..helpers", far_below), 1.0)
+    score = {c.name: c.score for c in found.candidates}
+    assert score["shout_twice"] >= 0.9
+    assert score["inspect_validator"] < 0.5  # defined in pkg/_decorators.py, not in the module typed
+
+
+def test_unresolved_names_are_free_names_of_the_code() -> None:
+    text = 'def f():\n    """Returns Something_else."""\n    # CommentName\n    return mod.AttrName + ValueError + FreeName\n'
+    assert unresolved_names(text, {"f"}, "python") == ["FreeName"]
+    assert "make_model" in python_imported_names("def g():\n    from .models import (Model,\n        make_model)\n")
+
+
+def test_code_lines_blank_prose_and_keep_the_line_count() -> None:
+    window = '    the end of a docstring\n    """\n    x = helper(1)  # why\n'
+    assert code_lines(window, "python", starts_in_prose=True) == ["", "", "    x = helper(1)  ", ""]
+    assert code_lines('a = 1\ndef f():\n    """begins', "python") == ["a = 1", "def f():", "    "]

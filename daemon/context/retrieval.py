@@ -23,7 +23,16 @@ from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Literal
 
-from nearcode.daemon.context.code_scan import assigned_classes, attribute_pairs, unresolved_names
+from nearcode.daemon.context.code_scan import (
+    assigned_classes,
+    attribute_pairs,
+    code_lines,
+    is_under,
+    module_folder,
+    python_imported_names,
+    unresolved_names,
+    writing_import,
+)
 from nearcode.daemon.context.identifiers import (
     identifier_set,
     identifiers,
@@ -85,19 +94,34 @@ class CursorWindow:
     file_text: str = ""  # as much of the file as the request carries (for names it uses elsewhere)
 
     def near_names(self) -> list[str]:
-        """Names near the cursor, nearest first (the words just typed before those further up)."""
-        before = identifiers(self.before)
-        after = identifiers(self.after)
-        ordered: list[str] = []
-        seen: set[str] = set()
-        for name in [*reversed(before), *after]:
-            if name not in seen:
-                seen.add(name)
-                ordered.append(name)
-        return ordered
+        """Names near the cursor, nearest first by lines: the cursor's line, then the line above and
+        the line below, and so on; on one distance the text before (nearest last) before the text
+        after. A name used two lines below (`is_dataclass(x)` under the import being written) is
+        nearer than the docstring forty lines up, although all of the text before comes first in
+        reading order."""
+        placed: list[tuple[int, int, int, str]] = []
+        # Code only: a docstring's prose just above the cursor would push the names of the code
+        # around it down the order. A window holding an odd number of `"""` begins inside one.
+        inside = self.language == "python" and self.before.count('"""') % 2 == 1
+        before = code_lines(self.before, self.language, starts_in_prose=inside)
+        for distance, line in enumerate(reversed(before)):
+            placed += [(distance, 0, i, name) for i, name in enumerate(reversed(identifiers(line)))]
+        # Past the end of the cursor's block (a line indented less than the cursor's), the text
+        # after is another scope's: it comes after everything before, as in reading order.
+        indent = _indent(before[-1]) if before[-1].strip() else len(before[-1])
+        beyond = 0
+        for distance, line in enumerate(code_lines(self.after, self.language)):
+            if distance and line.strip() and _indent(line) < indent:
+                beyond = len(before)
+            placed += [(beyond + distance, 1, i, name) for i, name in enumerate(identifiers(line))]
+        return list(dict.fromkeys(name for *_, name in sorted(placed)))
 
     def words(self) -> frozenset[str]:
         return identifier_set(self.before + "\n" + self.after)
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
 
 
 @dataclass
@@ -265,13 +289,28 @@ class _Search:
         """Names the file uses but neither defines nor imports: what an import line being written
         needs (its module's path and the name's definition), else weakly."""
         window = self.window
-        on_import_line = window.before.rsplit("\n", 1)[-1].lstrip().startswith(("from ", "import "))
-        score = SCORE_IMPORTED_NAME if on_import_line else SCORE_UNRESOLVED
-        for name in unresolved_names(window.file_text, file_names | set(imported) | set(self.near))[:MAX_UNRESOLVED]:
+        importing = writing_import(window.before)
+        # `from ._internal` typed: the names defined in that module lead, the others are a guess.
+        under = module_folder(importing, window.path) if window.language == "python" else None
+        known = file_names | set(imported)
+        if window.language == "python":
+            known |= python_imported_names(window.file_text)
+        names = unresolved_names(window.file_text, known if importing else known | set(self.near), window.language)
+        if importing:  # the import being written is most likely for a name used near the cursor
+            nearness = {name: rank for rank, name in enumerate(self.near)}
+            names.sort(key=lambda name: nearness.get(name, len(nearness)))  # stable: then the most used
+        offered = 0
+        for name in names[:MAX_UNRESOLVED]:
             self.check()
-            found = self.index.definitions(name) or self.index.definitions(name.lstrip("_"))
-            for target in _closest(found, window.path)[:1]:
-                yield from self._definition(target, score, f"{name} used in this file, defined in the workspace (not imported here)")
+            found = _closest(self.index.definitions(name) or self.index.definitions(name.lstrip("_")), window.path)
+            if under is not None:
+                found = sorted(found, key=lambda d: not is_under(d.path, under))
+            for target in found[:1]:
+                fits = bool(importing) and (under is None or is_under(target.path, under))
+                yield from self._definition(target, SCORE_IMPORTED_NAME / (1.0 + 0.05 * offered) if fits else SCORE_UNRESOLVED,
+                                            f"{name} used in this file, defined in the workspace (not imported here)"
+                                            + (f", in the module being imported ({under})" if under and fits else ""))
+                offered += fits
 
     def _file_imports(self, imported: Imported) -> Iterator[Candidate]:
         """What the file imports but the cursor's surroundings do not use: weakly, after the rest."""
