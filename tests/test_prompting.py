@@ -11,6 +11,7 @@ from nearcode.daemon.prompting.fim import (
     Snippet,
     build_fim_prompt,
     fit_head,
+    fit_suffix,
     fit_tail,
 )
 from nearcode.daemon.prompting.templates import detect_family, fim_templates, prompts_dir, render
@@ -48,6 +49,17 @@ async def test_fit_head_keeps_whole_lines_at_the_start() -> None:
     text = ")\n" + "".join(f"next{i} a b\n" for i in range(100))
     fitted = await fit_head(text, 20, count_by_words)
     assert fitted.startswith(")\n") and fitted.endswith("\n") and await count_by_words(fitted) <= 20
+
+
+async def test_the_suffix_shows_the_first_line_with_text_even_past_its_share() -> None:
+    usage = "    if is_dataclass(value) and " + "word " * 12 + "x:\n"
+    text = "\n\n" + usage + "        return asdict(value)\n"
+    # A cut at a line end within 10 tokens would keep only the two blank lines.
+    assert await fit_head(text, 10, count_by_words) == "\n\n"
+    assert await fit_suffix(text, 10, count_by_words) == "\n\n" + usage
+    cut = await fit_suffix("\n" + "word " * 100 + "\n", 10, count_by_words)  # past twice the share: cut inside it
+    assert cut.startswith("\nword word") and await count_by_words(cut) <= 20
+    assert await fit_suffix("a b\nc d\n", 10, count_by_words) == "a b\nc d\n"  # fits: as fit_head
 
 
 async def test_budget_shares_and_context() -> None:

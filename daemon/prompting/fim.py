@@ -145,7 +145,7 @@ async def build_fim_prompt(
     # {comment}: families without repository tokens write file paths as line comments.
     values = {"repo": inp.repo or "workspace", "path": inp.path, "comment": line_comment(inp.language)}
     context = await fit_context(inp.context, template, context_budget, count_tokens, values, inp.previous_block)
-    suffix = await fit_head(inp.suffix, suffix_budget, count_tokens)
+    suffix = await fit_suffix(inp.suffix, suffix_budget, count_tokens)
     suffix_tokens = await count_tokens(suffix)
     # Shares a part leaves unused go to the prefix.
     prefix_budget = max(MIN_WARM_PREFIX_TOKENS, budget.total_tokens - suffix_tokens - context.tokens)
@@ -234,6 +234,34 @@ async def fit_tail(text: str, budget: int, count_tokens: CountTokens) -> str:
 async def fit_head(text: str, budget: int, count_tokens: CountTokens) -> str:
     """The start of `text` within `budget` tokens, ending at a line end where one is cut."""
     return await _fit(text, budget, count_tokens, keep_end=False)
+
+
+# The suffix's first line with text may take up to this many times the suffix's share.
+SUFFIX_FIRST_LINE_SHARES = 2
+SUFFIX_FIRST_LINE_MAX_GAP = 8  # blank lines: further down, the answer has room of its own
+
+
+async def fit_suffix(text: str, budget: int, count_tokens: CountTokens) -> str:
+    """The suffix: its head within `budget`, and in any case the first line with text after the
+    cursor (up to SUFFIX_FIRST_LINE_SHARES x `budget`, cut inside the line beyond). That line is
+    where the answer must lead (`is_dataclass(x)` below the import being written); a cut at a line
+    end would otherwise leave only the blank lines before a long line, and show none of it. The
+    prefix gives up the tokens (its budget is what the other parts leave)."""
+    head = await fit_head(text, budget, count_tokens)
+    if budget <= 0 or head.strip() or not text.strip():
+        return head
+    lines = text.split("\n")
+    first = next(i for i, line in enumerate(lines) if line.strip())
+    if first > SUFFIX_FIRST_LINE_MAX_GAP:
+        return head
+    wanted = "\n".join(lines[: first + 1]) + ("\n" if first + 1 < len(lines) else "")
+    cap = SUFFIX_FIRST_LINE_SHARES * budget
+    for _ in range(4):  # as _fit, but the cut may fall inside the line
+        tokens = await count_tokens(wanted)
+        if tokens <= cap:
+            return wanted
+        wanted = wanted[: int(len(wanted) * cap / tokens * 0.95)]
+    return head
 
 
 async def _fit(text: str, budget: int, count_tokens: CountTokens, keep_end: bool) -> str:
