@@ -129,7 +129,7 @@ def module_folder(statement: str, path: str) -> str | None:
 
 def is_under(path: str, fragment: str) -> bool:
     """`path` lies in (or, with a half-typed last part, next to) the module `fragment` names."""
-    return path.startswith(fragment) or f"/{fragment}" in f"/{path}"
+    return f"/{fragment}" in f"/{path}"
 
 
 def assigned_classes(text: str, names: set[str]) -> dict[str, str]:

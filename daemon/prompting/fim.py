@@ -248,34 +248,28 @@ async def fit_suffix(text: str, budget: int, count_tokens: CountTokens) -> str:
     end would otherwise leave only the blank lines before a long line, and show none of it. The
     prefix gives up the tokens (its budget is what the other parts leave)."""
     head = await fit_head(text, budget, count_tokens)
-    if budget <= 0 or head.strip() or not text.strip():
+    if budget <= 0 or head.strip():
         return head
-    lines = text.split("\n")
-    first = next(i for i, line in enumerate(lines) if line.strip())
-    if first > SUFFIX_FIRST_LINE_MAX_GAP:
+    start = len(text) - len(text.lstrip())  # where the first line with text begins (or the end)
+    if start == len(text) or text.count("\n", 0, start) > SUFFIX_FIRST_LINE_MAX_GAP:
         return head
-    wanted = "\n".join(lines[: first + 1]) + ("\n" if first + 1 < len(lines) else "")
-    cap = SUFFIX_FIRST_LINE_SHARES * budget
-    for _ in range(4):  # as _fit, but the cut may fall inside the line
-        tokens = await count_tokens(wanted)
-        if tokens <= cap:
-            return wanted
-        wanted = wanted[: int(len(wanted) * cap / tokens * 0.95)]
-    return head
+    end = text.find("\n", start)
+    wanted = text if end < 0 else text[: end + 1]
+    return await _fit(wanted, SUFFIX_FIRST_LINE_SHARES * budget, count_tokens, keep_end=False, inside_line=True)
 
 
-async def _fit(text: str, budget: int, count_tokens: CountTokens, keep_end: bool) -> str:
+async def _fit(text: str, budget: int, count_tokens: CountTokens, keep_end: bool, inside_line: bool = False) -> str:
     if budget <= 0 or not text:
         return ""
     limit = budget * _MAX_CHARS_PER_TOKEN
-    candidate = _cut(text, limit, keep_end)
+    candidate = _cut(text, limit, keep_end, inside_line)
     # Estimate characters per token from the candidate, cut, re-count; converges in 1-2 rounds.
     for _ in range(4):
         tokens = await count_tokens(candidate)
         if tokens <= budget:
             return candidate
         keep = int(len(candidate) * budget / tokens * 0.95)
-        candidate = _cut(candidate, keep, keep_end)
+        candidate = _cut(candidate, keep, keep_end, inside_line)
     return candidate
 
 
@@ -299,7 +293,9 @@ def _from_a_line_with_text(piece: str) -> str:
     return piece[start:] if piece[start:].strip() else piece
 
 
-def _cut(text: str, max_chars: int, keep_end: bool) -> str:
+def _cut(text: str, max_chars: int, keep_end: bool, inside_line: bool = False) -> str:
+    """`text` within `max_chars`, at a line boundary where one is cut; `inside_line` (a head): inside
+    its last line when a cut at a line end would keep nothing but blank lines."""
     if len(text) <= max_chars:
         return text
     if keep_end:
@@ -310,4 +306,6 @@ def _cut(text: str, max_chars: int, keep_end: bool) -> str:
         return _from_a_line_with_text(kept)
     piece = text[:max_chars]
     newline = piece.rfind("\n")
-    return piece[: newline + 1] if newline > 0 else piece
+    if newline <= 0 or (inside_line and not piece[:newline].strip()):
+        return piece
+    return piece[: newline + 1]
