@@ -257,7 +257,7 @@ async def test_a_class_stub_too_long_for_the_share_keeps_every_signature_before_
     before = "from ..extract import AnnotationExtractor\n\ndef convert(f):\n    xtr = AnnotationExtractor(f)\n    t = xtr."
     found = await gather(index, CursorWindow(PATH, "python", before, "", before), 1.0)
     stub = next(c for c in found.candidates if c.name == "AnnotationExtractor")
-    parts = (Snippet(stub.path, stub.text, stub.kind, key=stub.key, name=stub.name, compact=stub.compact),)
+    parts = (Snippet(stub.path, stub.text, stub.kind, key=stub.key, name=stub.name, shorter=stub.shorter),)
     roomy = await fit_context(parts, TEMPLATE, 500, count_by_words, VALUES)
     assert "Return the type annotation of the first argument" in roomy.text  # it fits whole: docs and all
     tight = await fit_context(parts, TEMPLATE, 60, count_by_words, VALUES)
@@ -309,3 +309,33 @@ def test_code_lines_blank_prose_and_keep_the_line_count() -> None:
     window = '    the end of a docstring\n    """\n    x = helper(1)  # why\n'
     assert code_lines(window, "python", starts_in_prose=True) == ["", "", "    x = helper(1)  ", ""]
     assert code_lines('a = 1\ndef f():\n    """begins', "python") == ["a = 1", "def f():", "    "]
+
+
+async def test_a_module_just_typed_after_its_dot_offers_the_members_the_file_does_not_use_yet() -> None:
+    index = project()
+    index.files["pkg/_git.py"] = ("def is_git_repo(dir) -> bool:\n    return True\n\n"
+                                  "def have_git() -> bool:\n    return True\n\n"
+                                  "def git_revision(dir) -> str:\n    return ''\n\n"
+                                  "def _run(args):\n    return args\n")
+    # A function's own import (the index keeps only a file's top-level ones) names the module.
+    text = "def version():\n    from .. import _git as git\n\n    ok = git.is_git_repo('.') and git."
+    found = await gather(index, current_window(text, ""), 1.0)
+    best = sorted(found.candidates, key=lambda c: -c.score)
+    assert best[0].name == "have_git" and "git. being written, not used in this file yet" in best[0].reason
+    assert "_run" not in {c.name for c in found.candidates}  # private: only once `git._` is typed
+    typed = await gather(index, current_window(text + "git_r", ""), 1.0)
+    assert max(typed.candidates, key=lambda c: c.score).name == "git_revision"
+
+
+async def test_a_from_import_being_written_offers_what_the_module_defines_that_the_file_lacks() -> None:
+    index = project()
+    index.files["pkg/errors.py"] = ("class BrokenError(Exception):\n    pass\n\nclass ClosedError(Exception):\n    pass\n\n"
+                                    "class ConnectionFailed(OSError):\n    pass\n\nclass _Hidden(Exception):\n    pass\n")
+    # Re-exports: the names imported are used nowhere else in the file.
+    line = "from ..errors import BrokenError as BrokenError\nfrom ..errors import ClosedError as ClosedError\nfrom ..errors import"
+    found = await gather(index, current_window(line, ""), 1.0)
+    offered = {c.name: c for c in found.candidates if "module being imported" in c.reason}
+    assert set(offered) == {"ConnectionFailed"}, set(offered)
+    assert offered["ConnectionFailed"].score >= 0.9
+    typed = await gather(index, current_window("from ..errors import Clo", ""), 1.0)
+    assert {c.name for c in typed.candidates if "module being imported" in c.reason} == {"ClosedError"}

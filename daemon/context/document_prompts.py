@@ -135,7 +135,7 @@ class DocumentPrompts:
             choice = await self.assembler.choose(req.slot_key, req.path, req.language, req.prefix, req.suffix)
         shown_path = choice.relative(req.path)
         parts = [Snippet(choice.relative(c.path), c.text, c.kind, c.start_line, c.end_line, c.reason, c.key, c.name,
-                         compact=c.compact)
+                         shorter=c.shorter)
                  for c in choice.candidates]
         view = self._view(req, shown_path, choice, budget) if req.context_mode == "workspace" else None
         if view is not None:

@@ -7,30 +7,115 @@ headers), so it reads the names, parameters and types without being tempted to c
 from __future__ import annotations
 
 import dataclasses
+from typing import Literal
 
 from nearcode.daemon.context.index_api import Definition
 from nearcode.shared.languages import blocks, language_for_path
 
+# How much of a definition a stub shows. The context fitter falls back from one form to the next
+# when a stub does not fit its share, before cutting lines off its end: every member's name says
+# more than the first members' docs and types (the answer is often a member further down).
+StubForm = Literal["full", "undocumented", "short"]
 
-def render_definitions(definitions: list[Definition], language: str, docs: bool = True) -> str:
+
+def render_definitions(definitions: list[Definition], language: str, form: StubForm = "full") -> str:
     """The first definition with the ones after it as its members (a class and its methods), or
-    each on its own when they are unrelated. `docs=False`: without doc lines, the form the
-    context fitter falls back to when the whole stub does not fit (every member's signature is
-    worth more than the first members' docs: the answer is often a member further down)."""
+    each on its own when they are unrelated. "undocumented": without doc lines; "short": also
+    without parameter types, long defaults and long return types (Python; other languages keep
+    their signatures)."""
     if not definitions:
         return ""
     head, members = definitions[0], definitions[1:]
-    if not docs:
+    if form != "full":
         head, members = _undocumented(head), [_undocumented(m) for m in members]
     # A brace language (or Python) writes its stubs its way; for any other the definition's file decides.
     stub_language = language if language == "python" or blocks(language) == "braces" else language_for_path(head.path)
     if stub_language == "python":
+        if form == "short":
+            head, members = _shortened(head), [_shortened(m) for m in members]
         return _python(head, members)
     return _braces(head, members, language)
 
 
 def _undocumented(definition: Definition) -> Definition:
     return dataclasses.replace(definition, doc="") if definition.doc else definition
+
+
+def _shortened(definition: Definition) -> Definition:
+    signature = definition.signature
+    if definition.kind in ("function", "method"):
+        signature = short_python_signature(signature)
+    elif definition.kind in ("attribute", "constant", "variable"):
+        signature = short_python_assignment(signature)
+    return dataclasses.replace(definition, signature=signature) if signature != definition.signature else definition
+
+
+SHORT_PART_CHARS = 12  # a default or return type longer than this is left out of a short stub
+
+
+def short_python_signature(signature: str) -> str:
+    """`def f(self, x: int, y: str | None = None) -> Result[int]:` as `def f(self, x, y=None) -> Result[int]:`:
+    parameter names (what a call needs most), short defaults as written and long ones as `...`,
+    the return type when short and not None."""
+    open_at = signature.find("(", signature.find("def "))
+    if signature.find("def ") < 0 or open_at < 0:
+        return signature
+    pieces, close_at = _top_level_split(signature, open_at + 1)
+    if close_at < 0:
+        return signature
+    params = [_short_parameter(piece) for piece in pieces if piece.strip()]
+    returns = signature[close_at + 1 :].strip().removesuffix(":").strip()
+    arrow = ""
+    if returns.startswith("->") and len(returns) - 2 <= SHORT_PART_CHARS + 2 and returns != "-> None":
+        arrow = " " + returns
+    return f"{signature[: open_at + 1]}{', '.join(params)}){arrow}:"
+
+
+def _short_parameter(piece: str) -> str:
+    piece = piece.strip()
+    name, equals, default = piece.partition("=")
+    name = name.split(":", 1)[0].strip()
+    if not equals:
+        return name
+    default = default.strip()
+    return f"{name}={default if len(default) <= SHORT_PART_CHARS else '...'}"
+
+
+def short_python_assignment(signature: str) -> str:
+    """`x: Final[dict[str, int]] = build()` as `x: Final[dict[str, int]]`; `x = <long value>` as `x = ...`."""
+    if "\n" in signature or signature.startswith("__slots__"):  # multi-line; or names the attributes
+        return signature
+    target, equals, value = signature.partition("=")
+    target, value = target.rstrip(), value.strip()
+    if ":" in target:
+        return target
+    if equals and len(value) > SHORT_PART_CHARS:
+        return f"{target} = ..."
+    return signature
+
+
+def _top_level_split(text: str, start: int) -> tuple[list[str], int]:
+    """The comma-separated pieces from `start` to the bracket that closes the one before it, and
+    that bracket's index (-1 when it is not closed: a signature cut at the index's length limit)."""
+    pieces: list[str] = []
+    depth, quote, piece_start = 0, "", start
+    for at in range(start, len(text)):
+        char = text[at]
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            if depth == 0:
+                pieces.append(text[piece_start:at])
+                return pieces, at
+            depth -= 1
+        elif char == "," and depth == 0:
+            pieces.append(text[piece_start:at])
+            piece_start = at + 1
+    return pieces, -1
 
 
 DOC_MAX_CHARS = 80  # a doc line says what a thing is for; more is tokens the near prefix needs
@@ -73,3 +158,19 @@ def _braces(head: Definition, members: list[Definition], language: str) -> str:
     else:
         lines.append(signature + (";" if language not in ("go", "python") and head.kind in ("function", "method") else ""))
     return "\n".join(lines)
+
+
+SHORTER_FORMS: tuple[tuple[StubForm, str], ...] = (
+    ("undocumented", "without its doc lines"), ("short", "without doc lines, parameter types and long defaults"),
+)
+
+
+def shorter_forms(shown: list[Definition], language: str, text: str) -> tuple[tuple[str, str], ...]:
+    """The stub without docs, then with short signatures, each kept only when shorter than the
+    one before (rendered per candidate: a few string operations, no token counts)."""
+    forms: list[tuple[str, str]] = []
+    for form, how in SHORTER_FORMS:
+        shorter = render_definitions(shown, language, form)
+        if len(shorter) < len(forms[-1][1] if forms else text):
+            forms.append((how, shorter))
+    return tuple(forms)

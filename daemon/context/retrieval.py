@@ -1,7 +1,8 @@
 """Gather context candidates for one cursor from the workspace index, under a hard deadline.
 
-Order of trust (Continue and Tabby do the same): a name near the cursor that the current file
-imports is resolved through that import first; a module the file imports contributes the members
+Order of trust (Continue and Tabby do the same): the members of an imported module whose name
+was just typed with a dot; a name near the cursor that the current file imports is resolved
+through that import (a function's own imports count); a module the file imports contributes the members
 that match the words around the cursor; any other name near the cursor is looked up by name across
 the workspace; then snippets of the other open files and of recently edited ranges, ranked by
 identifier overlap with the text around the cursor.
@@ -17,19 +18,21 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import PurePath
 from typing import Literal
 
 from nearcode.daemon.context.code_scan import (
     assigned_classes,
     attribute_pairs,
     code_lines,
+    from_import_being_written,
     is_under,
+    member_being_written,
     module_folder,
     python_imported_names,
+    python_nested_imports,
     unresolved_names,
     writing_import,
 )
@@ -39,20 +42,26 @@ from nearcode.daemon.context.identifiers import (
     jaccard,
     overlap,
     subword_set,
-    subwords,
 )
-from nearcode.daemon.context.index_api import Definition, ImportRef, WorkspaceIndex
-from nearcode.daemon.context.render import render_definitions
+from nearcode.daemon.context.index_api import Definition, WorkspaceIndex
+from nearcode.daemon.context.lookups import (
+    MAX_MEMBERS_PER_MODULE,
+    Check,
+    Imported,
+    class_members,
+    closest,
+    imported_names,
+    matching_members,
+    named_in,
+    word_match,
+)
+from nearcode.daemon.context.render import render_definitions, shorter_forms
 
 CandidateKind = Literal["definition", "snippet", "edit"]
 
 SNIPPET_LINES = 20  # open files and edits are cut into windows of this many lines
 SNIPPET_STRIDE = 10
-MAX_MEMBERS_PER_MODULE = 6  # members of an imported module offered for the words near the cursor
 MAX_DEFINITIONS_PER_NAME = 3  # a name defined in many places: the closest few
-# A class's stub shows its constructor and the members that match the words near the cursor
-# first: 16 made one class stub (~170 tokens) crowd out the definitions that held the answer.
-MAX_CLASS_MEMBERS = 6
 MIN_SNIPPET_SIMILARITY = 0.08
 
 # Scores put every kind on one scale; the fitter takes candidates best first.
@@ -63,6 +72,10 @@ SCORE_MODULE_MEMBER_MATCH = 0.8  # a member of a module used near the cursor, by
 # ... one whose name appears nowhere in the file: the model cannot guess it from the text, while
 # a name it just read there it can already write (its signature is worth less than an unknown name).
 SCORE_MODULE_MEMBER_UNSEEN = 1.1
+# `module.` just typed: its members lead (those not written in the file yet most), whatever the
+# words near the cursor (`git.` after `git.git_revision(...) and git.is_git_repo(...)` wants `have_git`).
+SCORE_MEMBER_BEING_WRITTEN = 1.2
+SCORE_MODULE_BEING_IMPORTED = 0.9  # `from m import ` typed: what m defines that the file does not import yet
 SCORE_FILE_IMPORT = 0.3  # imported by the file, not used near the cursor
 SCORE_UNRESOLVED = 0.4  # used in the file, not defined or imported there, defined in the workspace
 MAX_UNRESOLVED = 24
@@ -80,7 +93,8 @@ class Candidate:
     score: float
     reason: str
     name: str = ""
-    compact: str = ""  # the text without doc lines, when that is shorter (a definition's)
+    # Shorter forms of the text, (how it was shortened, text), each shorter than the one before (a definition's).
+    shorter: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -137,7 +151,6 @@ class _Stop(Exception):
     pass
 
 
-Check = Callable[[], None]  # raises _Stop once the deadline has passed
 
 
 DEFINITION_KEY = "def:"  # a definition candidate's key: def:<workspace-relative path>:<qualified name>
@@ -187,9 +200,6 @@ def _candidates(
     return _Search(index, window, found, stop).candidates()
 
 
-Imported = dict[str, tuple[list[str], tuple[str, ...]]]  # local name -> (its files, names from them; () for a module)
-
-
 class _Search:
     """One gathering's routes from the names near the cursor to definitions, and what they share:
     the best score per definition so far (a later, better route replaces an earlier one), the
@@ -213,7 +223,10 @@ class _Search:
         self.found.current_definitions = tuple(self.index.file_definitions(self.window.path))
         file_names = {d.name for d in self.found.current_definitions}
         self.check()
-        imported = _imported_names(self.index, self.window.path, self.index.file_imports(self.window.path), self.check)
+        imports = self.index.file_imports(self.window.path)
+        if self.window.language == "python":  # and a function's own imports, which the index does not keep
+            imports = [*imports, *python_nested_imports(self.window.file_text or self.window.before)]
+        imported = imported_names(self.index, self.window.path, imports, self.check)
         yield from self._near_names(imported, file_names)
         self.found.near_names = tuple(self._resolved_near)
         yield from self._unresolved(imported, file_names)
@@ -229,12 +242,11 @@ class _Search:
         if self._best.get(key, -1.0) >= score or d.path == self.window.path:
             return
         self._best[key] = score
-        members = _members(self.index, d, self.check, self.around_words) if d.kind == "class" else []
+        members = class_members(self.index, d, self.check, self.around_words) if d.kind == "class" else []
         shown = [d, *members]
-        # The form without docs is rendered only when there are docs to leave out (per request, per candidate).
-        compact = render_definitions(shown, self.window.language, docs=False) if any(x.doc for x in shown) else ""
+        text = render_definitions(shown, self.window.language)
         yield Candidate("definition", key, d.path, d.line, max([d.line, *(m.line for m in members)]),
-                        render_definitions(shown, self.window.language), score, reason, d.name, compact)
+                        text, score, reason, d.name, shorter_forms(shown, self.window.language, text))
 
     def _near_names(self, imported: Imported, file_names: set[str]) -> Iterator[Candidate]:
         window = self.window
@@ -255,7 +267,7 @@ class _Search:
             elif name in held:
                 yield from self._held_instance(name, held[name], imported, decay)
             elif name not in file_names:  # defined in this file: the file itself shows it
-                for target in _closest(self.index.definitions(name), window.path)[:MAX_DEFINITIONS_PER_NAME]:
+                for target in closest(self.index.definitions(name), window.path)[:MAX_DEFINITIONS_PER_NAME]:
                     yield from self._definition(target, SCORE_WORKSPACE_NAME * decay,
                                                 f"{name} used near the cursor, defined in the workspace", near=True)
 
@@ -265,24 +277,50 @@ class _Search:
         """A name the file imports: what it names in the files it comes from, the members used as
         `name.member`, and for a module, its members that match the words here."""
         modules, names = source
-        for target in _named_in(self.index, modules, names, self.check)[:MAX_DEFINITIONS_PER_NAME]:
+        for target in named_in(self.index, modules, names, self.check)[:MAX_DEFINITIONS_PER_NAME]:
             yield from self._definition(target, SCORE_IMPORTED_NAME * decay, f"imported as {name}, used near the cursor",
                                         near=True)
         for member_name in members_used:
-            for target in _named_in(self.index, modules, (member_name,), self.check)[:1]:
+            for target in named_in(self.index, modules, (member_name,), self.check)[:1]:
                 yield from self._definition(target, SCORE_MODULE_MEMBER_USED * decay,
                                             f"{name}.{member_name} used near the cursor ({name} is imported)", near=True)
+        writing = member_being_written(self.window.before)
+        if not names and writing is not None and writing[0] == name:
+            yield from self._members_being_written(name, modules, writing[1])
         if not names:  # a module used near the cursor: its members that match the words here
-            for target, words in _matching_members(self.index, modules, self.around_words, self.check):
+            for target, words in matching_members(self.index, modules, self.around_words, self.check):
                 unseen = target.name not in self.around and target.name not in self.window.file_text
                 base = SCORE_MODULE_MEMBER_UNSEEN if unseen else SCORE_MODULE_MEMBER_MATCH
                 yield from self._definition(target, base * decay * (0.5 + 0.5 * words),
                                             f"member of {name} (imported), matches words near the cursor"
                                             + (", not written near it yet" if unseen else ""))
 
+    def _members_being_written(self, name: str, modules: list[str], typed: str) -> Iterator[Candidate]:
+        """`name.` or `name.part` at the cursor with `name` an imported module: its top-level
+        definitions that start with what is typed (private ones only once `_` is), those the file
+        does not use yet first, and by the words they share with the text near the cursor
+        (`config_wrapper = _config.` wants `ConfigWrapper`), then in source order."""
+        members: list[Definition] = []
+        for file in modules:
+            self.check()
+            members.extend(d for d in self.index.file_definitions(file) if "." not in d.qualified
+                           and d.name.startswith(typed) and not d.name.startswith("__")
+                           and (typed.startswith("_") or not d.name.startswith("_")))
+        written = self.window.file_text or self.window.before
+        scored = []
+        for d in members:
+            used = f"{name}.{d.name}" in written
+            scored.append((SCORE_MEMBER_BEING_WRITTEN * (0.8 if used else 1.0)
+                           * (0.75 + 0.25 * word_match(d.name, self.around_words)), used, d))
+        scored.sort(key=lambda item: (-item[0], item[2].path, item[2].line))
+        for score, used, d in scored[:MAX_MEMBERS_PER_MODULE]:
+            yield from self._definition(d, score,
+                                        f"a member of {name} (imported), {name}.{typed} being written"
+                                        + ("" if used else ", not used in this file yet"), near=True)
+
     def _held_instance(self, name: str, cls: str, imported: Imported, decay: float) -> Iterator[Candidate]:
-        via = _named_in(self.index, *imported[cls], self.check) if cls in imported and imported[cls][1] else []
-        for target in (via or _closest(self.index.definitions(cls), self.window.path))[:1]:
+        via = named_in(self.index, *imported[cls], self.check) if cls in imported and imported[cls][1] else []
+        for target in (via or closest(self.index.definitions(cls), self.window.path))[:1]:
             yield from self._definition(target, SCORE_IMPORTED_NAME * decay, f"{name} holds a {cls}: its members", near=True)
 
     def _unresolved(self, imported: Imported, file_names: set[str]) -> Iterator[Candidate]:
@@ -302,7 +340,7 @@ class _Search:
         offered = 0
         for name in names[:MAX_UNRESOLVED]:
             self.check()
-            found = _closest(self.index.definitions(name) or self.index.definitions(name.lstrip("_")), window.path)
+            found = closest(self.index.definitions(name) or self.index.definitions(name.lstrip("_")), window.path)
             if under is not None:
                 found = sorted(found, key=lambda d: not is_under(d.path, under))
             for target in found[:1]:
@@ -311,108 +349,37 @@ class _Search:
                                             f"{name} used in this file, defined in the workspace (not imported here)"
                                             + (f", in the module being imported ({under})" if under and fits else ""))
                 offered += fits
+        if window.language == "python":
+            yield from self._module_being_imported(importing, known)
+
+    def _module_being_imported(self, importing: str, known: set[str]) -> Iterator[Candidate]:
+        """`from .m import ` typed: what m defines that this file does not bind yet (re-exports in
+        an `__init__.py` list names nothing in the file uses), in source order, after the names
+        used in the file (above)."""
+        writing = from_import_being_written(importing)
+        if writing is None:
+            return
+        ref, typed = writing
+        offered = 0
+        for file in self.index.resolve(self.window.path, ref):
+            self.check()
+            for d in self.index.file_definitions(file):
+                if offered >= MAX_MEMBERS_PER_MODULE:
+                    return
+                if ("." in d.qualified or d.name in known or not d.name.startswith(typed)
+                        or (d.name.startswith("_") and not typed.startswith("_"))):
+                    continue  # private ones once `_` is typed (names the file uses came above)
+                yield from self._definition(d, SCORE_MODULE_BEING_IMPORTED / (1.0 + 0.05 * offered),
+                                            f"defined in the module being imported ({ref.module or '.'}), not imported here yet")
+                offered += 1
 
     def _file_imports(self, imported: Imported) -> Iterator[Candidate]:
         """What the file imports but the cursor's surroundings do not use: weakly, after the rest."""
         for name, (modules, names) in imported.items():
             self.check()
             if names and name not in self.near:
-                for target in _named_in(self.index, modules, names, self.check)[:1]:
+                for target in named_in(self.index, modules, names, self.check)[:1]:
                     yield from self._definition(target, SCORE_FILE_IMPORT, f"imported by this file as {name}")
-
-
-def _imported_names(index: WorkspaceIndex, path: str, imports: list[ImportRef], check: Check) -> Imported:
-    """Local name -> (files it comes from, the names imported from them; () for a module)."""
-    out: Imported = {}
-    for ref in imports:
-        check()
-        files = index.resolve(path, ref)
-        if not ref.names:  # `import a.b` / `import a.b as c` / Go, Rust `use` of a module
-            local = ref.alias or ref.module.split(".")[0].split("/")[-1]
-            out[local] = (files, ())
-            continue
-        for name in ref.names:
-            if name == "*":
-                continue
-            local = ref.alias if ref.alias and len(ref.names) == 1 else name
-            # `from pkg import submodule`: the name is a module when a file of its own resolves.
-            sub = index.resolve(path, ImportRef(f"{ref.module}.{name}" if ref.module else name, (), "", ref.level,
-                                                ref.line))
-            own = [f for f in dict.fromkeys([*files, *sub]) if _is_module_file(f, name)]
-            out[local] = (own, ()) if own else (files, (name,))
-    return out
-
-
-def _is_module_file(path: str, name: str) -> bool:
-    file = PurePath(path)
-    return file.stem == name or (file.stem in ("__init__", "index", "mod") and file.parent.name == name)
-
-
-def _named_in(index: WorkspaceIndex, files: list[str], names: tuple[str, ...], check: Check) -> list[Definition]:
-    out = []
-    for file in files:
-        check()
-        for d in index.file_definitions(file):
-            if d.name in names and d.kind != "method" and "." not in d.qualified:
-                out.append(d)
-    return out
-
-
-def _members(index: WorkspaceIndex, cls: Definition, check: Check, around_words: frozenset[str]) -> list[Definition]:
-    """A class's methods and attributes (the index's), at most MAX_CLASS_MEMBERS, in source order:
-    the constructor and those whose names share words with the cursor's surroundings first, then
-    public ones, then the rest."""
-    check()
-    prefix = cls.qualified + "."
-    members = [d for d in index.file_definitions(cls.path) if d.qualified.startswith(prefix)
-               and "." not in d.qualified[len(prefix):]]
-    if len(members) <= MAX_CLASS_MEMBERS:
-        return members
-
-    def rank(d: Definition) -> tuple[int, float, int]:
-        shared = len(frozenset(subwords(d.name)) & around_words)
-        return (0 if d.name == "__init__" else 1, -shared - (0.5 if not d.name.startswith("_") else 0.0), d.line)
-
-    kept = sorted(members, key=rank)[:MAX_CLASS_MEMBERS]
-    return sorted(kept, key=lambda d: d.line)
-
-
-def _matching_members(
-    index: WorkspaceIndex, files: list[str], around_words: frozenset[str], check: Check
-) -> list[tuple[Definition, float]]:
-    scored = []
-    for file in files:
-        check()
-        for d in index.file_definitions(file):
-            if "." in d.qualified or d.name.startswith("__"):
-                continue
-            words = frozenset(subwords(d.name))
-            matched = len(words & around_words)
-            if matched:
-                # Both the share of the name's words found and how many: `RootValidatorDecoratorInfo`
-                # matching root and validator beats `inspect_validator` matching validator.
-                scored.append((d, 0.5 * overlap(words, around_words) + 0.5 * min(1.0, matched / 3)))
-    scored.sort(key=lambda pair: (-pair[1], pair[0].line))
-    return scored[:MAX_MEMBERS_PER_MODULE]
-
-
-def _closest(definitions: list[Definition], path: str) -> list[Definition]:
-    """Definitions of one name, those in folders nearest the current file first."""
-    here = PurePath(path).parent.parts
-
-    def distance(d: Definition) -> int:
-        there = PurePath(d.path).parent.parts
-        common = 0
-        for a, b in zip(here, there, strict=False):
-            if a != b:
-                break
-            common += 1
-        return len(here) + len(there) - 2 * common
-
-    # Methods and attributes found by a bare name are mostly another class's `mode` or `name`:
-    # without the receiver's type they are noise.
-    top_level = [d for d in definitions if d.kind not in ("method", "attribute") and "." not in d.qualified]
-    return sorted(top_level, key=lambda d: (distance(d), d.path, d.line))
 
 
 def _snippets(index: WorkspaceIndex, window: CursorWindow, around: frozenset[str], check: Check) -> Iterator[Candidate]:

@@ -35,7 +35,9 @@ class Snippet:
     key: str = ""  # identity across requests (the same definition keeps its key)
     name: str = ""
     max_share: float = 1.0  # the most of the context share it may take (cut beyond)
-    compact: str = ""  # a shorter form to fall back to before cutting (a definition without its docs)
+    # Shorter forms to fall back to, in order, before cutting: (how it was shortened, text), e.g. a
+    # definition without its docs, then with short signatures.
+    shorter: tuple[tuple[str, str], ...] = ()
 
     @property
     def identity(self) -> str:
@@ -91,12 +93,10 @@ async def fit_context(
             chosen.append((part, cost, "kept"))
             remaining -= cost
             continue
-        if part.compact and room >= MIN_CUT_TOKENS:
-            # Without its doc lines first: a class's every member signature says more than the
-            # first members' docs (the answer is often a member further down), then cut as below.
-            part = dataclasses.replace(part, text=part.compact, compact="",
-                                       reason=f"{part.reason}; without its doc lines, to fit")
-            cost = await _cost(template, part, joins, values, count_tokens)
+        if part.shorter and room >= MIN_CUT_TOKENS:
+            # A shorter form first: a class's every member name says more than the first members'
+            # docs and types (the answer is often a member further down); the shortest is cut below.
+            part, cost = await _shortest_fitting(template, part, joins, values, count_tokens, room)
             if cost <= room:
                 chosen.append((part, cost, "cut"))
                 remaining -= cost
@@ -164,6 +164,20 @@ async def _cost(template: FimTemplate, part: Snippet, joins: bool, values: dict[
 
 def _block(template: FimTemplate, part: Snippet, text: str, values: dict[str, str]) -> str:
     return render(template.context_snippet, {"snippet_path": part.path, "snippet_text": text, "comment": values["comment"]})
+
+
+async def _shortest_fitting(
+    template: FimTemplate, part: Snippet, joins: bool, values: dict[str, str], count_tokens: CountTokens, room: int
+) -> tuple[Snippet, int]:
+    """The first of the part's shorter forms that fits `room`, else its shortest, with its cost."""
+    cost = room + 1
+    shorter = part
+    for how, text in part.shorter:
+        shorter = dataclasses.replace(part, text=text, shorter=(), reason="; ".join(filter(None, (part.reason, f"{how}, to fit"))))
+        cost = await _cost(template, shorter, joins, values, count_tokens)
+        if cost <= room:
+            break
+    return shorter, cost
 
 
 async def _cut_to(

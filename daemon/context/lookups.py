@@ -1,0 +1,120 @@
+"""What the workspace index holds for the names near a cursor: what the file's imports bind,
+the definitions a name has in given files or nearest the current file, a class's members worth
+showing and a module's members that match the words near the cursor. Each call checks the
+deadline first (`check` raises once it has passed)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import PurePath
+
+from nearcode.daemon.context.identifiers import overlap, subwords
+from nearcode.daemon.context.index_api import Definition, ImportRef, WorkspaceIndex
+
+Check = Callable[[], None]  # raises once the deadline has passed
+Imported = dict[str, tuple[list[str], tuple[str, ...]]]  # local name -> (its files, names from them; () for a module)
+
+MAX_MEMBERS_PER_MODULE = 6  # members of an imported module offered for the words near the cursor
+# A class's stub shows its constructor and the members that match the words near the cursor
+# first: 16 made one class stub (~170 tokens) crowd out the definitions that held the answer.
+MAX_CLASS_MEMBERS = 6
+
+
+def imported_names(index: WorkspaceIndex, path: str, imports: list[ImportRef], check: Check) -> Imported:
+    """Local name -> (files it comes from, the names imported from them; () for a module)."""
+    out: Imported = {}
+    for ref in imports:
+        check()
+        files = index.resolve(path, ref)
+        if not ref.names:  # `import a.b` / `import a.b as c` / Go, Rust `use` of a module
+            local = ref.alias or ref.module.split(".")[0].split("/")[-1]
+            out[local] = (files, ())
+            continue
+        for name in ref.names:
+            if name == "*":
+                continue
+            local = ref.alias if ref.alias and len(ref.names) == 1 else name
+            # `from pkg import submodule`: the name is a module when a file of its own resolves.
+            sub = index.resolve(path, ImportRef(f"{ref.module}.{name}" if ref.module else name, (), "", ref.level,
+                                                ref.line))
+            own = [f for f in dict.fromkeys([*files, *sub]) if is_module_file(f, name)]
+            out[local] = (own, ()) if own else (files, (name,))
+    return out
+
+
+def is_module_file(path: str, name: str) -> bool:
+    file = PurePath(path)
+    return file.stem == name or (file.stem in ("__init__", "index", "mod") and file.parent.name == name)
+
+
+def named_in(index: WorkspaceIndex, files: list[str], names: tuple[str, ...], check: Check) -> list[Definition]:
+    out = []
+    for file in files:
+        check()
+        for d in index.file_definitions(file):
+            if d.name in names and d.kind != "method" and "." not in d.qualified:
+                out.append(d)
+    return out
+
+
+def class_members(index: WorkspaceIndex, cls: Definition, check: Check, around_words: frozenset[str]) -> list[Definition]:
+    """A class's methods and attributes (the index's), at most MAX_CLASS_MEMBERS: the constructor
+    first, then public ones before private ones (another file uses a class through its public
+    names: `self._result` matching "result" near the cursor took the place of `get_result`), in
+    each group those whose names share words with the cursor's surroundings first."""
+    check()
+    prefix = cls.qualified + "."
+    members = [d for d in index.file_definitions(cls.path) if d.qualified.startswith(prefix)
+               and "." not in d.qualified[len(prefix):]]
+
+    def group(d: Definition) -> int:
+        return 0 if d.name == "__init__" else 2 if d.name.startswith("_") else 1
+
+    def rank(d: Definition) -> tuple[int, float, int]:
+        return (group(d), -len(frozenset(subwords(d.name)) & around_words), d.line)
+
+    # Shown by group, each in source order: a stub cut at its end loses private members first.
+    return sorted(sorted(members, key=rank)[:MAX_CLASS_MEMBERS], key=lambda d: (group(d), d.line))
+
+
+def matching_members(
+    index: WorkspaceIndex, files: list[str], around_words: frozenset[str], check: Check
+) -> list[tuple[Definition, float]]:
+    scored = []
+    for file in files:
+        check()
+        for d in index.file_definitions(file):
+            if "." in d.qualified or d.name.startswith("__"):
+                continue
+            match = word_match(d.name, around_words)
+            if match:
+                scored.append((d, match))
+    scored.sort(key=lambda pair: (-pair[1], pair[0].line))
+    return scored[:MAX_MEMBERS_PER_MODULE]
+
+
+def word_match(name: str, around_words: frozenset[str]) -> float:
+    """0..1: both the share of the name's words found near the cursor and how many (up to 3):
+    `RootValidatorDecoratorInfo` matching root and validator beats `inspect_validator` matching validator."""
+    words = frozenset(subwords(name))
+    matched = len(words & around_words)
+    return 0.5 * overlap(words, around_words) + 0.5 * min(1.0, matched / 3) if matched else 0.0
+
+
+def closest(definitions: list[Definition], path: str) -> list[Definition]:
+    """Definitions of one name, those in folders nearest the current file first."""
+    here = PurePath(path).parent.parts
+
+    def distance(d: Definition) -> int:
+        there = PurePath(d.path).parent.parts
+        common = 0
+        for a, b in zip(here, there, strict=False):
+            if a != b:
+                break
+            common += 1
+        return len(here) + len(there) - 2 * common
+
+    # Methods and attributes found by a bare name are mostly another class's `mode` or `name`:
+    # without the receiver's type they are noise.
+    top_level = [d for d in definitions if d.kind not in ("method", "attribute") and "." not in d.qualified]
+    return sorted(top_level, key=lambda d: (distance(d), d.path, d.line))

@@ -1,0 +1,65 @@
+"""Definitions in their shorter forms: the golden signatures of a short stub (data in stub_forms/),
+and a class too long for its share keeping every member's name rather than its first members' types."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nearcode.daemon.context.render import render_definitions
+from nearcode.daemon.context.retrieval import CursorWindow, gather
+from nearcode.daemon.prompting.context_fit import Snippet, fit_context
+from nearcode.daemon.workspace.model import Definition
+from tests.memory_index import MemoryIndex
+from tests.test_context import TEMPLATE, VALUES, count_by_words
+
+GOLDEN = json.loads((Path(__file__).parent / "stub_forms" / "short_python.json").read_text())
+
+
+@pytest.mark.parametrize("case", GOLDEN, ids=[case["name"] for case in GOLDEN])
+def test_short_python_signatures(case: dict[str, Any]) -> None:
+    definition = Definition("x", "x", case["kind"], "m.py", 0, case["input"], "the doc")
+    assert render_definitions([definition], "python", "short") == case["short"]
+
+
+# A class whose long parameter types make its stub too long for a small share even without docs.
+STREAMS = '''class NetworkStream:
+    """A stream of bytes over a network connection, with its options."""
+
+    def read(self, max_bytes: int, timeout: typing.Optional[float] = None) -> bytes:
+        """Read up to max_bytes bytes."""
+
+    def write(self, buffer: bytes, timeout: typing.Optional[float] = None) -> None:
+        """Write the whole buffer."""
+
+    def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: typing.Optional[str] = None, timeout: typing.Optional[float] = None) -> "NetworkStream":
+        """Upgrade the stream to TLS."""
+
+    def _reset(self, value: typing.Optional[int]) -> None:
+        """Put the stream back as it was."""
+
+    def get_extra_info(self, info: str) -> typing.Any:
+        """Information about the transport."""
+'''
+CURRENT = "from .streams import NetworkStream\n\n\nclass TLSStream(NetworkStream):\n    async def read(self, n):\n        return b''\n\n    async "
+
+
+async def test_a_class_too_long_without_docs_keeps_every_public_member_in_short_form() -> None:
+    index = MemoryIndex("/ws", {"pkg/streams.py": STREAMS, "pkg/tls.py": CURRENT})
+    found = await gather(index, CursorWindow("pkg/tls.py", "python", CURRENT, "", CURRENT), 1.0)
+    stub = next(c for c in found.candidates if c.name == "NetworkStream")
+    assert [how for how, _ in stub.shorter] == ["without its doc lines", "without doc lines, parameter types and long defaults"]
+    parts = (Snippet(stub.path, stub.text, stub.kind, key=stub.key, name=stub.name, shorter=stub.shorter),)
+    tight = await fit_context(parts, TEMPLATE, 50, count_by_words, VALUES)
+    # Without docs it is still too long (cut by its end, it lost `start_tls` and what follows);
+    # without parameter types every member fits.
+    assert "def start_tls(self, ssl_context, server_hostname=None, timeout=None): ..." in tight.text
+    assert "def get_extra_info(self, info) -> typing.Any: ..." in tight.text
+    assert "ssl.SSLContext" not in tight.text and "Upgrade the stream" not in tight.text
+    # The private member comes last, after every public one.
+    assert tight.text.index("def _reset") > tight.text.index("def get_extra_info")
+    report = tight.reports[0]
+    assert report.status == "cut" and "parameter types" in report.reason and report.tokens <= 50
