@@ -44,11 +44,12 @@ STREAMS = '''class NetworkStream:
     def get_extra_info(self, info: str) -> typing.Any:
         """Information about the transport."""
 '''
-CURRENT = "from .streams import NetworkStream\n\n\nclass TLSStream(NetworkStream):\n    async def read(self, n):\n        return b''\n\n    async "
+SAVED = "from .streams import NetworkStream\n\n\nclass TLSStream(NetworkStream):\n    def read(self, n):\n        return b''\n\n"
+CURRENT = SAVED + "    def "  # the index has the file as saved, the window as typed
 
 
 async def test_a_class_too_long_without_docs_keeps_every_public_member_in_short_form() -> None:
-    index = MemoryIndex("/ws", {"pkg/streams.py": STREAMS, "pkg/tls.py": CURRENT})
+    index = MemoryIndex("/ws", {"pkg/streams.py": STREAMS, "pkg/tls.py": SAVED})
     found = await gather(index, CursorWindow("pkg/tls.py", "python", CURRENT, "", CURRENT), 1.0)
     stub = next(c for c in found.candidates if c.name == "NetworkStream")
     assert [how for how, _ in stub.shorter] == ["without its doc lines", "without doc lines, parameter types and long defaults"]
@@ -63,3 +64,13 @@ async def test_a_class_too_long_without_docs_keeps_every_public_member_in_short_
     assert tight.text.index("def _reset") > tight.text.index("def get_extra_info")
     report = tight.reports[0]
     assert report.status == "cut" and "parameter types" in report.reason and report.tokens <= 50
+
+
+async def test_the_members_a_subclass_in_the_file_defines_come_last_in_its_base_stub() -> None:
+    # TLSStream in the current file defines read (SAVED above): the base's stub shows it last,
+    # so a stub cut at its end keeps what the subclass lacks.
+    index = MemoryIndex("/ws", {"pkg/streams.py": STREAMS, "pkg/tls.py": SAVED})
+    found = await gather(index, CursorWindow("pkg/tls.py", "python", CURRENT, "", CURRENT), 1.0)
+    stub = next(c for c in found.candidates if c.name == "NetworkStream")
+    order = [line.split("(")[0].split()[-1] for line in stub.text.split("\n") if "def " in line]
+    assert order == ["write", "start_tls", "get_extra_info", "_reset", "read"], order

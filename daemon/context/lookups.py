@@ -57,23 +57,31 @@ def named_in(index: WorkspaceIndex, files: list[str], names: tuple[str, ...], ch
     return out
 
 
-def class_members(index: WorkspaceIndex, cls: Definition, check: Check, around_words: frozenset[str]) -> list[Definition]:
+def class_members(
+    index: WorkspaceIndex, cls: Definition, check: Check, around_words: frozenset[str], defined_here: frozenset[str] = frozenset()
+) -> list[Definition]:
     """A class's methods and attributes (the index's), at most MAX_CLASS_MEMBERS: the constructor
     first, then public ones before private ones (another file uses a class through its public
-    names: `self._result` matching "result" near the cursor took the place of `get_result`), in
-    each group those whose names share words with the cursor's surroundings first."""
+    names: `self._result` matching "result" near the cursor took the place of `get_result`), then
+    those the current file defines itself (`defined_here`: a subclass's overrides, which the file
+    shows; the one it lacks is the likely answer), in each group those whose names share words
+    with the cursor's surroundings first."""
     check()
     prefix = cls.qualified + "."
     members = [d for d in index.file_definitions(cls.path) if d.qualified.startswith(prefix)
                and "." not in d.qualified[len(prefix):]]
 
     def group(d: Definition) -> int:
-        return 0 if d.name == "__init__" else 2 if d.name.startswith("_") else 1
+        if d.name == "__init__":
+            return 0
+        if d.name in defined_here and not d.name.startswith("__"):  # dunders: every class has its own
+            return 3
+        return 2 if d.name.startswith("_") else 1
 
     def rank(d: Definition) -> tuple[int, float, int]:
         return (group(d), -len(frozenset(subwords(d.name)) & around_words), d.line)
 
-    # Shown by group, each in source order: a stub cut at its end loses private members first.
+    # Shown by group, each in source order: a stub cut at its end loses those least needed first.
     return sorted(sorted(members, key=rank)[:MAX_CLASS_MEMBERS], key=lambda d: (group(d), d.line))
 
 

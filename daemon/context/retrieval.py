@@ -211,6 +211,7 @@ class _Search:
         self.around_words = subword_set(self.around)
         self.near = window.near_names()
         self._best: dict[str, float] = {}  # definition key -> best score so far
+        self._defined_members: frozenset[str] = frozenset()  # methods and attributes the current file defines
         self._resolved_near: dict[str, None] = {}  # keys of the definitions names near the cursor resolve to
 
     def check(self) -> None:
@@ -222,6 +223,7 @@ class _Search:
         # Names the current file defines itself: the file shows them already.
         self.found.current_definitions = tuple(self.index.file_definitions(self.window.path))
         file_names = {d.name for d in self.found.current_definitions}
+        self._defined_members = frozenset(d.name for d in self.found.current_definitions if "." in d.qualified)
         self.check()
         imports = self.index.file_imports(self.window.path)
         if self.window.language == "python":  # and a function's own imports, which the index does not keep
@@ -242,7 +244,7 @@ class _Search:
         if self._best.get(key, -1.0) >= score or d.path == self.window.path:
             return
         self._best[key] = score
-        members = class_members(self.index, d, self.check, self.around_words) if d.kind == "class" else []
+        members = class_members(self.index, d, self.check, self.around_words, self._defined_members) if d.kind == "class" else []
         shown = [d, *members]
         text = render_definitions(shown, self.window.language)
         yield Candidate("definition", key, d.path, d.line, max([d.line, *(m.line for m in members)]),
