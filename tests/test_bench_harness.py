@@ -188,3 +188,19 @@ def test_the_speculation_table_compares_each_mode_with_plain_decoding(bench: dic
     assert rows[("ngram", "cold", "block")].speedup == 1.0 and rows[("none", "cold", "block")].acceptance is None
     table = spec.markdown(list(rows.values()))
     assert "| ngram | cached | block | 1 | 80.0 | 2.00x | 16 | 12 | 0.75 | 0.90 s | 0/1 | 0/1 |" in table
+
+
+async def test_context_reach_finds_the_answers_definition_in_the_block(tmp_path: Path, bench: dict[str, ModuleType]) -> None:
+    reach = importlib.import_module("context_reach").reach
+    package = tmp_path / "site" / "shop"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "pricing.py").write_text("class PriceTable:\n    def lookup_price(self, item: str) -> float:\n"
+                                        "        return 1.0\n")
+    text = "from .pricing import PriceTable\n\n\ndef total(items):\n    table = PriceTable()\n    return table."
+    case = {"id": "x-0", "kind": "mid_line", "path": "shop/cart.py", "text": text,
+            "cursor": {"line": 5, "character": len("    return table.")}, "foreign_names": ["lookup_price"],
+            "workspace": {"root": str(tmp_path / "site"), "package": "shop"}}
+    reached, detail = await reach(case, 256, True)
+    assert reached and "PriceTable" in detail and "def lookup_price" in detail
+    assert not (await reach({**case, "foreign_names": ["defined_nowhere"]}, 256, False))[0]

@@ -72,8 +72,7 @@ def short_python_signature(signature: str) -> str:
 
 
 def _short_parameter(piece: str) -> str:
-    piece = piece.strip()
-    name, equals, default = piece.partition("=")
+    name, equals, default = _split_at_equals(piece.strip())
     name = name.split(":", 1)[0].strip()
     if not equals:
         return name
@@ -81,11 +80,24 @@ def _short_parameter(piece: str) -> str:
     return f"{name}={default if len(default) <= SHORT_PART_CHARS else '...'}"
 
 
+def _split_at_equals(text: str) -> tuple[str, str, str]:
+    """`str.partition("=")` at the first `=` outside brackets (`x: Annotated[int, Field(gt=0)] = 1`)."""
+    depth = 0
+    for at, char in enumerate(text):
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif char == "=" and depth == 0:
+            return text[:at], "=", text[at + 1 :]
+    return text, "", ""
+
+
 def short_python_assignment(signature: str) -> str:
     """`x: Final[dict[str, int]] = build()` as `x: Final[dict[str, int]]`; `x = <long value>` as `x = ...`."""
     if "\n" in signature or signature.startswith("__slots__"):  # multi-line; or names the attributes
         return signature
-    target, equals, value = signature.partition("=")
+    target, equals, value = _split_at_equals(signature)
     target, value = target.rstrip(), value.strip()
     if ":" in target:
         return target

@@ -2,10 +2,11 @@
 
 Order of trust (Continue and Tabby do the same): the members of an imported module whose name
 was just typed with a dot; a name near the cursor that the current file imports is resolved
-through that import (a function's own imports count); a module the file imports contributes the members
-that match the words around the cursor; any other name near the cursor is looked up by name across
-the workspace; then snippets of the other open files and of recently edited ranges, ranked by
-identifier overlap with the text around the cursor.
+through that import (a function's own imports count); a module the file imports contributes the
+members that match the words around the cursor; any other name near the cursor is looked up by
+name across the workspace; after `from m import`, what m defines that the file lacks; then
+snippets of the other open files and of recently edited ranges, ranked by identifier overlap with
+the text around the cursor.
 
 The index's methods are synchronous, so gathering runs on a worker thread. It checks the deadline
 between index calls and the caller takes whatever was found when the deadline passes: a slow index
@@ -149,8 +150,6 @@ class Gathered:
 
 class _Stop(Exception):
     pass
-
-
 
 
 DEFINITION_KEY = "def:"  # a definition candidate's key: def:<workspace-relative path>:<qualified name>
