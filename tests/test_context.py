@@ -5,7 +5,12 @@ from __future__ import annotations
 import time
 
 from nearcode.daemon.context.assembler import ContextAssembler, ContextChoice
-from nearcode.daemon.context.code_scan import code_lines, python_imported_names, unresolved_names
+from nearcode.daemon.context.code_scan import (
+    code_lines,
+    enclosing_class_bases,
+    python_imported_names,
+    unresolved_names,
+)
 from nearcode.daemon.context.retrieval import CursorWindow, gather
 from nearcode.daemon.prompting.context_fit import Snippet, fit_context
 from nearcode.daemon.prompting.templates import fim_templates
@@ -339,3 +344,32 @@ async def test_a_from_import_being_written_offers_what_the_module_defines_that_t
     assert offered["ConnectionFailed"].score >= 0.9
     typed = await gather(index, current_window("from ..errors import Clo", ""), 1.0)
     assert {c.name for c in typed.candidates if "module being imported" in c.reason} == {"ClosedError"}
+
+
+async def test_self_dot_in_a_subclass_offers_its_base_class_first() -> None:
+    index = project()
+    index.files["pkg/reload.py"] = ("class BaseReload:\n    should_exit: bool = False\n\n"
+                                    "    def __init__(self, config):\n        self.config = config\n\n"
+                                    "    def restart(self) -> None:\n        pass\n")
+    text = ("from ..reload import BaseReload\n\n\nclass WatchReload(BaseReload):\n    \"\"\"Reloads on changes.\n\n"
+            "    More prose:\n    \"\"\"\n\n    def __init__(self, config):\n        super().__init__(config)\n\n"
+            "    def loop(self):\n        for change in self.watch():\n            if ")
+    far = "\n".join(f"    # line {i}" for i in range(60))  # the class line is out of the near window
+    index.files[PATH] = ""
+    before = text.replace("    def loop", far + "\n    def loop")
+    found = await gather(index, CursorWindow(PATH, "python", "\n".join(before.split("\n")[-40:]), "", before,
+                                             ("BaseReload",)), 1.0)
+    base = next(c for c in found.candidates if c.name == "BaseReload")
+    assert "a base of the class the cursor is in" in base.reason and "should_exit" in base.text
+    typed = before + "self."
+    found = await gather(index, CursorWindow(PATH, "python", "\n".join(typed.split("\n")[-40:]), "", typed,
+                                             ("BaseReload",)), 1.0)
+    assert max(found.candidates, key=lambda c: c.score).name == "BaseReload"
+
+
+def test_the_bases_of_the_class_around_the_cursor() -> None:
+    source = ("class A(base.Stream, Mixin[T], metaclass=Meta):\n    \"\"\"Doc.\n\n    Prose at its own indent\n    \"\"\"\n\n"
+              "    def f(self):\n        if x:\n            y = (\n                1,\n            )\n            ")
+    assert enclosing_class_bases(source) == ("base.Stream", "Mixin")
+    assert enclosing_class_bases("class A(B):\n    pass\n\n\ndef f(\n    a,\n):\n    ") == ()
+    assert enclosing_class_bases("class B:\n    def g(self):\n        ") == ()

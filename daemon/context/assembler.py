@@ -7,6 +7,7 @@ import contextlib
 from dataclasses import dataclass
 from pathlib import PurePath
 
+from nearcode.daemon.context.code_scan import enclosing_class_bases
 from nearcode.daemon.context.index_api import Definition, IndexLookup, WorkspaceIndex, no_index
 from nearcode.daemon.context.retrieval import (
     DEFINITION_KEY,
@@ -75,7 +76,8 @@ class ContextAssembler:
             return NO_CONTEXT
         before = "\n".join(prefix.split("\n")[-WINDOW_LINES_BEFORE:])
         after = "\n".join(suffix.split("\n")[:WINDOW_LINES_AFTER])
-        window = CursorWindow(relative, language, before, after, prefix + suffix)
+        bases = enclosing_class_bases(prefix) if language == "python" else ()
+        window = CursorWindow(relative, language, before, after, prefix + suffix, bases)
         gathered: Gathered = await gather(index, window, self.deadline_s)
         cursor_line = prefix.count("\n")
         choice: Choice = self.selector.choose(key, relative, gathered, cursor_line, self._changed(index, key))

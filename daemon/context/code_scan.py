@@ -45,6 +45,43 @@ def member_being_written(before: str) -> tuple[str, str] | None:
 _MEMBER_BEING_WRITTEN = re.compile(r"(?<![\w.])([A-Za-z_]\w*)\.(\w*)$")
 
 
+def enclosing_class_bases(prefix: str, max_lines: int = 3000) -> tuple[str, ...]:
+    """The bases of the Python class the cursor is in (`class TLS(base.Stream, Mixin):` ->
+    ("base.Stream", "Mixin")), or () at module level or in a top-level function: what `self.`
+    reaches that the file does not define."""
+    end = len(prefix)
+    start = prefix.rfind("\n") + 1
+    line = prefix[start:]
+    limit = len(line) - len(line.lstrip()) if line.strip() else len(line)
+    for _ in range(max_lines):  # upwards, line by line, without splitting the whole prefix
+        if start == 0:
+            return ()
+        end = start - 1
+        start = prefix.rfind("\n", 0, end) + 1
+        line = prefix[start:end]
+        stripped = line.lstrip()
+        indent = len(line) - len(stripped)
+        if not stripped or stripped.startswith(("#", ")", "]", "}")) or indent >= limit:
+            continue
+        if stripped.startswith("class "):
+            match = _CLASS_BASES.match(stripped)
+            if match is None:
+                return ()
+            bases = (base.split("[")[0].strip() for base in match.group(1).split(","))
+            return tuple(base for base in bases if base and "=" not in base and base.replace(".", "").isidentifier())
+        if indent == 0 and stripped.startswith(("def ", "async def ", "@")):
+            return ()
+        if not stripped.split("#")[0].rstrip().endswith(":"):
+            continue  # a continuation line or a string's: only a block's opening line sets the scope
+        if indent == 0:
+            return ()
+        limit = indent
+    return ()
+
+
+_CLASS_BASES = re.compile(r"class\s+\w+\s*(?:\[[^\]]*\])?\s*\(([^)]*)\)")
+
+
 def unresolved_names(text: str, known: set[str], language: str = "") -> list[str]:
     """Free names of `text`'s code (not `x.attribute`, not in comments and docstrings) it neither
     defines nor imports, most used first: specific ones only (a capital, an underscore or 8

@@ -76,6 +76,7 @@ SCORE_MODULE_MEMBER_UNSEEN = 1.1
 # `module.` just typed: its members lead (those not written in the file yet most), whatever the
 # words near the cursor (`git.` after `git.git_revision(...) and git.is_git_repo(...)` wants `have_git`).
 SCORE_MEMBER_BEING_WRITTEN = 1.2
+SCORE_CLASS_BASE = 0.75  # a base of the class the cursor is in (1.2 once `self.` is typed)
 SCORE_MODULE_BEING_IMPORTED = 0.9  # `from m import ` typed: what m defines that the file does not import yet
 SCORE_FILE_IMPORT = 0.3  # imported by the file, not used near the cursor
 SCORE_UNRESOLVED = 0.4  # used in the file, not defined or imported there, defined in the workspace
@@ -107,6 +108,7 @@ class CursorWindow:
     before: str  # the lines before the cursor (nearest last)
     after: str  # the lines after it
     file_text: str = ""  # as much of the file as the request carries (for names it uses elsewhere)
+    class_bases: tuple[str, ...] = ()  # the bases of the class the cursor is in (Python)
 
     def near_names(self) -> list[str]:
         """Names near the cursor, nearest first by lines: the cursor's line, then the line above and
@@ -228,6 +230,7 @@ class _Search:
         if self.window.language == "python":  # and a function's own imports, which the index does not keep
             imports = [*imports, *python_nested_imports(self.window.file_text or self.window.before)]
         imported = imported_names(self.index, self.window.path, imports, self.check)
+        yield from self._class_bases(imported)
         yield from self._near_names(imported, file_names)
         self.found.near_names = tuple(self._resolved_near)
         yield from self._unresolved(imported, file_names)
@@ -318,6 +321,23 @@ class _Search:
             yield from self._definition(d, score,
                                         f"a member of {name} (imported), {name}.{typed} being written"
                                         + ("" if used else ", not used in this file yet"), near=True)
+
+    def _class_bases(self, imported: Imported) -> Iterator[Candidate]:
+        """The bases of the class the cursor is in: what `self.` reaches that this file does not
+        define (`self.should_exit`, set in the base's `__init__`); they lead once `self.` is typed."""
+        writing = member_being_written(self.window.before)
+        score = SCORE_MEMBER_BEING_WRITTEN if writing is not None and writing[0] == "self" else SCORE_CLASS_BASE
+        for base in self.window.class_bases:
+            self.check()
+            owner, _, name = base.rpartition(".")
+            if owner in imported and not imported[owner][1]:  # `module.Base`
+                found = named_in(self.index, imported[owner][0], (name,), self.check)
+            elif name in imported and imported[name][1]:
+                found = named_in(self.index, *imported[name], self.check)
+            else:
+                found = closest(self.index.definitions(name), self.window.path)
+            for target in found[:1]:
+                yield from self._definition(target, score, f"a base of the class the cursor is in ({base})", near=True)
 
     def _held_instance(self, name: str, cls: str, imported: Imported, decay: float) -> Iterator[Candidate]:
         via = named_in(self.index, *imported[cls], self.check) if cls in imported and imported[cls][1] else []
