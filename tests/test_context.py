@@ -11,7 +11,8 @@ from nearcode.daemon.context.code_scan import (
     python_imported_names,
     unresolved_names,
 )
-from nearcode.daemon.context.retrieval import CursorWindow, gather
+from nearcode.daemon.context.retrieval import gather
+from nearcode.daemon.context.window import CursorWindow
 from nearcode.daemon.prompting.context_fit import Snippet, fit_context
 from nearcode.daemon.prompting.templates import fim_templates
 from tests.memory_index import MemoryIndex

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from nearcode.daemon.context.render import render_definitions
-from nearcode.daemon.context.retrieval import CursorWindow, gather
+from nearcode.daemon.context.retrieval import gather
+from nearcode.daemon.context.window import CursorWindow
 from nearcode.daemon.prompting.context_fit import Snippet, fit_context
 from nearcode.daemon.workspace.model import Definition
 from tests.memory_index import MemoryIndex

@@ -9,14 +9,9 @@ from pathlib import PurePath
 
 from nearcode.daemon.context.code_scan import enclosing_class_bases
 from nearcode.daemon.context.index_api import Definition, IndexLookup, WorkspaceIndex, no_index
-from nearcode.daemon.context.retrieval import (
-    DEFINITION_KEY,
-    Candidate,
-    CursorWindow,
-    Gathered,
-    gather,
-)
+from nearcode.daemon.context.retrieval import DEFINITION_KEY, gather
 from nearcode.daemon.context.selection import Choice, DefinitionFacts, StableSelector
+from nearcode.daemon.context.window import Candidate, CursorWindow, Gathered
 
 # Gathering is raced against this (Continue races each source against 100 ms; our index lives in
 # memory, so a few dozen lookups fit in far less). Past it the prompt simply has less context.

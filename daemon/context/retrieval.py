@@ -21,13 +21,10 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Literal
 
 from nearcode.daemon.context.code_scan import (
     assigned_classes,
     attribute_pairs,
-    code_lines,
     from_import_being_written,
     is_under,
     member_being_written,
@@ -37,17 +34,10 @@ from nearcode.daemon.context.code_scan import (
     unresolved_names,
     writing_import,
 )
-from nearcode.daemon.context.identifiers import (
-    identifier_set,
-    identifiers,
-    jaccard,
-    overlap,
-    subword_set,
-)
+from nearcode.daemon.context.identifiers import subword_set
 from nearcode.daemon.context.index_api import Definition, WorkspaceIndex
 from nearcode.daemon.context.lookups import (
     MAX_MEMBERS_PER_MODULE,
-    Check,
     Imported,
     class_members,
     closest,
@@ -57,13 +47,10 @@ from nearcode.daemon.context.lookups import (
     word_match,
 )
 from nearcode.daemon.context.render import render_definitions, shorter_forms
+from nearcode.daemon.context.snippets import snippets
+from nearcode.daemon.context.window import Candidate, CursorWindow, Gathered
 
-CandidateKind = Literal["definition", "snippet", "edit"]
-
-SNIPPET_LINES = 20  # open files and edits are cut into windows of this many lines
-SNIPPET_STRIDE = 10
 MAX_DEFINITIONS_PER_NAME = 3  # a name defined in many places: the closest few
-MIN_SNIPPET_SIMILARITY = 0.08
 
 # Scores put every kind on one scale; the fitter takes candidates best first.
 SCORE_IMPORTED_NAME = 1.0  # a name near the cursor, resolved through the file's imports
@@ -81,73 +68,6 @@ SCORE_MODULE_BEING_IMPORTED = 0.9  # `from m import ` typed: what m defines that
 SCORE_FILE_IMPORT = 0.3  # imported by the file, not used near the cursor
 SCORE_UNRESOLVED = 0.4  # used in the file, not defined or imported there, defined in the workspace
 MAX_UNRESOLVED = 24
-SCORE_SNIPPET = 0.9  # times the snippet's Jaccard similarity (0..1), so only close ones compete
-
-
-@dataclass(frozen=True)
-class Candidate:
-    kind: CandidateKind
-    key: str  # identity across requests: the same definition or range keeps its key
-    path: str
-    start_line: int
-    end_line: int
-    text: str  # as it goes into the prompt
-    score: float
-    reason: str
-    name: str = ""
-    # Shorter forms of the text, (how it was shortened, text), each shorter than the one before (a definition's).
-    shorter: tuple[tuple[str, str], ...] = ()
-
-
-@dataclass(frozen=True)
-class CursorWindow:
-    """The text the ranking looks at: a few dozen lines around the cursor."""
-
-    path: str
-    language: str
-    before: str  # the lines before the cursor (nearest last)
-    after: str  # the lines after it
-    file_text: str = ""  # as much of the file as the request carries (for names it uses elsewhere)
-    class_bases: tuple[str, ...] = ()  # the bases of the class the cursor is in (Python)
-
-    def near_names(self) -> list[str]:
-        """Names near the cursor, nearest first by lines: the cursor's line, then the line above and
-        the line below, and so on; on one distance the text before (nearest last) before the text
-        after. A name used two lines below (`is_dataclass(x)` under the import being written) is
-        nearer than the docstring forty lines up, although all of the text before comes first in
-        reading order."""
-        placed: list[tuple[int, int, int, str]] = []
-        # Code only: a docstring's prose just above the cursor would push the names of the code
-        # around it down the order. A window holding an odd number of `"""` begins inside one.
-        inside = self.language == "python" and self.before.count('"""') % 2 == 1
-        before = code_lines(self.before, self.language, starts_in_prose=inside)
-        for distance, line in enumerate(reversed(before)):
-            placed += [(distance, 0, i, name) for i, name in enumerate(reversed(identifiers(line)))]
-        # Past the end of the cursor's block (a line indented less than the cursor's), the text
-        # after is another scope's: it comes after everything before, as in reading order.
-        indent = _indent(before[-1]) if before[-1].strip() else len(before[-1])
-        beyond = 0
-        for distance, line in enumerate(code_lines(self.after, self.language)):
-            if distance and line.strip() and _indent(line) < indent:
-                beyond = len(before)
-            placed += [(beyond + distance, 1, i, name) for i, name in enumerate(identifiers(line))]
-        return list(dict.fromkeys(name for *_, name in sorted(placed)))
-
-    def words(self) -> frozenset[str]:
-        return identifier_set(self.before + "\n" + self.after)
-
-
-def _indent(line: str) -> int:
-    return len(line) - len(line.lstrip())
-
-
-@dataclass
-class Gathered:
-    candidates: list[Candidate] = field(default_factory=list)
-    deadline_missed: bool = False
-    elapsed_ms: float = 0.0
-    near_names: tuple[str, ...] = ()  # keys of the definitions names near the cursor resolve to (hysteresis)
-    current_definitions: tuple[Definition, ...] = ()  # the current file's, as the index has them
 
 
 class _Stop(Exception):
@@ -235,7 +155,7 @@ class _Search:
         self.found.near_names = tuple(self._resolved_near)
         yield from self._unresolved(imported, file_names)
         yield from self._file_imports(imported)
-        yield from _snippets(self.index, self.window, self.around, self.check)
+        yield from snippets(self.index, self.window, self.around, self.check)
 
     def _definition(self, d: Definition, score: float, reason: str, near: bool = False) -> Iterator[Candidate]:
         """`d` as a candidate (a class with its members), unless it is in this file or a route
@@ -401,40 +321,3 @@ class _Search:
             if names and name not in self.near:
                 for target in named_in(self.index, modules, names, self.check)[:1]:
                     yield from self._definition(target, SCORE_FILE_IMPORT, f"imported by this file as {name}")
-
-
-def _snippets(index: WorkspaceIndex, window: CursorWindow, around: frozenset[str], check: Check) -> Iterator[Candidate]:
-    """Windows of other open files and of recently edited ranges that share names with the cursor's
-    surroundings, best first."""
-
-    def other_lines(path: str) -> list[str]:
-        check()
-        text = index.text(path) if path != window.path else None
-        return text.split("\n") if text else []
-
-    scored: list[Candidate] = []
-    for path in index.open_buffers():
-        lines = other_lines(path)
-        windows = [(jaccard(identifier_set("\n".join(lines[start:start + SNIPPET_LINES])), around), start)
-                   for start in range(0, max(1, len(lines) - SNIPPET_LINES // 2), SNIPPET_STRIDE)] if lines else []
-        similarity, start = max(windows, key=lambda w: w[0], default=(0.0, 0))
-        if similarity >= MIN_SNIPPET_SIMILARITY:
-            end = min(len(lines), start + SNIPPET_LINES) - 1
-            scored.append(Candidate(
-                "snippet", f"snip:{path}:{start}", path, start, end, "\n".join(lines[start:end + 1]),
-                SCORE_SNIPPET * similarity, f"open in the editor, {similarity:.0%} of names shared with the cursor's surroundings",
-            ))
-    now = time.monotonic()
-    for path, first, last, when in index.recent_edits(16):
-        lines = other_lines(path)
-        lo, hi = max(0, first - 3), min(len(lines) - 1, last + 3)
-        piece = "\n".join(lines[lo:hi + 1])
-        # An edit is a few lines: the share of its names found here (Jaccard would punish its size).
-        similarity = overlap(identifier_set(piece), around)
-        if similarity >= MIN_SNIPPET_SIMILARITY:
-            scored.append(Candidate(
-                "edit", f"edit:{path}:{lo}", path, lo, hi, piece, SCORE_SNIPPET * similarity,
-                f"edited {max(0, now - when):.0f} s ago, {similarity:.0%} of names shared with the cursor's surroundings",
-            ))
-    scored.sort(key=lambda c: -c.score)
-    yield from scored

@@ -19,7 +19,7 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from nearcode.daemon.context.retrieval import Candidate, Gathered
+from nearcode.daemon.context.window import Candidate, Gathered
 
 MOVE_LINES = 40  # the cursor moved this far from where the block was chosen: a new place
 BLOCKS_KEPT = 512  # (client, document) pairs remembered
