@@ -98,27 +98,26 @@ def unresolved_names(text: str, known: set[str], language: str = "") -> list[str
 def python_imported_names(text: str) -> set[str]:
     """The names every `import` statement of Python `text` binds, nested ones included (the index
     keeps a file's top-level imports; a function's own `from x import y` binds `y` too)."""
-    names: set[str] = set()
-    for _, _, module, items in _python_imports(text):
-        for name, alias in items:
-            names.add(alias or (name if module is not None else name.split(".")[0]))
-    return names
+    return scan_python_imports(text)[0]
 
 
-def python_nested_imports(text: str) -> list[ImportRef]:
-    """The indented `import` statements of Python `text` (a function's own, which the index, keeping
+def scan_python_imports(text: str) -> tuple[set[str], list[ImportRef]]:
+    """One pass over Python `text`'s `import` statements: the names they bind (nested ones
+    included), and the indented statements as imports (a function's own, which the index, keeping
     top-level ones, does not have), one per imported name: `from ._internal import _git as git`
     makes `git.` a module whose members can be offered."""
-    refs = []
+    names: set[str] = set()
+    nested: list[ImportRef] = []
     for indented, line, module, items in _python_imports(text):
-        if not indented:
-            continue
         for name, alias in items:
+            names.add(alias or (name if module is not None else name.split(".")[0]))
+            if not indented:
+                continue
             if module is None:
-                refs.append(ImportRef(name, (), alias, 0, line))
+                nested.append(ImportRef(name, (), alias, 0, line))
             else:
-                refs.append(ImportRef(module.lstrip("."), (name,), alias, len(module) - len(module.lstrip(".")), line))
-    return refs
+                nested.append(ImportRef(module.lstrip("."), (name,), alias, len(module) - len(module.lstrip(".")), line))
+    return names, nested
 
 
 def _python_imports(text: str) -> Iterator[tuple[bool, int, str | None, list[tuple[str, str]]]]:

@@ -85,6 +85,18 @@ def class_members(
     return sorted(sorted(members, key=rank)[:MAX_CLASS_MEMBERS], key=lambda d: (group(d), d.line))
 
 
+def module_members(index: WorkspaceIndex, files: list[str], typed: str, check: Check) -> list[Definition]:
+    """A module's top-level definitions that start with what is typed of a name, in source order;
+    private ones only once `_` is typed, dunders never (another module reaches a module by its
+    public names)."""
+    members: list[Definition] = []
+    for file in files:
+        check()
+        members.extend(d for d in index.file_definitions(file) if "." not in d.qualified and d.name.startswith(typed)
+                       and not d.name.startswith("__") and (typed.startswith("_") or not d.name.startswith("_")))
+    return members
+
+
 def matching_members(
     index: WorkspaceIndex, files: list[str], around_words: frozenset[str], check: Check
 ) -> list[tuple[Definition, float]]:

@@ -29,8 +29,7 @@ from nearcode.daemon.context.code_scan import (
     is_under,
     member_being_written,
     module_folder,
-    python_imported_names,
-    python_nested_imports,
+    scan_python_imports,
     unresolved_names,
     writing_import,
 )
@@ -43,6 +42,7 @@ from nearcode.daemon.context.lookups import (
     closest,
     imported_names,
     matching_members,
+    module_members,
     named_in,
     word_match,
 )
@@ -133,6 +133,8 @@ class _Search:
         self.near = window.near_names()
         self._best: dict[str, float] = {}  # definition key -> best score so far
         self._defined_members: frozenset[str] = frozenset()  # methods and attributes the current file defines
+        self._bound_names: set[str] = set()  # what the file's Python imports bind, a function's own included
+        self._writing_member = member_being_written(window.before)  # (owner, typed) after `owner.`
         self._resolved_near: dict[str, None] = {}  # keys of the definitions names near the cursor resolve to
 
     def check(self) -> None:
@@ -148,7 +150,8 @@ class _Search:
         self.check()
         imports = self.index.file_imports(self.window.path)
         if self.window.language == "python":  # and a function's own imports, which the index does not keep
-            imports = [*imports, *python_nested_imports(self.window.file_text or self.window.before)]
+            self._bound_names, nested = scan_python_imports(self.window.file_text or self.window.before)
+            imports = [*imports, *nested]
         imported = imported_names(self.index, self.window.path, imports, self.check)
         yield from self._class_bases(imported)
         yield from self._near_names(imported, file_names)
@@ -208,7 +211,7 @@ class _Search:
             for target in named_in(self.index, modules, (member_name,), self.check)[:1]:
                 yield from self._definition(target, SCORE_MODULE_MEMBER_USED * decay,
                                             f"{name}.{member_name} used near the cursor ({name} is imported)", near=True)
-        writing = member_being_written(self.window.before)
+        writing = self._writing_member
         if not names and writing is not None and writing[0] == name:
             yield from self._members_being_written(name, modules, writing[1])
         if not names:  # a module used near the cursor: its members that match the words here
@@ -224,15 +227,9 @@ class _Search:
         definitions that start with what is typed (private ones only once `_` is), those the file
         does not use yet first, and by the words they share with the text near the cursor
         (`config_wrapper = _config.` wants `ConfigWrapper`), then in source order."""
-        members: list[Definition] = []
-        for file in modules:
-            self.check()
-            members.extend(d for d in self.index.file_definitions(file) if "." not in d.qualified
-                           and d.name.startswith(typed) and not d.name.startswith("__")
-                           and (typed.startswith("_") or not d.name.startswith("_")))
         written = self.window.file_text or self.window.before
         scored = []
-        for d in members:
+        for d in module_members(self.index, modules, typed, self.check):
             used = f"{name}.{d.name}" in written
             scored.append((SCORE_MEMBER_BEING_WRITTEN * (0.8 if used else 1.0)
                            * (0.75 + 0.25 * word_match(d.name, self.around_words)), used, d))
@@ -245,7 +242,7 @@ class _Search:
     def _class_bases(self, imported: Imported) -> Iterator[Candidate]:
         """The bases of the class the cursor is in: what `self.` reaches that this file does not
         define (`self.should_exit`, set in the base's `__init__`); they lead once `self.` is typed."""
-        writing = member_being_written(self.window.before)
+        writing = self._writing_member
         score = SCORE_MEMBER_BEING_WRITTEN if writing is not None and writing[0] == "self" else SCORE_CLASS_BASE
         for base in self.window.class_bases:
             self.check()
@@ -272,8 +269,7 @@ class _Search:
         # `from ._internal` typed: the names defined in that module lead, the others are a guess.
         under = module_folder(importing, window.path) if window.language == "python" else None
         known = file_names | set(imported)
-        if window.language == "python":
-            known |= python_imported_names(window.file_text)
+        known |= self._bound_names
         names = unresolved_names(window.file_text, known if importing else known | set(self.near), window.language)
         if importing:  # the import being written is most likely for a name used near the cursor
             nearness = {name: rank for rank, name in enumerate(self.near)}
@@ -301,18 +297,11 @@ class _Search:
         if writing is None:
             return
         ref, typed = writing
-        offered = 0
-        for file in self.index.resolve(self.window.path, ref):
-            self.check()
-            for d in self.index.file_definitions(file):
-                if offered >= MAX_MEMBERS_PER_MODULE:
-                    return
-                if ("." in d.qualified or d.name in known or not d.name.startswith(typed)
-                        or (d.name.startswith("_") and not typed.startswith("_"))):
-                    continue  # private ones once `_` is typed (names the file uses came above)
-                yield from self._definition(d, SCORE_MODULE_BEING_IMPORTED / (1.0 + 0.05 * offered),
-                                            f"defined in the module being imported ({ref.module or '.'}), not imported here yet")
-                offered += 1
+        missing = [d for d in module_members(self.index, self.index.resolve(self.window.path, ref), typed, self.check)
+                   if d.name not in known]  # (names the file uses came above)
+        for offered, d in enumerate(missing[:MAX_MEMBERS_PER_MODULE]):
+            yield from self._definition(d, SCORE_MODULE_BEING_IMPORTED / (1.0 + 0.05 * offered),
+                                        f"defined in the module being imported ({ref.module or '.'}), not imported here yet")
 
     def _file_imports(self, imported: Imported) -> Iterator[Candidate]:
         """What the file imports but the cursor's surroundings do not use: weakly, after the rest."""
