@@ -74,4 +74,70 @@ async def test_the_members_a_subclass_in_the_file_defines_come_last_in_its_base_
     found = await gather(index, CursorWindow("pkg/tls.py", "python", CURRENT, "", CURRENT), 1.0)
     stub = next(c for c in found.candidates if c.name == "NetworkStream")
     order = [line.split("(")[0].split()[-1] for line in stub.text.split("\n") if "def " in line]
-    assert order == ["write", "start_tls", "get_extra_info", "_reset", "read"], order
+    # Public ones first, those sharing words with the cursor's surroundings (TLSStream: "tls") leading.
+    assert order == ["start_tls", "write", "get_extra_info", "_reset", "read"], order
+
+
+RESULT = """class Result:
+    def __init__(self, result, exception):
+        pass
+
+    def excinfo(self): ...
+    def exception(self): ...
+    def force_exception(self, exception): ...
+    def wait(self, timeout): ...
+    def cancel(self): ...
+    def done(self): ...
+    def add_done_callback(self, fn): ...
+    def get_result(self): ...
+"""
+
+
+async def test_a_member_matching_the_words_near_the_cursor_survives_the_cut_and_the_short_form_names_more() -> None:
+    saved = "from .result import Result\n\n\ndef call(fn):\n    result = Result(fn(), None)\n    return result\n"
+    current = saved[: saved.rindex("\n")]  # `    return result` typed, the cursor at its end
+    index = MemoryIndex("/ws", {"pkg/result.py": RESULT, "pkg/run.py": saved})
+    found = await gather(index, CursorWindow("pkg/run.py", "python", current, "", current), 1.0)
+    stub = next(c for c in found.candidates if c.name == "Result")
+    # Shown by need, not by source order: cut at its end, a stub loses the least needed first.
+    members = [line.split("(")[0].split()[-1] for line in stub.text.split("\n") if "def " in line]
+    assert members[:2] == ["__init__", "get_result"], members
+    assert len(members) == 6  # the constructor and five members
+    # The short form (one short line each) names the next members after those.
+    short = stub.shorter[-1][1]
+    assert all(f"def {name}(" in short for name in ("cancel", "done", "add_done_callback")), short
+    parts = (Snippet(stub.path, stub.text, stub.kind, key=stub.key, name=stub.name, shorter=stub.shorter),)
+    tight = await fit_context(parts, TEMPLATE, 48, count_by_words, VALUES)
+    assert "def get_result(self)" in tight.text, tight.text
+
+
+OVERLOADED = """class Converter:
+    @overload
+    def register_hook(self, cls: type) -> Callable: ...
+    @overload
+    def register_hook(self, cls: type, func: Callable) -> None: ...
+    def register_hook(self, cls=None, func=None):
+        pass
+
+    def structure(self, obj, cl): ...
+"""
+
+
+async def test_a_class_reached_through_an_instance_shows_its_members_before_its_constructor_once_per_name() -> None:
+    conf = ("class Config:\n"
+            "    def __init__(self, app, host='127.0.0.1', port=8000, uds=None, fd=None, loop='auto', http='auto'):\n"
+            "        pass\n\n"
+            "    def load(self): ...\n") + OVERLOADED
+    saved = "from .conf import Config, Converter\n\n\ndef serve(config: Config, converter: Converter):\n    pass\n"
+    current = saved.replace("    pass\n", "    config.load()\n    converter.")
+    index = MemoryIndex("/ws", {"pkg/conf.py": conf, "pkg/serve.py": saved})
+    found = await gather(index, CursorWindow("pkg/serve.py", "python", current, "", current), 1.0)
+    config = next(c for c in found.candidates if c.name == "Config")
+    assert config.text.index("def load") < config.text.index("def __init__"), config.text
+    converter = next(c for c in found.candidates if c.name == "Converter")
+    assert converter.text.count("def register_hook") == 1 and "register_hook(self, cls=None, func=None)" in converter.text
+    # Named as a class (a call being written), the constructor leads.
+    called = saved.replace("    pass\n", "    other = Config(")
+    found = await gather(index, CursorWindow("pkg/serve.py", "python", called, "", called), 1.0)
+    config = next(c for c in found.candidates if c.name == "Config")
+    assert config.text.split("\n")[1].lstrip().startswith("def __init__"), config.text

@@ -18,6 +18,9 @@ MAX_MEMBERS_PER_MODULE = 6  # members of an imported module offered for the word
 # A class's stub shows its constructor and the members that match the words near the cursor
 # first: 16 made one class stub (~170 tokens) crowd out the definitions that held the answer.
 MAX_CLASS_MEMBERS = 6
+# ... and its short form (one short line each, used when the stub does not fit) the next ones after
+# them: pluggy's `Result` lost `get_result` to four members before it in source order.
+MORE_CLASS_MEMBERS = 6
 
 
 def imported_names(index: WorkspaceIndex, path: str, imports: list[ImportRef], check: Check) -> Imported:
@@ -58,14 +61,19 @@ def named_in(index: WorkspaceIndex, files: list[str], names: tuple[str, ...], ch
 
 
 def class_members(
-    index: WorkspaceIndex, cls: Definition, check: Check, around_words: frozenset[str], defined_here: frozenset[str] = frozenset()
+    index: WorkspaceIndex, cls: Definition, check: Check, around_words: frozenset[str], defined_here: frozenset[str] = frozenset(),
+    instance: bool = False,
 ) -> list[Definition]:
-    """A class's methods and attributes (the index's), at most MAX_CLASS_MEMBERS: the constructor
-    first, then public ones before private ones (another file uses a class through its public
-    names: `self._result` matching "result" near the cursor took the place of `get_result`), then
+    """A class's methods and attributes (the index's, one per name), at most MAX_CLASS_MEMBERS and
+    then the next MORE_CLASS_MEMBERS (for the short form), in this order: the constructor first,
+    then public ones before private ones (another file uses a class through its public names:
+    `self._result` matching "result" near the cursor took the place of `get_result`), then
     those the current file defines itself (`defined_here`: a subclass's overrides, which the file
     shows; the one it lacks is the likely answer), in each group those whose names share words
-    with the cursor's surroundings first."""
+    with the cursor's surroundings first. `instance`: the class is reached through an instance
+    (`self.` in a subclass, a variable holding one), where the constructor is the member least
+    needed: it goes with the private ones (uvicorn's `Config.__init__` of 50 options filled the
+    share before any attribute)."""
     check()
     prefix = cls.qualified + "."
     members = [d for d in index.file_definitions(cls.path) if d.qualified.startswith(prefix)
@@ -73,7 +81,7 @@ def class_members(
 
     def group(d: Definition) -> int:
         if d.name == "__init__":
-            return 0
+            return 2 if instance else 0
         if d.name in defined_here and not d.name.startswith("__"):  # dunders: every class has its own
             return 3
         return 2 if d.name.startswith("_") else 1
@@ -81,8 +89,12 @@ def class_members(
     def rank(d: Definition) -> tuple[int, float, int]:
         return (group(d), -len(frozenset(subwords(d.name)) & around_words), d.line)
 
-    # Shown by group, each in source order: a stub cut at its end loses those least needed first.
-    return sorted(sorted(members, key=rank)[:MAX_CLASS_MEMBERS], key=lambda d: (group(d), d.line))
+    # One per name: `@overload`s repeat it (cattrs' `register_unstructure_hook` took three lines);
+    # the last is the implementation, whose parameters cover them all.
+    members = list({d.name: d for d in members}.values())
+    # Shown in that order: a stub cut at its end loses those least needed first (in source order,
+    # pluggy's `get_result`, matching "result" near the cursor, came after four that did not and was cut).
+    return sorted(members, key=rank)[: MAX_CLASS_MEMBERS + MORE_CLASS_MEMBERS]
 
 
 def module_members(index: WorkspaceIndex, files: list[str], typed: str, check: Check) -> list[Definition]:

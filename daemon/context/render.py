@@ -32,7 +32,9 @@ def render_definitions(definitions: list[Definition], language: str, form: StubF
     stub_language = language if language == "python" or blocks(language) == "braces" else language_for_path(head.path)
     if stub_language == "python":
         if form == "short":
-            head, members = _shortened(head), [_shortened(m) for m in members]
+            head = _shortened(head)
+            # A property's setter or deleter repeats its name: the property says it already.
+            members = [_shortened(m) for m in members if not _is_accessor(m.signature)]
         return _python(head, members)
     return _braces(head, members, language)
 
@@ -42,33 +44,71 @@ def _undocumented(definition: Definition) -> Definition:
 
 
 def _shortened(definition: Definition) -> Definition:
-    signature = definition.signature
-    if definition.kind in ("function", "method"):
+    signature, kind = definition.signature, definition.kind
+    if kind in ("function", "method"):
         signature = short_python_signature(signature)
-    elif definition.kind in ("attribute", "constant", "variable"):
+        if not signature.lstrip().startswith(("def ", "async def ", "@")):  # a property, as the attribute it reads as
+            kind = "attribute"
+    elif kind in ("attribute", "constant", "variable"):
         signature = short_python_assignment(signature)
-    return dataclasses.replace(definition, signature=signature) if signature != definition.signature else definition
+    elif kind == "class":
+        signature = _kept_decorators(signature)
+    changed = signature != definition.signature or kind != definition.kind
+    return dataclasses.replace(definition, signature=signature, kind=kind) if changed else definition
 
 
 SHORT_PART_CHARS = 12  # a default or return type longer than this is left out of a short stub
+# Parameters a short signature names before `...`: a constructor of 50 options (uvicorn's Config)
+# otherwise outgrew the share alone, and its class was shown as its header line.
+SHORT_MAX_PARAMETERS = 6
+# Decorators a short stub keeps: a dataclass's fields are its constructor's parameters. A property
+# becomes the attribute it reads as; any other decorator (`@envwrap(...)` on tqdm's `__init__`,
+# `@staticmethod`, `@final`) costs tokens a member's name needs more, and a stub cut between a
+# decorator and its def ended on a line that said nothing.
+_KEPT_DECORATORS = ("@dataclass",)
+_PROPERTY_DECORATORS = ("@property", "@cached_property", "@functools.cached_property")
 
 
 def short_python_signature(signature: str) -> str:
     """`def f(self, x: int, y: str | None = None) -> Result[int]:` as `def f(self, x, y=None) -> Result[int]:`:
-    parameter names (what a call needs most), short defaults as written and long ones as `...`,
-    the return type when short and not None."""
-    open_at = signature.find("(", signature.find("def "))
-    if signature.find("def ") < 0 or open_at < 0:
+    parameter names (what a call needs most, the first SHORT_MAX_PARAMETERS), short defaults as
+    written and long ones as `...`, the return type when short and not None; a property as
+    `name: <short type>`."""
+    def_at = signature.find("def ")
+    open_at = signature.find("(", def_at)
+    if def_at < 0 or open_at < 0:
         return signature
     pieces, close_at = _top_level_split(signature, open_at + 1)
-    if close_at < 0:
-        return signature
-    params = [_short_parameter(piece) for piece in pieces if piece.strip()]
+    if close_at < 0:  # cut at the index's length limit: the whole parameters, then `...`
+        pieces, close_at = [*pieces, " ..."], len(signature)
+    line_start = signature.rfind("\n", 0, def_at) + 1
+    decorators = [line.strip() for line in signature[:line_start].split("\n") if line.strip()]
     returns = signature[close_at + 1 :].strip().removesuffix(":").strip()
-    arrow = ""
-    if returns.startswith("->") and len(returns) - 2 <= SHORT_PART_CHARS + 2 and returns != "-> None":
-        arrow = " " + returns
-    return f"{signature[: open_at + 1]}{', '.join(params)}){arrow}:"
+    short_return = returns.startswith("->") and len(returns) - 2 <= SHORT_PART_CHARS + 2 and returns != "-> None"
+    if any(d in _PROPERTY_DECORATORS for d in decorators):
+        name = signature[def_at + 4 : open_at].strip()
+        return f"{name}: {returns[2:].strip() if short_return else '...'}"
+    params = list(dict.fromkeys(_short_parameter(piece) for piece in pieces if piece.strip()))
+    receivers = 1 if params and params[0] in ("self", "cls") else 0
+    if len(params) > receivers + SHORT_MAX_PARAMETERS:
+        params = [*params[: receivers + SHORT_MAX_PARAMETERS], "..."]
+    arrow = " " + returns if short_return else ""
+    kept = "".join(d + "\n" for d in decorators if d in _KEPT_DECORATORS)
+    return f"{kept}{signature[line_start : open_at + 1]}{', '.join(params)}){arrow}:"
+
+
+def _kept_decorators(signature: str) -> str:
+    """A class header without the decorators a short stub leaves out (`@dataclass(...)` as `@dataclass`)."""
+    lines = signature.split("\n")
+    head = next((at for at, line in enumerate(lines) if not line.lstrip().startswith("@")), len(lines))
+    kept = [d.strip().split("(", 1)[0] for d in lines[:head]]
+    return "\n".join([d for d in kept if d in _KEPT_DECORATORS] + lines[head:])
+
+
+def _is_accessor(signature: str) -> bool:
+    """`@name.setter` / `@name.deleter` above a def."""
+    return any(line.strip().endswith((".setter", ".deleter")) for line in signature.split("\n")[:-1]
+               if line.strip().startswith("@"))
 
 
 def _short_parameter(piece: str) -> str:
@@ -177,12 +217,22 @@ SHORTER_FORMS: tuple[tuple[StubForm, str], ...] = (
 )
 
 
-def shorter_forms(shown: list[Definition], language: str, text: str) -> tuple[tuple[str, str], ...]:
+def shorter_forms(
+    shown: list[Definition], language: str, text: str, more: list[Definition] | None = None
+) -> tuple[tuple[str, str], ...]:
     """The stub without docs, then with short signatures, each kept only when shorter than the
-    one before (rendered per candidate: a few string operations, no token counts)."""
+    one before (rendered per candidate: a few string operations, no token counts). `more`: members
+    the short form adds after those shown (a class's next members: short lines leave room for
+    names the full form had no room for; a cut takes them first, so its head is the short form
+    of `shown`)."""
     forms: list[tuple[str, str]] = []
     for form, how in SHORTER_FORMS:
         shorter = render_definitions(shown, language, form)
+        if form == "short" and more and shown[0].kind == "class":
+            added = render_definitions([shown[0], *more], language, form).split("\n")[1:]
+            shorter = "\n".join([*shorter.split("\n"), *added])
+            forms.append((how + (f", {len(more)} more members" if len(shorter) >= len(text) else ""), shorter))
+            continue
         if len(shorter) < len(forms[-1][1] if forms else text):
             forms.append((how, shorter))
     return tuple(forms)

@@ -36,6 +36,7 @@ from nearcode.daemon.context.code_scan import (
 from nearcode.daemon.context.identifiers import subword_set
 from nearcode.daemon.context.index_api import Definition, WorkspaceIndex
 from nearcode.daemon.context.lookups import (
+    MAX_CLASS_MEMBERS,
     MAX_MEMBERS_PER_MODULE,
     Imported,
     class_members,
@@ -160,20 +161,24 @@ class _Search:
         yield from self._file_imports(imported)
         yield from snippets(self.index, self.window, self.around, self.check)
 
-    def _definition(self, d: Definition, score: float, reason: str, near: bool = False) -> Iterator[Candidate]:
+    def _definition(
+        self, d: Definition, score: float, reason: str, near: bool = False, instance: bool = False
+    ) -> Iterator[Candidate]:
         """`d` as a candidate (a class with its members), unless it is in this file or a route
-        already offered it at least as well. `near`: a name near the cursor resolved to it."""
+        already offered it at least as well. `near`: a name near the cursor resolved to it;
+        `instance`: a class reached through an instance of it (its members matter, not its constructor)."""
         key = f"{DEFINITION_KEY}{d.path}:{d.qualified}"
         if near:
             self._resolved_near[key] = None
         if self._best.get(key, -1.0) >= score or d.path == self.window.path:
             return
         self._best[key] = score
-        members = class_members(self.index, d, self.check, self.around_words, self._defined_members) if d.kind == "class" else []
-        shown = [d, *members]
+        members = (class_members(self.index, d, self.check, self.around_words, self._defined_members, instance)
+                   if d.kind == "class" else [])
+        shown = [d, *members[:MAX_CLASS_MEMBERS]]
         text = render_definitions(shown, self.window.language)
-        yield Candidate("definition", key, d.path, d.line, max([d.line, *(m.line for m in members)]),
-                        text, score, reason, d.name, shorter_forms(shown, self.window.language, text))
+        yield Candidate("definition", key, d.path, d.line, max([d.line, *(m.line for m in members)]), text, score, reason,
+                        d.name, shorter_forms(shown, self.window.language, text, members[MAX_CLASS_MEMBERS:]))
 
     def _near_names(self, imported: Imported, file_names: set[str]) -> Iterator[Candidate]:
         window = self.window
@@ -254,12 +259,14 @@ class _Search:
             else:
                 found = closest(self.index.definitions(name), self.window.path)
             for target in found[:1]:
-                yield from self._definition(target, score, f"a base of the class the cursor is in ({base})", near=True)
+                yield from self._definition(target, score, f"a base of the class the cursor is in ({base})", near=True,
+                                            instance=True)
 
     def _held_instance(self, name: str, cls: str, imported: Imported, decay: float) -> Iterator[Candidate]:
         via = named_in(self.index, *imported[cls], self.check) if cls in imported and imported[cls][1] else []
         for target in (via or closest(self.index.definitions(cls), self.window.path))[:1]:
-            yield from self._definition(target, SCORE_IMPORTED_NAME * decay, f"{name} holds a {cls}: its members", near=True)
+            yield from self._definition(target, SCORE_IMPORTED_NAME * decay, f"{name} holds a {cls}: its members", near=True,
+                                        instance=True)
 
     def _unresolved(self, imported: Imported, file_names: set[str]) -> Iterator[Candidate]:
         """Names the file uses but neither defines nor imports: what an import line being written
