@@ -53,7 +53,8 @@ async def test_a_class_too_long_without_docs_keeps_every_public_member_in_short_
     index = MemoryIndex("/ws", {"pkg/streams.py": STREAMS, "pkg/tls.py": SAVED})
     found = await gather(index, CursorWindow("pkg/tls.py", "python", CURRENT, "", CURRENT), 1.0)
     stub = next(c for c in found.candidates if c.name == "NetworkStream")
-    assert [how for how, _ in stub.shorter] == ["without its doc lines", "without doc lines, parameter types and long defaults"]
+    short = "without doc lines, parameter types and long defaults"
+    assert [how for how, _ in stub.shorter] == ["without its doc lines", *(f"{short}, its {n} most needed members" for n in range(5, 0, -1))]
     parts = (Snippet(stub.path, stub.text, stub.kind, key=stub.key, name=stub.name, shorter=stub.shorter),)
     tight = await fit_context(parts, TEMPLATE, 50, count_by_words, VALUES)
     # Without docs it is still too long (cut by its end, it lost `start_tls` and what follows);
@@ -74,8 +75,7 @@ async def test_the_members_a_subclass_in_the_file_defines_come_last_in_its_base_
     found = await gather(index, CursorWindow("pkg/tls.py", "python", CURRENT, "", CURRENT), 1.0)
     stub = next(c for c in found.candidates if c.name == "NetworkStream")
     order = [line.split("(")[0].split()[-1] for line in stub.text.split("\n") if "def " in line]
-    # Public ones first, those sharing words with the cursor's surroundings (TLSStream: "tls") leading.
-    assert order == ["start_tls", "write", "get_extra_info", "_reset", "read"], order
+    assert order == ["write", "start_tls", "get_extra_info", "_reset", "read"], order
 
 
 RESULT = """class Result:
@@ -99,16 +99,17 @@ async def test_a_member_matching_the_words_near_the_cursor_survives_the_cut_and_
     index = MemoryIndex("/ws", {"pkg/result.py": RESULT, "pkg/run.py": saved})
     found = await gather(index, CursorWindow("pkg/run.py", "python", current, "", current), 1.0)
     stub = next(c for c in found.candidates if c.name == "Result")
-    # Shown by need, not by source order: cut at its end, a stub loses the least needed first.
+    # The five most needed (get_result matches "result" near the cursor), in the class's order.
     members = [line.split("(")[0].split()[-1] for line in stub.text.split("\n") if "def " in line]
-    assert members[:2] == ["__init__", "get_result"], members
-    assert len(members) == 6  # the constructor and five members
-    # The short form (one short line each) names the next members after those.
-    short = stub.shorter[-1][1]
-    assert all(f"def {name}(" in short for name in ("cancel", "done", "add_done_callback")), short
+    assert members == ["__init__", "excinfo", "exception", "force_exception", "wait", "get_result"], members
+    # Its first short form (one short line each) names the next members too.
+    first_short = next(text for how, text in stub.shorter if how.endswith("its 9 most needed members"))
+    assert all(f"def {name}(" in first_short for name in ("cancel", "done", "add_done_callback")), first_short
+    # Too long even short, it loses the least needed members, not its last lines.
     parts = (Snippet(stub.path, stub.text, stub.kind, key=stub.key, name=stub.name, shorter=stub.shorter),)
-    tight = await fit_context(parts, TEMPLATE, 48, count_by_words, VALUES)
-    assert "def get_result(self)" in tight.text, tight.text
+    tight = await fit_context(parts, TEMPLATE, 40, count_by_words, VALUES)
+    assert "def get_result(self)" in tight.text and "def cancel" not in tight.text, tight.text
+    assert tight.text.index("def wait") < tight.text.index("def get_result")  # in the class's order
 
 
 OVERLOADED = """class Converter:

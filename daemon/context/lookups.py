@@ -6,6 +6,7 @@ deadline first (`check` raises once it has passed)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import PurePath
 
 from nearcode.daemon.context.identifiers import overlap, subwords
@@ -18,8 +19,8 @@ MAX_MEMBERS_PER_MODULE = 6  # members of an imported module offered for the word
 # A class's stub shows its constructor and the members that match the words near the cursor
 # first: 16 made one class stub (~170 tokens) crowd out the definitions that held the answer.
 MAX_CLASS_MEMBERS = 6
-# ... and its short form (one short line each, used when the stub does not fit) the next ones after
-# them: pluggy's `Result` lost `get_result` to four members before it in source order.
+# ... and its short form (one short line each, used when the stub does not fit) up to this many
+# more: the next ones by need, dropped first when even the short form does not fit.
 MORE_CLASS_MEMBERS = 6
 
 
@@ -60,14 +61,35 @@ def named_in(index: WorkspaceIndex, files: list[str], names: tuple[str, ...], ch
     return out
 
 
+@dataclass(frozen=True)
+class ClassMembers:
+    """A class's members worth showing, most needed first, and the group each is listed in."""
+
+    ranked: list[Definition]
+    groups: dict[str, int]
+
+    def shown(self, count: int) -> list[Definition]:
+        """The `count` most needed, in the order the class lists them (by group, then source order):
+        the model reads a stub as the class and follows its order (after `on_error` and
+        `on_exception`, listed before `on_success` because the words near the cursor named them,
+        it wrote `on_exception`: what it had read last)."""
+        return sorted(self.ranked[:count], key=lambda d: (self.groups[d.name], d.line))
+
+    def fewer(self, most: int) -> list[list[Definition]]:
+        """The member lists a short stub may show, from the `most` needed down to one."""
+        return [self.shown(count) for count in range(min(most, len(self.ranked)), 0, -1)]
+
+
+NO_MEMBERS = ClassMembers([], {})
+
+
 def class_members(
     index: WorkspaceIndex, cls: Definition, check: Check, around_words: frozenset[str], defined_here: frozenset[str] = frozenset(),
     instance: bool = False,
-) -> list[Definition]:
-    """A class's methods and attributes (the index's, one per name), at most MAX_CLASS_MEMBERS and
-    then the next MORE_CLASS_MEMBERS (for the short form), in this order: the constructor first,
-    then public ones before private ones (another file uses a class through its public names:
-    `self._result` matching "result" near the cursor took the place of `get_result`), then
+) -> ClassMembers:
+    """A class's methods and attributes (the index's, one per name), the most needed first: the
+    constructor, then public ones before private ones (another file uses a class through its public
+    names: `self._result` matching "result" near the cursor took the place of `get_result`), then
     those the current file defines itself (`defined_here`: a subclass's overrides, which the file
     shows; the one it lacks is the likely answer), in each group those whose names share words
     with the cursor's surroundings first. `instance`: the class is reached through an instance
@@ -92,9 +114,8 @@ def class_members(
     # One per name: `@overload`s repeat it (cattrs' `register_unstructure_hook` took three lines);
     # the last is the implementation, whose parameters cover them all.
     members = list({d.name: d for d in members}.values())
-    # Shown in that order: a stub cut at its end loses those least needed first (in source order,
-    # pluggy's `get_result`, matching "result" near the cursor, came after four that did not and was cut).
-    return sorted(members, key=rank)[: MAX_CLASS_MEMBERS + MORE_CLASS_MEMBERS]
+    ranked = sorted(members, key=rank)[: MAX_CLASS_MEMBERS + MORE_CLASS_MEMBERS]
+    return ClassMembers(ranked, {d.name: group(d) for d in ranked})
 
 
 def module_members(index: WorkspaceIndex, files: list[str], typed: str, check: Check) -> list[Definition]:

@@ -7,6 +7,7 @@ headers), so it reads the names, parameters and types without being tempted to c
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Literal
 
 from nearcode.daemon.context.index_api import Definition
@@ -218,21 +219,20 @@ SHORTER_FORMS: tuple[tuple[StubForm, str], ...] = (
 
 
 def shorter_forms(
-    shown: list[Definition], language: str, text: str, more: list[Definition] | None = None
+    shown: list[Definition], language: str, text: str, fewer: Sequence[list[Definition]] = ()
 ) -> tuple[tuple[str, str], ...]:
     """The stub without docs, then with short signatures, each kept only when shorter than the
-    one before (rendered per candidate: a few string operations, no token counts). `more`: members
-    the short form adds after those shown (a class's next members: short lines leave room for
-    names the full form had no room for; a cut takes them first, so its head is the short form
-    of `shown`)."""
+    one before (rendered per candidate: a few string operations, no token counts). `fewer`: for a
+    class, the member lists its short form may show instead, most members first (the fitter takes
+    the first that fits: a stub too long loses its least needed members, not its last lines, and
+    keeps the order a class lists them in, which the model follows: it wrote the member after the
+    last one shown)."""
     forms: list[tuple[str, str]] = []
     for form, how in SHORTER_FORMS:
         shorter = render_definitions(shown, language, form)
-        if form == "short" and more and shown[0].kind == "class":
-            added = render_definitions([shown[0], *more], language, form).split("\n")[1:]
-            shorter = "\n".join([*shorter.split("\n"), *added])
-            forms.append((how + (f", {len(more)} more members" if len(shorter) >= len(text) else ""), shorter))
-            continue
-        if len(shorter) < len(forms[-1][1] if forms else text):
+        if form == "short" and fewer:
+            forms.extend((f"{how}, its {len(members)} most needed members", render_definitions([shown[0], *members], language, form))
+                         for members in fewer)
+        elif len(shorter) < len(forms[-1][1] if forms else text):
             forms.append((how, shorter))
     return tuple(forms)

@@ -38,6 +38,8 @@ from nearcode.daemon.context.index_api import Definition, WorkspaceIndex
 from nearcode.daemon.context.lookups import (
     MAX_CLASS_MEMBERS,
     MAX_MEMBERS_PER_MODULE,
+    MORE_CLASS_MEMBERS,
+    NO_MEMBERS,
     Imported,
     class_members,
     closest,
@@ -174,11 +176,12 @@ class _Search:
             return
         self._best[key] = score
         members = (class_members(self.index, d, self.check, self.around_words, self._defined_members, instance)
-                   if d.kind == "class" else [])
-        shown = [d, *members[:MAX_CLASS_MEMBERS]]
+                   if d.kind == "class" else NO_MEMBERS)
+        shown = [d, *members.shown(MAX_CLASS_MEMBERS)]
         text = render_definitions(shown, self.window.language)
-        yield Candidate("definition", key, d.path, d.line, max([d.line, *(m.line for m in members)]), text, score, reason,
-                        d.name, shorter_forms(shown, self.window.language, text, members[MAX_CLASS_MEMBERS:]))
+        fewer = members.fewer(MAX_CLASS_MEMBERS + MORE_CLASS_MEMBERS)
+        yield Candidate("definition", key, d.path, d.line, max([d.line, *(m.line for m in members.ranked)]), text, score,
+                        reason, d.name, shorter_forms(shown, self.window.language, text, fewer))
 
     def _near_names(self, imported: Imported, file_names: set[str]) -> Iterator[Candidate]:
         window = self.window
