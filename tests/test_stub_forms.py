@@ -142,3 +142,41 @@ async def test_a_class_reached_through_an_instance_shows_its_members_before_its_
     found = await gather(index, CursorWindow("pkg/serve.py", "python", called, "", called), 1.0)
     config = next(c for c in found.candidates if c.name == "Config")
     assert config.text.split("\n")[1].lstrip().startswith("def __init__"), config.text
+
+
+CONVERTER = """class Converter:
+    def __init__(self, detailed_validation=True):
+        pass
+
+    def register_unstructure_hook(self, cls: type, func: Callable[[Any], Any]) -> None:
+        pass
+
+    def register_unstructure_hook_func(self, check_func: Callable[[Any], bool], func: Callable[[Any], Any]) -> None:
+        pass
+
+    def register_structure_hook(self, cls: type, func: Callable[[Any, type], Any]) -> None:
+        pass
+
+    def unstructure(self, obj: Any, unstructure_as: Any = None) -> Any:
+        pass
+
+    def structure(self, obj: Any, cl: type) -> Any:
+        pass
+
+    def copy(self, detailed_validation: bool | None = None) -> Converter:
+        pass
+"""
+
+
+async def test_a_member_the_file_does_not_use_yet_comes_before_one_it_does() -> None:
+    # The file registered the unstructure hook already: the model can copy that name from the
+    # text; what it cannot write without the stub is the structure hook's.
+    saved = ("from .converters import Converter\n\n\ndef configure(converter: Converter):\n"
+             "    converter.register_unstructure_hook(Union, unstructure_union)\n    pass\n")
+    current = saved.replace("    pass\n", "    converter.")
+    index = MemoryIndex("/ws", {"pkg/converters.py": CONVERTER, "pkg/setup.py": saved})
+    found = await gather(index, CursorWindow("pkg/setup.py", "python", current, "", current), 1.0)
+    stub = next(c for c in found.candidates if c.name == "Converter")
+    # The stub's two most needed members, the form a stub too long for its room falls back to.
+    two = next(text for how, text in stub.shorter if how.endswith("its 2 most needed members"))
+    assert "def register_structure_hook(" in two and "def register_unstructure_hook(" not in two, two

@@ -85,14 +85,17 @@ NO_MEMBERS = ClassMembers([], {})
 
 def class_members(
     index: WorkspaceIndex, cls: Definition, check: Check, around_words: frozenset[str], defined_here: frozenset[str] = frozenset(),
-    instance: bool = False,
+    instance: bool = False, written: str = "",
 ) -> ClassMembers:
     """A class's methods and attributes (the index's, one per name), the most needed first: the
     constructor, then public ones before private ones (another file uses a class through its public
     names: `self._result` matching "result" near the cursor took the place of `get_result`), then
     those the current file defines itself (`defined_here`: a subclass's overrides, which the file
     shows; the one it lacks is the likely answer), in each group those whose names share words
-    with the cursor's surroundings first. `instance`: the class is reached through an instance
+    with the cursor's surroundings first, and of those the ones `written` (the file's text) does not
+    use yet (`.name`) before those it does: the model can copy a member it has read in the file, not
+    one it has not (after `converter.register_unstructure_hook(...)`, `converter.` wanted
+    `register_structure_hook`, and the stub showed the unstructure hooks). `instance`: the class is reached through an instance
     (`self.` in a subclass, a variable holding one), where the constructor is the member least
     needed: it goes with the private ones (uvicorn's `Config.__init__` of 50 options filled the
     share before any attribute)."""
@@ -108,8 +111,8 @@ def class_members(
             return 3
         return 2 if d.name.startswith("_") else 1
 
-    def rank(d: Definition) -> tuple[int, float, int]:
-        return (group(d), -len(frozenset(subwords(d.name)) & around_words), d.line)
+    def rank(d: Definition) -> tuple[int, bool, float, int]:
+        return (group(d), f".{d.name}" in written, -len(frozenset(subwords(d.name)) & around_words), d.line)
 
     # One per name: `@overload`s repeat it (cattrs' `register_unstructure_hook` took three lines);
     # the last is the implementation, whose parameters cover them all.

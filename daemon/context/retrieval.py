@@ -175,8 +175,8 @@ class _Search:
         if self._best.get(key, -1.0) >= score or d.path == self.window.path:
             return
         self._best[key] = score
-        members = (class_members(self.index, d, self.check, self.around_words, self._defined_members, instance)
-                   if d.kind == "class" else NO_MEMBERS)
+        members = (class_members(self.index, d, self.check, self.around_words, self._defined_members, instance,
+                                 self.window.file_text or self.window.before) if d.kind == "class" else NO_MEMBERS)
         shown = [d, *members.shown(MAX_CLASS_MEMBERS)]
         text = render_definitions(shown, self.window.language)
         fewer = members.fewer(MAX_CLASS_MEMBERS + MORE_CLASS_MEMBERS)
