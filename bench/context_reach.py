@@ -7,10 +7,10 @@ no model: the daemon's own workspace index and prompt builder on the case's mask
 
 A cross-file case's truth uses a name only another module defines (`foreign_names`); the case
 counts as reached when one of those names is in the context block the prompt would carry at this
-cold budget (a few cases are reached by coincidence: a local variable of the same name). This is
-what a change to retrieval or fitting can move before the model has a say, and it is
-deterministic, where an end-to-end run moves by a case or two with the host's speed
-(docs/benchmark.md). Token counts are estimated (3.2 characters per token: no model is loaded), so
+cold budget, as a whole identifier (a few cases are reached by coincidence: a local variable of
+the same name). This is what a change to retrieval or fitting can move before the model has a
+say, and it is deterministic, where an end-to-end run moves by a case or two with the host's
+speed (docs/benchmark.md). Token counts are estimated (3.2 characters per token: no model is loaded), so
 the fit is close to, not exactly, the daemon's. Prints one line per case and the total.
 """
 
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import shutil
 import sys
 import tempfile
@@ -36,6 +37,12 @@ from nearcode.daemon.prompting.templates import fim_templates  # noqa: E402
 from nearcode.daemon.workspace.index import WorkspaceIndex  # noqa: E402
 
 CHARS_PER_TOKEN = 3.2
+
+
+def names_word(name: str) -> re.Pattern[str]:
+    """`name` as a whole identifier: `_complete` is not in `__pydantic_complete__`, nor `structure`
+    in `unstructure` (both counted as reached before)."""
+    return re.compile(rf"(?<![A-Za-z0-9_]){re.escape(name)}(?![A-Za-z0-9_])")
 
 
 async def estimated_tokens(text: str) -> int:
@@ -61,7 +68,7 @@ async def reach(case: dict[str, Any], budget: int, show: bool) -> tuple[bool, st
         built = await prompts.build(request, PromptBudget(total_tokens=budget), 0)
         context = built.prompt.context
         text = context.text if context else ""
-        reached = any(name in text for name in case["foreign_names"])
+        reached = any(names_word(name).search(text) for name in case["foreign_names"])
         kept = [f"{r.name or r.path}:{r.tokens}" for r in (context.reports if context else ()) if r.status != "dropped"]
         return reached, " ".join(kept) + (("\n" + text) if show else "")
     finally:

@@ -204,3 +204,5 @@ async def test_context_reach_finds_the_answers_definition_in_the_block(tmp_path:
     reached, detail = await reach(case, 256, True)
     assert reached and "PriceTable" in detail and "def lookup_price" in detail
     assert not (await reach({**case, "foreign_names": ["defined_nowhere"]}, 256, False))[0]
+    # A whole identifier only: `price` is part of `lookup_price` and `PriceTable`, not in the block as a name.
+    assert not (await reach({**case, "foreign_names": ["price"]}, 256, False))[0]
