@@ -76,8 +76,11 @@ class ClassMembers:
         return sorted(self.ranked[:count], key=lambda d: (self.groups[d.name], d.line))
 
     def fewer(self, most: int) -> list[list[Definition]]:
-        """The member lists a short stub may show, from the `most` needed down to one."""
-        return [self.shown(count) for count in range(min(most, len(self.ranked)), 0, -1)]
+        """The member lists a short stub may show, from the `most` needed down to one, in a few
+        steps: the fitter counts each form's tokens (a call to the engine) until one fits."""
+        top = min(most, len(self.ranked))
+        counts = sorted({top, top * 3 // 4, top // 2, top // 3, top // 4, 1} - {0}, reverse=True)
+        return [self.shown(count) for count in counts]
 
 
 NO_MEMBERS = ClassMembers([], {})
@@ -91,14 +94,14 @@ def class_members(
     constructor, then public ones before private ones (another file uses a class through its public
     names: `self._result` matching "result" near the cursor took the place of `get_result`), then
     those the current file defines itself (`defined_here`: a subclass's overrides, which the file
-    shows; the one it lacks is the likely answer), in each group those whose names share words
-    with the cursor's surroundings first, and of those the ones `written` (the file's text) does not
-    use yet (`.name`) before those it does: the model can copy a member it has read in the file, not
+    shows; the one it lacks is the likely answer). In each group, those `written` (the file's text)
+    does not use yet (`.name`) come first: the model can copy a member it has read in the file, not
     one it has not (after `converter.register_unstructure_hook(...)`, `converter.` wanted
-    `register_structure_hook`, and the stub showed the unstructure hooks). `instance`: the class is reached through an instance
-    (`self.` in a subclass, a variable holding one), where the constructor is the member least
-    needed: it goes with the private ones (uvicorn's `Config.__init__` of 50 options filled the
-    share before any attribute)."""
+    `register_structure_hook`, and the stub showed the unstructure hooks); then those whose names
+    share words with the cursor's surroundings. `instance`: the class is reached through an
+    instance (`self.` in a subclass, a variable holding one), where the constructor is the member
+    least needed: it goes with the private ones (uvicorn's `Config.__init__` of 50 options filled
+    the share before any attribute)."""
     check()
     prefix = cls.qualified + "."
     members = [d for d in index.file_definitions(cls.path) if d.qualified.startswith(prefix)
