@@ -180,3 +180,14 @@ async def test_a_member_the_file_does_not_use_yet_comes_before_one_it_does() -> 
     # The stub's two most needed members, the form a stub too long for its room falls back to.
     two = next(text for how, text in stub.shorter if how.endswith("its 2 most needed members"))
     assert "def register_structure_hook(" in two and "def register_unstructure_hook(" not in two, two
+
+
+async def test_a_function_stub_has_one_short_form_that_names_no_members() -> None:
+    # Member lists are a class's: a function's short form was labelled "its 0 most needed members".
+    util = 'def helper(a: int, b: str = "x") -> int:\n    """Help."""\n    return 1\n'
+    current = "from .util import helper\n\nhelper("
+    index = MemoryIndex("/ws", {"pkg/util.py": util, "pkg/main.py": current + ")\n"})
+    found = await gather(index, CursorWindow("pkg/main.py", "python", current, "", current), 1.0)
+    stub = next(c for c in found.candidates if c.name == "helper")
+    assert stub.shorter == (("without its doc lines", 'def helper(a: int, b: str = "x") -> int: ...'),
+                            ("without doc lines, parameter types and long defaults", 'def helper(a, b="x") -> int: ...'))

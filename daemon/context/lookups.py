@@ -79,6 +79,8 @@ class ClassMembers:
         """The member lists a short stub may show, from the `most` needed down to one, in a few
         steps: the fitter counts each form's tokens (a call to the engine) until one fits."""
         top = min(most, len(self.ranked))
+        if top == 0:  # not a class, or one without members: its one short form, no member lists
+            return []
         counts = sorted({top, top * 3 // 4, top // 2, top // 3, top // 4, 1} - {0}, reverse=True)
         return [self.shown(count) for count in counts]
 

@@ -35,7 +35,8 @@ def render_definitions(definitions: list[Definition], language: str, form: StubF
         if form == "short":
             head = _shortened(head)
             # A property's setter or deleter repeats its name: the property says it already.
-            members = [_shortened(m) for m in members if not _is_accessor(m.signature)]
+            members = [_shortened(m) for m in members
+                       if not any(d.endswith((".setter", ".deleter")) for d in _decorators(m.signature, "def ")[0])]
         return _python(head, members)
     return _braces(head, members, language)
 
@@ -47,13 +48,15 @@ def _undocumented(definition: Definition) -> Definition:
 def _shortened(definition: Definition) -> Definition:
     signature, kind = definition.signature, definition.kind
     if kind in ("function", "method"):
-        signature = short_python_signature(signature)
-        if not signature.lstrip().startswith(("def ", "async def ", "@")):  # a property, as the attribute it reads as
+        if _is_property(signature):  # the attribute it reads as
             kind = "attribute"
+        signature = short_python_signature(signature)
     elif kind in ("attribute", "constant", "variable"):
         signature = short_python_assignment(signature)
     elif kind == "class":
-        signature = _kept_decorators(signature)
+        decorators, header = _decorators(signature, "class ")
+        kept = [d.split("(", 1)[0] for d in decorators if d.split("(", 1)[0] in _KEPT_DECORATORS]
+        signature = "\n".join([*kept, header])
     changed = signature != definition.signature or kind != definition.kind
     return dataclasses.replace(definition, signature=signature, kind=kind) if changed else definition
 
@@ -62,7 +65,7 @@ SHORT_PART_CHARS = 12  # a default or return type longer than this is left out o
 # Parameters a short signature names before `...`: a constructor of 50 options (uvicorn's Config)
 # otherwise outgrew the share alone, and its class was shown as its header line.
 SHORT_MAX_PARAMETERS = 6
-# Decorators a short stub keeps: a dataclass's fields are its constructor's parameters. A property
+# Decorators a short class stub keeps: a dataclass's fields are its constructor's parameters. A property
 # becomes the attribute it reads as; any other decorator (`@envwrap(...)` on tqdm's `__init__`,
 # `@staticmethod`, `@final`) costs tokens a member's name needs more, and a stub cut between a
 # decorator and its def ended on a line that said nothing.
@@ -82,8 +85,7 @@ def short_python_signature(signature: str) -> str:
     pieces, close_at = _top_level_split(signature, open_at + 1)
     if close_at < 0:  # cut at the index's length limit: the whole parameters, then `...`
         pieces, close_at = [*pieces, " ..."], len(signature)
-    line_start = signature.rfind("\n", 0, def_at) + 1
-    decorators = [line.strip() for line in signature[:line_start].split("\n") if line.strip()]
+    decorators, definition = _decorators(signature, "def ")  # decorators go: only `def` on
     returns = signature[close_at + 1 :].strip().removesuffix(":").strip()
     short_return = returns.startswith("->") and len(returns) - 2 <= SHORT_PART_CHARS + 2 and returns != "-> None"
     if any(d in _PROPERTY_DECORATORS for d in decorators):
@@ -94,22 +96,19 @@ def short_python_signature(signature: str) -> str:
     if len(params) > receivers + SHORT_MAX_PARAMETERS:
         params = [*params[: receivers + SHORT_MAX_PARAMETERS], "..."]
     arrow = " " + returns if short_return else ""
-    kept = "".join(d + "\n" for d in decorators if d in _KEPT_DECORATORS)
-    return f"{kept}{signature[line_start : open_at + 1]}{', '.join(params)}){arrow}:"
+    return f"{signature[len(signature) - len(definition) : open_at + 1]}{', '.join(params)}){arrow}:"
 
 
-def _kept_decorators(signature: str) -> str:
-    """A class header without the decorators a short stub leaves out (`@dataclass(...)` as `@dataclass`)."""
-    lines = signature.split("\n")
-    head = next((at for at, line in enumerate(lines) if not line.lstrip().startswith("@")), len(lines))
-    kept = [d.strip().split("(", 1)[0] for d in lines[:head]]
-    return "\n".join([d for d in kept if d in _KEPT_DECORATORS] + lines[head:])
+def _decorators(signature: str, keyword: str) -> tuple[list[str], str]:
+    """The decorator lines above the line where `keyword` (`def `, `class `) starts, stripped (a
+    long decorator's continuation lines included), and the signature from that line on."""
+    at = signature.find(keyword)
+    start = signature.rfind("\n", 0, at) + 1 if at >= 0 else 0
+    return [line.strip() for line in signature[:start].split("\n") if line.strip()], signature[start:]
 
 
-def _is_accessor(signature: str) -> bool:
-    """`@name.setter` / `@name.deleter` above a def."""
-    return any(line.strip().endswith((".setter", ".deleter")) for line in signature.split("\n")[:-1]
-               if line.strip().startswith("@"))
+def _is_property(signature: str) -> bool:
+    return any(d in _PROPERTY_DECORATORS for d in _decorators(signature, "def ")[0])
 
 
 def _short_parameter(piece: str) -> str:
@@ -229,10 +228,11 @@ def shorter_forms(
     last one shown)."""
     forms: list[tuple[str, str]] = []
     for form, how in SHORTER_FORMS:
-        shorter = render_definitions(shown, language, form)
         if form == "short" and fewer:
             forms.extend((f"{how}, its {len(members)} most needed members", render_definitions([shown[0], *members], language, form))
                          for members in fewer)
-        elif len(shorter) < len(forms[-1][1] if forms else text):
+            continue
+        shorter = render_definitions(shown, language, form)
+        if len(shorter) < len(forms[-1][1] if forms else text):
             forms.append((how, shorter))
     return tuple(forms)

@@ -253,23 +253,26 @@ class _Search:
         writing = self._writing_member
         score = SCORE_MEMBER_BEING_WRITTEN if writing is not None and writing[0] == "self" else SCORE_CLASS_BASE
         for base in self.window.class_bases:
-            self.check()
-            owner, _, name = base.rpartition(".")
-            if owner in imported and not imported[owner][1]:  # `module.Base`
-                found = named_in(self.index, imported[owner][0], (name,), self.check)
-            elif name in imported and imported[name][1]:
-                found = named_in(self.index, *imported[name], self.check)
-            else:
-                found = closest(self.index.definitions(name), self.window.path)
-            for target in found[:1]:
+            for target in self._class_named(base, imported)[:1]:
                 yield from self._definition(target, score, f"a base of the class the cursor is in ({base})", near=True,
                                             instance=True)
 
     def _held_instance(self, name: str, cls: str, imported: Imported, decay: float) -> Iterator[Candidate]:
-        via = named_in(self.index, *imported[cls], self.check) if cls in imported and imported[cls][1] else []
-        for target in (via or closest(self.index.definitions(cls), self.window.path))[:1]:
+        for target in self._class_named(cls, imported)[:1]:
             yield from self._definition(target, SCORE_IMPORTED_NAME * decay, f"{name} holds a {cls}: its members", near=True,
                                         instance=True)
+
+    def _class_named(self, written: str, imported: Imported) -> list[Definition]:
+        """The definitions a class name as written here (`Base`, `module.Base`) refers to: through
+        the file's imports first, else the closest of that name in the workspace."""
+        self.check()
+        owner, _, name = written.rpartition(".")
+        found: list[Definition] = []
+        if owner in imported and not imported[owner][1]:  # `module.Base`, the module imported
+            found = named_in(self.index, imported[owner][0], (name,), self.check)
+        elif name in imported and imported[name][1]:
+            found = named_in(self.index, *imported[name], self.check)
+        return found or closest(self.index.definitions(name), self.window.path)
 
     def _unresolved(self, imported: Imported, file_names: set[str]) -> Iterator[Candidate]:
         """Names the file uses but neither defines nor imports: what an import line being written
