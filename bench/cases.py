@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
-"""The project bench's validation cases: held-out code from Python packages installed in the
-project venv by `make dev` (never the stdlib, attrs or pydantic, which the public cases use).
+"""The project bench's validation cases: held-out code from 17 Python packages (never the stdlib,
+attrs or pydantic, which the public cases use), pinned by hash in bench/validation-packages.txt and
+installed once, --no-deps, into $BENCH_HOME/val-packages, where they are only read, never imported.
 
-Deterministic for a fixed seed and fixed package versions (each package's version is recorded
-and checked against the one the published digest was made with). One case per file, kinds mixed
+Deterministic for a fixed seed: the versions are the pinned ones whatever nearcode's own
+dependencies resolve to (the cases were drawn from the project venv until 2026-12-02, when
+`uvicorn>=0.30` resolved to 0.55.0 and changed them); each version is recorded and checked against
+the one the published digest was made with. One case per file, kinds mixed
 40/30/30 (mid_line / line_start / block) under the shared bench's rules (casekit.py).
 
   .venv/bin/python bench/cases.py            # -> $BENCH_HOME/cases-val.jsonl  (200 cases)
@@ -29,6 +32,7 @@ import keyword
 import os
 import random
 import re
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +41,7 @@ from typing import Any
 from casekit import KINDS, FileFacts, cut_case, places, read_facts
 
 DEFAULT_HOME = Path(os.environ.get("BENCH_HOME", "/tmp/bench"))
+PINNED = Path(__file__).resolve().parent / "validation-packages.txt"
 SEED = "20261201"
 SET_NAME, XSET_NAME = "val", "xfile-val"
 KEYS = ["id", "set", "source", "component", "path", "language", "kind", "cursor", "ground_truth",
@@ -50,8 +55,8 @@ class Package:
     version: str  # the version the README's digest was made with
 
 
-# What `make dev` installs besides the public set (versions of 2026-12-01). A clone that resolves
-# other versions gets other cases: the run warns, and digests then differ from the README's.
+# The packages of validation-packages.txt (versions of 2026-12-01): a pin file with other versions
+# gives other cases, and the run warns, as digests then differ from the README's.
 PACKAGES = (
     Package("httpx", "httpx", "0.28.1"), Package("httpcore", "httpcore", "1.0.9"),
     Package("h11", "h11", "0.16.0"), Package("anyio", "anyio", "4.16.0"),
@@ -63,10 +68,12 @@ PACKAGES = (
     Package("pathspec", "pathspec", "1.1.1"), Package("Pygments", "pygments", "2.21.0"),
     Package("mypy", "mypy", "2.4.1"),
 )
-# The digests of the default files made with the versions above on Python 3.11.7 (README.md).
+# The digests of the default files made with the versions above on Python 3.11.7 (README.md). A
+# cross-file case names the folder its workspace is copied from: that digest holds for the default
+# $BENCH_HOME (/tmp/bench) only.
 PUBLISHED_SHA256 = {
     "cases-val.jsonl": "b9d00d6a4967ae237ef9df8971e7ea961b4498b8483c4794437dde504a01c463",
-    "xcases-val.jsonl": "64aafcecd00dbd75744b0ec120497b519e0b46fc92ba38a65e0a2b1736a075d4",
+    "xcases-val.jsonl": "168035c291578e16d1306a7ead1209ca3774b09c9fac02cf9a09d4539ee6a1bb",
 }
 _NOT_SOURCE_DIRS = {"tests", "test", "testing", "__pycache__", "typeshed", "_vendor", "vendor"}
 
@@ -82,9 +89,28 @@ class SourceFile:
         return self.root / self.relpath
 
 
-def package_files(package: Package) -> tuple[str, list[SourceFile]]:
-    """The package's installed version and its source files (tests and vendored copies left out)."""
-    dist = importlib.metadata.distribution(package.dist)
+def install_pinned(target: Path, pinned: Path = PINNED) -> Path:
+    """The pinned packages in `target` (installed there once per version of the pin file)."""
+    stamp = target / ".pinned-sha256"
+    wanted = hashlib.sha256(pinned.read_bytes()).hexdigest()
+    if stamp.is_file() and stamp.read_text(encoding="utf-8").strip() == wanted:
+        return target
+    print(f"cases: installing the pinned validation packages into {target}", file=sys.stderr)
+    command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--require-hashes", "--upgrade",
+               "--target", str(target), "-r", str(pinned)]
+    if subprocess.run(command, check=False).returncode != 0:
+        raise SystemExit(f"cases: could not install {pinned} into {target}")
+    stamp.write_text(wanted + "\n", encoding="utf-8")
+    return target
+
+
+def package_files(package: Package, where: Path | None = None) -> tuple[str, list[SourceFile]]:
+    """The package's version and its source files (tests and vendored copies left out), from the
+    folder `where` (the pinned install), else from this interpreter's packages."""
+    found = list(importlib.metadata.distributions(name=package.dist, path=[str(where)])) if where else []
+    if where and not found:
+        raise SystemExit(f"cases: {package.dist} is not in {where}")
+    dist = found[0] if found else importlib.metadata.distribution(package.dist)
     root = Path(str(dist.locate_file("")))
     files = []
     for entry in sorted(str(f) for f in dist.files or []):
@@ -240,6 +266,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--tries", type=int, default=60, help="--xfile: places tried per file")
     ap.add_argument("--packages", help="comma list of distributions (default: all of PACKAGES)")
     ap.add_argument("--out", type=Path, help="default $BENCH_HOME/cases-val.jsonl (--xfile: xcases-val.jsonl)")
+    ap.add_argument("--packages-dir", type=Path, default=DEFAULT_HOME / "val-packages",
+                    help="where the pinned packages are installed (once) and read from")
     return ap.parse_args(argv)
 
 
@@ -267,9 +295,10 @@ def generate(args: argparse.Namespace, packages: tuple[Package, ...] = PACKAGES)
     if args.packages:
         wanted = {name.strip().lower() for name in args.packages.split(",")}
         packages = tuple(p for p in packages if p.dist.lower() in wanted)
+    where = install_pinned(args.packages_dir)
     versions, files = {}, {}
     for package in packages:
-        versions[package.dist], files[package] = package_files(package)
+        versions[package.dist], files[package] = package_files(package, where)
         if versions[package.dist] != package.version:
             print(f"cases: warning: {package.dist} {versions[package.dist]} installed, the published cases "
                   f"used {package.version}: other cases, other digest", file=sys.stderr)

@@ -3,6 +3,7 @@ the anchor's request policy. No model, no server: runs in about a second."""
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
 import sys
@@ -206,3 +207,29 @@ async def test_context_reach_finds_the_answers_definition_in_the_block(tmp_path:
     assert not (await reach({**case, "foreign_names": ["defined_nowhere"]}, 256, False))[0]
     # A whole identifier only: `price` is part of `lookup_price` and `PriceTable`, not in the block as a name.
     assert not (await reach({**case, "foreign_names": ["price"]}, 256, False))[0]
+
+
+def test_validation_packages_come_from_the_pinned_folder_not_the_interpreter(
+    tmp_path: Path, bench: dict[str, ModuleType]
+) -> None:
+    """The validation set reads its packages from the pinned install, so it does not move with
+    what nearcode's own dependencies resolve to (uvicorn>=0.30 became 0.55.0 and changed 13 cases):
+    a version there wins over this interpreter's, a package missing there is an error, and a pin
+    file already installed is not installed again."""
+    cases = bench["cases"]
+    (tmp_path / "pygls").mkdir()
+    (tmp_path / "pygls" / "server.py").write_text("x = 1\n")
+    info = tmp_path / "pygls-0.0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: pygls\nVersion: 0.0.1\n")
+    (info / "RECORD").write_text("pygls/server.py,,\npygls-0.0.1.dist-info/METADATA,,\n")
+    version, files = cases.package_files(cases.Package("pygls", "pygls", "2.1.1"), tmp_path)
+    assert version == "0.0.1"  # this interpreter has 2.1.1: the folder's is the one read
+    assert [f.relpath for f in files] == ["pygls/server.py"] and files[0].path == tmp_path / "pygls" / "server.py"
+    with pytest.raises(SystemExit, match="click is not in"):
+        cases.package_files(cases.Package("click", "click", "8.5.1"), tmp_path)
+    pinned = tmp_path / "pins.txt"
+    pinned.write_text("nothing-installable==0 --hash=sha256:00\n")
+    (tmp_path / ".pinned-sha256").write_text(hashlib.sha256(pinned.read_bytes()).hexdigest() + "\n")
+    assert cases.install_pinned(tmp_path, pinned) == tmp_path  # pip would fail on this pin file
+    assert "uvicorn==0.54.0" in cases.PINNED.read_text() and "--hash=sha256:" in cases.PINNED.read_text()
