@@ -6,6 +6,7 @@ import time
 
 from nearcode.daemon.context.assembler import ContextAssembler, ContextChoice
 from nearcode.daemon.context.code_scan import (
+    assigned_classes,
     code_lines,
     enclosing_class_bases,
     python_imported_names,
@@ -213,6 +214,19 @@ async def test_a_variable_holding_an_instance_brings_its_class_members() -> None
     # `model = Model()` is far above (outside the window): the file's text says what it holds.
     [holds] = [c for c in found.candidates if "holds a" in c.reason]
     assert holds.name == "Model" and "model holds a Model" in holds.reason and "def validate(" in holds.text
+
+
+async def test_an_attribute_keeping_a_constructor_argument_brings_its_class_members() -> None:
+    """pydantic's `self._generate_schema = generate_schema` with `generate_schema: GenerateSchema`:
+    `self._generate_schema.` reaches GenerateSchema's members (`field_name_stack`, the truth of a
+    public cross-file case the context had missed)."""
+    kept = ("from ..models import Model\n\nclass Handler:\n    def __init__(self, model: Model, size) -> None:\n"
+            "        self._model = model  # kept\n        self._size = size\n\n    def check(self, value):\n"
+            "        self._model.validate(value)\n        return self._model.")
+    assert assigned_classes(kept, {"_model", "_size"}) == {"_model": "Model"}  # `size` says no class
+    found = await gather(project(), window(kept), 1.0)
+    [holds] = [c for c in found.candidates if "holds a" in c.reason]
+    assert holds.name == "Model" and "_model holds a Model" in holds.reason and "def validate(" in holds.text
 
 
 async def test_a_kept_block_is_rebuilt_when_a_definition_in_it_changes_or_goes() -> None:

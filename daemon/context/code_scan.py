@@ -220,13 +220,22 @@ def is_under(path: str, fragment: str) -> bool:
 
 
 def assigned_classes(text: str, names: set[str]) -> dict[str, str]:
-    """name -> the class it holds, for `name = Cls(...)`, `self.name = Cls(...)` and `name: Cls`
-    in `text` (the last one written wins; a capitalised callee is taken for a class)."""
+    """name -> the class it holds, for `name = Cls(...)`, `self.name = Cls(...)`, `name: Cls` and
+    `self.name = param` with `param: Cls` (a constructor keeping what it was given: pydantic's
+    `self._generate_schema = generate_schema`) in `text` (the last one written wins; a capitalised
+    callee or annotation is taken for a class)."""
     found: list[tuple[int, str, str]] = []
-    for pattern in (_CONSTRUCTED, _ANNOTATED):
-        found += [(m.start(), m.group(1), m.group(2)) for m in pattern.finditer(text) if m.group(1) in names]
+    annotated: dict[str, str] = {}
+    for m in _ANNOTATED.finditer(text):
+        annotated[m.group(1)] = m.group(2)
+        if m.group(1) in names:
+            found.append((m.start(), m.group(1), m.group(2)))
+    found += [(m.start(), m.group(1), m.group(2)) for m in _CONSTRUCTED.finditer(text) if m.group(1) in names]
+    found += [(m.start(), m.group(1), annotated[m.group(2)]) for m in _KEPT.finditer(text)
+              if m.group(1) in names and m.group(2) in annotated]
     return {name: cls for _, name, cls in sorted(found)}
 
 
 _CONSTRUCTED = re.compile(r"(?:\bself\.|\b)([A-Za-z_]\w*)\s*=\s*(_*[A-Z]\w*)\s*\(")
 _ANNOTATED = re.compile(r"(?:\bself\.|\b)([A-Za-z_]\w*)\s*:\s*['\"]?(_*[A-Z]\w*)")
+_KEPT = re.compile(r"\bself\.([A-Za-z_]\w*)\s*=\s*([A-Za-z_]\w*)[ \t]*(?:#.*)?$", re.MULTILINE)
