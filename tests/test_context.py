@@ -229,6 +229,23 @@ async def test_an_attribute_keeping_a_constructor_argument_brings_its_class_memb
     assert holds.name == "Model" and "_model holds a Model" in holds.reason and "def validate(" in holds.text
 
 
+async def test_a_variable_holding_what_a_method_returns_brings_that_class_members() -> None:
+    """httpx's `transport = self._transport_for_url(request.url)`, the method annotated
+    `-> BaseTransport`: `transport.` reaches BaseTransport's members. Of two methods of that name
+    (httpx's Client and AsyncClient), the one defined nearest above the call counts."""
+    current = ("from ..models import Model\n\nclass Client:\n    def _model_for(self, url) -> Model:\n"
+               "        return Model()\n\n    def send(self, request):\n        model = self._model_for(request.url)\n"
+               "        model.validate(1)\n        return model.\n\nclass AsyncClient:\n"
+               "    async def _model_for(self, url) -> Optional[Other]:\n        return None\n")
+    before = current[: current.index("model.\n") + len("model.")]
+    # (The in-memory index parses with `ast`: it gets the file as last saved, before `model.`.)
+    saved = current.replace("return model.", "return model")
+    index = MemoryIndex("/ws", {"pkg/__init__.py": "", "pkg/models.py": MODELS, PATH: saved})
+    found = await gather(index, CursorWindow(PATH, "python", before, current[len(before):], current), 1.0)
+    [holds] = [c for c in found.candidates if "holds a" in c.reason]
+    assert holds.name == "Model" and "model holds a Model" in holds.reason and "def validate(" in holds.text
+
+
 async def test_a_kept_block_is_rebuilt_when_a_definition_in_it_changes_or_goes() -> None:
     index = project()
     assembler = ContextAssembler(lambda path: index, deadline_s=5.0)

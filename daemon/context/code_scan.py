@@ -7,11 +7,12 @@ from __future__ import annotations
 import builtins
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import PurePath
+from types import MappingProxyType
 
 from nearcode.daemon.context.identifiers import COMMON_WORDS, identifiers
-from nearcode.daemon.context.index_api import ImportRef
+from nearcode.daemon.context.index_api import Definition, ImportRef
 
 
 def attribute_pairs(text: str) -> dict[str, list[str]]:
@@ -219,12 +220,19 @@ def is_under(path: str, fragment: str) -> bool:
     return f"/{fragment}" in f"/{path}"
 
 
-def assigned_classes(text: str, names: set[str]) -> dict[str, str]:
-    """name -> the class it holds, for `name = Cls(...)`, `self.name = Cls(...)`, `name: Cls` and
+def assigned_classes(text: str, names: set[str], returns: Mapping[str, list[tuple[int, str]]] = MappingProxyType({})) -> dict[str, str]:
+    """name -> the class it holds, for `name = Cls(...)`, `self.name = Cls(...)`, `name: Cls`,
     `self.name = param` with `param: Cls` (a constructor keeping what it was given: pydantic's
-    `self._generate_schema = generate_schema`) in `text` (the last one written wins; a capitalised
-    callee or annotation is taken for a class)."""
+    `self._generate_schema = generate_schema`) and `name = [self.]f(...)` with `f` in `returns`
+    (`returned_classes`: httpx's `transport = self._transport_for_url(...)`, `-> BaseTransport`) in
+    `text` (the last one written wins; a capitalised callee or annotation is taken for a class)."""
     found: list[tuple[int, str, str]] = []
+    for m in _CALLED.finditer(text) if returns else ():
+        if m.group(1) in names and m.group(2) in returns:
+            line = text.count("\n", 0, m.start())
+            # The definition nearest above the call (httpx's Client and AsyncClient each have one).
+            above = [cls for defined, cls in returns[m.group(2)] if defined <= line]
+            found.append((m.start(), m.group(1), above[-1] if above else returns[m.group(2)][0][1]))
     annotated: dict[str, str] = {}
     for m in _ANNOTATED.finditer(text):
         annotated[m.group(1)] = m.group(2)
@@ -238,4 +246,22 @@ def assigned_classes(text: str, names: set[str]) -> dict[str, str]:
 
 _CONSTRUCTED = re.compile(r"(?:\bself\.|\b)([A-Za-z_]\w*)\s*=\s*(_*[A-Z]\w*)\s*\(")
 _ANNOTATED = re.compile(r"(?:\bself\.|\b)([A-Za-z_]\w*)\s*:\s*['\"]?(_*[A-Z]\w*)")
+_CALLED = re.compile(r"(?:\bself\.|\b)([A-Za-z_]\w*)\s*=\s*(?:await\s+)?(?:self\.|cls\.)?([A-Za-z_]\w*)\s*\(")
+_RETURNS = re.compile(r"->\s*(?:Optional\[)?['\"]?(_*[A-Z]\w*)")
+
+
+def returned_classes(definitions: Iterable[Definition]) -> dict[str, list[tuple[int, str]]]:
+    """Function or method name -> (line, the class its return annotation names), in line order."""
+    out: dict[str, list[tuple[int, str]]] = {}
+    for d in sorted(definitions, key=lambda d: d.line):
+        if d.kind in ("function", "method"):
+            match = _RETURNS.search(d.signature)
+            if match and match.group(1) not in _NOT_CLASSES:
+                out.setdefault(d.name, []).append((d.line, match.group(1)))
+    return out
+
+
+_NOT_CLASSES = frozenset({"Any", "Optional", "Union", "List", "Dict", "Tuple", "Set", "Type", "Callable", "Iterator",
+                          "Iterable", "Generator", "AsyncIterator", "AsyncGenerator", "Awaitable", "Coroutine",
+                          "Sequence", "Mapping", "None", "Self", "TypeVar", "NoReturn", "Never", "Literal"})
 _KEPT = re.compile(r"\bself\.([A-Za-z_]\w*)\s*=\s*([A-Za-z_]\w*)[ \t]*(?:#.*)?$", re.MULTILINE)

@@ -29,6 +29,7 @@ from nearcode.daemon.context.code_scan import (
     is_under,
     member_being_written,
     module_folder,
+    returned_classes,
     scan_python_imports,
     unresolved_names,
     writing_import,
@@ -189,7 +190,8 @@ class _Search:
         # `module.name` with an imported module: looked up in that module (below), not by bare name.
         reached_through = {m for owner in imported for m in attribute_of.get(owner, ())}
         # `x.member` where x holds an instance (`x = Cls(...)`, `x: Cls`): Cls's stub shows its members.
-        held = assigned_classes(window.file_text or window.before, set(attribute_of) - set(imported))
+        returns = returned_classes(self.found.current_definitions)
+        held = assigned_classes(window.file_text or window.before, set(attribute_of) - set(imported), returns)
         for distance, name in enumerate(self.near):
             self.check()
             if (name in reached_through and name not in imported) or name.startswith("__") or len(name) < 3:
