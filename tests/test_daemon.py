@@ -243,8 +243,10 @@ def test_a_read_cut_by_its_deadline_is_learned_as_far_as_it_got() -> None:
     read by then. It once learned nothing (the request ended without the engine's counts), so the
     1.5B model, slower than the first budget assumes, missed 12 deadlines in a row."""
     # The deadline must fall after the first 256-token prompt batch and before the ~1,000-token
-    # prompt is read: 6 s on 2 cores (~70-150 tokens/s); a faster machine reads it all by then,
-    # so it tries shorter ones, each on a fresh daemon.
+    # prompt is read: 6 s on 2 cores (~70-150 tokens/s); a faster machine reads it all by then (at
+    # 166 tokens/s the read ended 50 ms before a 6 s deadline, and no token came before it), so
+    # it tries shorter ones, each on a fresh daemon. With the old fault (the whole prompt taken as
+    # read by the last progress report) every deadline learns faster than the whole prompt's speed.
     for deadline_ms in (6000, 2000, 1000):
         prefix = "".join(f"def handler_{i}_{time.time_ns()}(request):\n    return request.args[{i}]\n\n" for i in range(120))
         with running_daemon() as env:
@@ -252,12 +254,12 @@ def test_a_read_cut_by_its_deadline_is_learned_as_far_as_it_got() -> None:
             with daemon_http(env) as client, client.stream("POST", "/api/fim", json=request) as response:
                 done = [json.loads(line) for line in response.iter_lines() if line][-1]
             learned = daemon_status(env)["prompt_tokens_per_s"]
-        if done["finish_reason"] == "deadline" and done["generated_tokens"] == 0:
+        # If the deadline came before the whole prompt was read, the engine reads slower than that.
+        whole_prompt_speed = (done["prompt_tokens"] - done["cached_tokens"]) / (done["elapsed_ms"] / 1000)
+        cut_while_reading = learned is not None and learned < whole_prompt_speed
+        if done["finish_reason"] == "deadline" and done["generated_tokens"] == 0 and cut_while_reading:
             break
     assert done["type"] == "done" and done["finish_reason"] == "deadline" and done["generated_tokens"] == 0, done
-    # The deadline came before the whole prompt was read: the engine reads slower than that.
-    # (Taking the whole prompt as read in the time of the last progress report said faster.)
-    whole_prompt_speed = (done["prompt_tokens"] - done["cached_tokens"]) / (done["elapsed_ms"] / 1000)
     assert learned is not None and learned < whole_prompt_speed, (learned, done)
 
 
