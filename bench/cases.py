@@ -104,13 +104,13 @@ def install_pinned(target: Path, pinned: Path = PINNED) -> Path:
     return target
 
 
-def package_files(package: Package, where: Path | None = None) -> tuple[str, list[SourceFile]]:
+def package_files(package: Package, where: Path) -> tuple[str, list[SourceFile]]:
     """The package's version and its source files (tests and vendored copies left out), from the
-    folder `where` (the pinned install), else from this interpreter's packages."""
-    found = list(importlib.metadata.distributions(name=package.dist, path=[str(where)])) if where else []
-    if where and not found:
+    folder `where` (the pinned install), never from this interpreter's packages."""
+    found = list(importlib.metadata.distributions(name=package.dist, path=[str(where)]))
+    if not found:
         raise SystemExit(f"cases: {package.dist} is not in {where}")
-    dist = found[0] if found else importlib.metadata.distribution(package.dist)
+    dist = found[0]
     root = Path(str(dist.locate_file("")))
     files = []
     for entry in sorted(str(f) for f in dist.files or []):
