@@ -15,8 +15,13 @@ from pathlib import Path
 from nearcode.daemon.model_store import ModelError, ModelPreset, ensure_model, model_path
 
 
+def requirements_dir() -> Path:
+    """requirements/ of the checkout, or nearcode/requirements of an installed wheel."""
+    return Path(__file__).resolve().parents[1] / "requirements"
+
+
 def requirements_file(preset: ModelPreset) -> Path:
-    path = Path(__file__).resolve().parents[1] / "requirements" / preset.requirements_file
+    path = requirements_dir() / preset.requirements_file
     if not path.is_file():
         raise ModelError(
             f"{path} is missing (installed without a checkout?). Fix: run `{preset.install_hint}` "

@@ -17,6 +17,7 @@ and accepted token counts ride in its GenerationStats.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import secrets
 import threading
@@ -39,6 +40,7 @@ from nearcode.daemon.engines.base import (
     GenerationRequest,
     GenerationStats,
 )
+from nearcode.daemon.engines.native_build import unused_cpu_features
 from nearcode.daemon.engines.results import (
     GenerationClock,
     finish_reason_of,
@@ -55,6 +57,8 @@ from nearcode.daemon.engines.token_healing import (
 )
 
 _DONE = object()
+
+log = logging.getLogger("nearcode.engine.llamacpp")
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,7 @@ class LlamaCppEngine:
         # run at a fraction of one stream's speed, and a cap meant for one would cut them all).
         self._decoding = 0
         self._decoding_lock = threading.Lock()
+        self._unused_features: tuple[str, ...] = ()  # CPU features the build was not compiled for
         self._info = EngineInfo(
             engine="llamacpp",
             model=config.model_path.stem,
@@ -159,6 +164,10 @@ class LlamaCppEngine:
                 "complete GGUF model (`nearcode model install` rebuilds the default one)"
                 + ("; or start with --speculation ngram" if drafter else "")
             ) from exc
+        self._unused_features = unused_cpu_features(xllamacpp.get_system_info())
+        if self._unused_features:
+            log.info("the llama.cpp build leaves %s of this CPU unused: `nearcode engine install native` builds one "
+                     "that reads prompts faster (docs/models.md)", ", ".join(self._unused_features))
         self._base_url = str(self._server.listening_address)
         host = httpx.URL(self._base_url).host
         if host not in ("127.0.0.1", "localhost", "::1"):
@@ -179,7 +188,8 @@ class LlamaCppEngine:
             await asyncio.to_thread(_release, server)
 
     async def runtime_status(self) -> dict[str, object]:
-        return {}  # its prompt-cache reuse is in the daemon's own counters (cached_tokens)
+        # Its prompt-cache reuse is in the daemon's own counters (cached_tokens).
+        return {"unused_cpu_features": list(self._unused_features)}
 
     async def count_tokens(self, text: str) -> int:
         if not text:

@@ -21,7 +21,9 @@ from nearcode.daemon.engines.base import EngineError
 from nearcode.daemon.engines.cpu_benchmark import CPU_BENCHMARK
 from nearcode.daemon.engines.engine_choice import Machine, choose_engine, detect_machine
 from nearcode.daemon.engines.factory import speculation_for
+from nearcode.daemon.engines.native_build import NativeBuildError, plan
 from nearcode.daemon.model_family import family_for_model, read_metadata
+from nearcode.daemon.model_install import requirements_dir
 from nearcode.daemon.model_store import model_file_named, model_path, preset_named
 from nearcode.lsp.daemon_client import DaemonClient, DaemonUnavailable
 from nearcode.shared import paths
@@ -58,6 +60,8 @@ def doctor_report(args: argparse.Namespace, machine: Machine) -> DoctorReport:
     report.row("CPU", f"{os.cpu_count()} cores")
     report.row("llamacpp", f"xllamacpp {engines.llamacpp}" if engines.llamacpp else
                "not installed (pip install --require-hashes --no-deps -r requirements/embedded-0.5b.txt)")
+    if engines.llamacpp:
+        report.row("build", _native_build())
     report.row("vllm", f"{engines.vllm} ({engines.vllm_flavor}) in its own environment" if engines.vllm else
                "not installed (make install-vllm, or nearcode engine install vllm)")
     report.row("vllm model", engines.vllm_model or "none converted (nearcode engine install vllm)")
@@ -88,6 +92,16 @@ def doctor_report(args: argparse.Namespace, machine: Machine) -> DoctorReport:
     report.row("stop", ", ".join(repr(s) for s in template.stop))
     report.row("canary", _canary())
     return report
+
+
+def _native_build() -> str:
+    """Whether the installed llama.cpp uses what this CPU offers (daemon/engines/native_build.py)."""
+    try:
+        native = plan(requirements_dir())
+    except (NativeBuildError, OSError) as exc:
+        return f"unknown ({exc})"
+    hint = "; nearcode engine install native builds one for this CPU" if native.cpu and native.missed else ""
+    return native.describe() + hint
 
 
 def _speculation(requested: str, path: Path) -> str:

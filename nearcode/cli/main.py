@@ -212,6 +212,8 @@ def _print_status(status: dict[str, Any]) -> None:
           f"{status.get('model_state', 'loaded')} ({policy}; {status.get('model_unloads', 0)} releases, "
           f"{status.get('model_reloads', 0)} reloads)")
     runtime = status.get("engine_runtime") or {}
+    if unused := runtime.get("unused_cpu_features"):
+        print(f"engine build: leaves {', '.join(unused)} of this CPU unused (nearcode engine install native)")
     if runtime.get("prefix_cache_queries") is not None:
         rate = runtime.get("prefix_cache_hit_rate")
         print(f"prefix cache: {'-' if rate is None else f'{rate:.1%}'} hit rate ({runtime['prefix_cache_hits']} of "
