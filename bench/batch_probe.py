@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """What the prompt batch size costs and buys: llama.cpp (xllamacpp) directly, no daemon.
 
-For each batch size: the reading speed of three cold prompts, and how long a short request in
+For each batch size: the reading speed of three cold prompts, the decoding speed of three 48-token
+answers, and how long a short request in
 another slot waits after a long read in progress is told to stop (its progress callback returns
 True), at three moments into the read. llama.cpp reports, and so can be stopped, only between
 prompt batches, and a stop asked for at one report takes effect after the next batch: that wait is
@@ -10,6 +11,9 @@ LlamaCppConfig.batch_tokens comes from this (docs/benchmark.md, 2026-12-01 eveni
 are cut from the standard library's pprint.py (never copied into the repository).
 
   .venv/bin/python bench/batch_probe.py [--model quality] [--batches 256,128,64]
+
+It measures whichever xllamacpp the interpreter imports: the prebuilt wheel or the build for this
+CPU (`nearcode engine install native`; PYTHONPATH=<an unpacked wheel> compares the other).
 """
 
 from __future__ import annotations
@@ -54,6 +58,17 @@ def reading_speeds(server: Any) -> list[float]:
     return speeds
 
 
+def decoding_speeds(server: Any) -> list[float]:
+    """Tokens per second while generating (one stream, after a short prompt): what a line costs."""
+    speeds = []
+    for k in range(3):
+        body = {"prompt": SOURCE[20000 + k * 900 : 20000 + k * 900 + 600], "n_predict": 48, "ignore_eos": True,
+                "temperature": 0, "cache_prompt": False, "id_slot": 1}  # fmt: skip
+        timings = server.handle_completions(body)["timings"]
+        speeds.append(timings["predicted_n"] / timings["predicted_ms"] * 1000)
+    return speeds
+
+
 def wait_after_stop(server: Any, stop_after_s: float, k: int) -> float:
     """Seconds from asking a long read in slot 0 to stop until a short request in slot 1 answers."""
     stop = threading.Event()
@@ -81,9 +96,11 @@ def main() -> int:
         server = server_for(model, batch)
         server.handle_completions({"prompt": "x = 1\n", "n_predict": 1, "id_slot": 1})  # warm
         speeds = reading_speeds(server)
+        decoding = decoding_speeds(server)
         waits = [wait_after_stop(server, at, k) for k, at in enumerate((0.5, 2.0, 4.0))]
         print(f"batch {batch:4}: reads {statistics.median(speeds):5.1f} tokens/s "
-              f"({', '.join(f'{s:.0f}' for s in speeds)}); a request waits "
+              f"({', '.join(f'{s:.0f}' for s in speeds)}), decodes {statistics.median(decoding):4.1f} tokens/s "
+              f"({', '.join(f'{s:.1f}' for s in decoding)}); a request waits "
               f"{', '.join(f'{w:.2f}' for w in waits)} s after a read is stopped at 0.5 / 2 / 4 s", flush=True)  # fmt: skip
         del server  # frees the model before the next one loads
     return 0

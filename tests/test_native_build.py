@@ -133,5 +133,9 @@ def test_the_command_reports_this_machine_from_the_build_it_imports() -> None:
     result = subprocess.run([sys.executable, "-m", "nearcode", "engine", "install", "native", "--dry-run"],
                             capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
-    assert re.search(r"^native: the installed llama.cpp build (uses every feature|leaves [A-Z0-9_, ]+ unused)",
-                     result.stdout, re.MULTILINE), result.stdout
+    said = re.search(r"^native: (the installed llama.cpp build (uses every feature|leaves [A-Z0-9_, ]+ unused).*)$",
+                     result.stdout, re.MULTILINE)
+    assert said, result.stdout
+    doctor = subprocess.run([sys.executable, "-m", "nearcode", "doctor"], capture_output=True, text=True, timeout=120,
+                            check=False)
+    assert f"build:     {said.group(1)}" in doctor.stdout, doctor.stdout  # doctor says the same of this machine
