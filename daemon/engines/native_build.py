@@ -108,7 +108,10 @@ def source_requirement(requirements_dir: Path) -> tuple[str, str]:
 def installed_system_info(python: str = sys.executable) -> str:
     """get_system_info() of the build `python` imports, asked in a fresh interpreter (this process
     may hold the build that is being replaced)."""
-    result = subprocess.run([python, "-c", PROBE], capture_output=True, text=True, check=False, timeout=120)
+    try:
+        result = subprocess.run([python, "-c", PROBE], capture_output=True, text=True, check=False, timeout=120)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise NativeBuildError(f"could not ask {python} which xllamacpp it imports: {exc}") from exc
     if result.returncode != 0:
         raise NativeBuildError(f"xllamacpp does not import: {result.stderr.strip()[-300:]}")
     return result.stdout
