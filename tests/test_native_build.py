@@ -1,6 +1,6 @@
 """The embedded engine built for this CPU (daemon/engines/native_build.py, `nearcode engine install
 native`): which features a CPU offers and a build uses, the pinned source, the build command, the
-cache, and the command's answers when nothing can or need be built. The build itself (8 minutes)
+cache, and the command's answers when nothing can or need be built. The build itself (7 minutes)
 is not run here; docs/models.md says how it was measured."""
 
 from __future__ import annotations

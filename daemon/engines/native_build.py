@@ -2,8 +2,8 @@
 
 Why: PyPI's xllamacpp wheel is built to run on any x86-64 with AVX2 (its `get_system_info()` names
 AVX2 and nothing wider). On a CPU with AVX512 and VNNI, the same pinned version built from its
-source with llama.cpp's native optimisation reads prompts about 1.85 times as fast (the 1.5B on
-this 2-core machine: 71.5 -> 132 tokens/s, `bench/batch_probe.py`), and reading is what a
+source with llama.cpp's native optimisation reads prompts 1.6-1.85 times as fast (the 1.5B on
+this 2-core machine: 71.5 -> 132 and 81 -> 128 tokens/s, `bench/batch_probe.py`), and reading is what a
 completion waits for (docs/benchmark.md, stop 32).
 
 What the install does:
@@ -14,7 +14,7 @@ What the install does:
    by the hash in requirements/xllamacpp-source.txt, with `GGML_NATIVE` on and without the two
    parts that fetch from outside the package index at build time (llguidance's Rust crates and a
    BoringSSL clone: nearcode uses neither), into `<cache>/engines/llamacpp-native-<version>-<cpu>/`
-   (about 8 minutes on 2 cores, once per CPU signature);
+   (about 7 minutes on 2 cores, once per CPU signature);
 3. installs that wheel into nearcode's environment and checks, in a fresh interpreter, that the
    build now imported has the features.
 
@@ -172,7 +172,7 @@ def build_wheel(native: NativePlan, requirements_dir: Path, root: Path | None = 
     folder.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder.parent, prefix=".building-") as scratch:
         command, env = build_command(native, requirements_dir / SOURCE_PIN, Path(scratch))
-        print(f"nearcode: building xllamacpp {native.version} for this CPU (~8 min on 2 cores): "
+        print(f"nearcode: building xllamacpp {native.version} for this CPU (~7 min on 2 cores): "
               f"{' '.join(command)}", file=sys.stderr)
         result = subprocess.run(command, env=env, check=False)
         built = sorted(Path(scratch).glob("xllamacpp-*.whl"))
