@@ -37,6 +37,7 @@ from nearcode.shared.text import text_digest
 DOCUMENTS_KEPT = 512
 COUNTS_KEPT = 4096  # token counts of prompt parts (a few dozen parts a document)
 VIEW_AFTER_SCORE = 0.7
+VIEW_PROBE_CHARS = 200  # how much of a view's start shows that a cached prompt holds it
 CHARS_PER_TOKEN = 3.0  # a low estimate for code: "the prefix surely fits" errs towards keeping the view
 V = TypeVar("V")
 
@@ -169,7 +170,7 @@ class DocumentPrompts:
         cursor near its top): the head would be there twice."""
         starts_file = len(req.prefix) < PREFIX_WINDOW_CHARS and (req.prefix or req.head is None)
         if starts_file and len(req.prefix) <= CHARS_PER_TOKEN * budget.total_tokens * budget.prefix_share:
-            return None
+            return self._cached_view(req, shown_path)
         if req.head is None:
             kept = self._views.get(req.slot_key)
             if kept is not None and kept.path == shown_path:
@@ -182,6 +183,21 @@ class DocumentPrompts:
         if view is not None:
             self._views.put(req.slot_key, view)
         return view
+
+    def _cached_view(self, req: PromptRequest, shown_path: str) -> Snippet | None:
+        """The view the slot already holds (read ahead when the file was opened, before the cursor
+        was known), or None. Kept, it costs nothing to read; left out, the block no longer matches
+        the cache and the whole prompt is read again (2-3 s on the 1.5B, for 1 first completion in 8
+        five seconds after opening: docs/benchmark.md, stop 33)."""
+        kept = self._views.get(req.slot_key)
+        if kept is None or kept.path != shown_path:
+            return None
+        if req.prefix.count("\n") <= kept.end_line:
+            # The cursor is in the head the view shows (an import being written): shown twice, the
+            # line left unfinished reads as written already, and the model answered nothing.
+            return None
+        # Its start: the prompt holds the view cut to its share of the block.
+        return kept if kept.text[:VIEW_PROBE_CHARS] in self.cache_view(req, 1).text else None
 
     def _record(self, req: PromptRequest, choice: ContextChoice, prompt: FimPrompt, budget: PromptBudget) -> PromptRecord:
         shown = choice.relative(req.path)
