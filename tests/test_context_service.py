@@ -250,9 +250,16 @@ async def test_a_cursor_inside_the_head_the_view_shows_leaves_the_view_out() -> 
                                                 head=text, affinity=URI))  # fmt: skip
     await asyncio.gather(*svc.read_ahead.tasks)
     assert "LIMIT_0 " in block_of(engine.requests[-1].prompt)
-    cursor = text.index("LIMIT_3 ") + len("LIMIT_3 ")  # inside the head
+    cursor = text.index("LIMIT_20 ") + len("LIMIT_20 ")  # inside the head, 200 characters on
     await run(svc, request(text[:cursor], suffix=text[cursor:]))
-    assert "LIMIT_0 " not in block_of(engine.requests[-1].prompt)
+    inside = engine.requests[-1].prompt
+    assert "LIMIT_0 " not in block_of(inside)
+    # Then below the head: the slot now holds a prompt without the view (its prefix shows the same
+    # head), so the view stays out and that prompt's start is what the engine has cached.
+    below = len(IMPORTS + CONSTANTS + CURRENT[len(IMPORTS):]) + 4
+    done = await run(svc, request(text[:below], suffix=text[below:]))
+    assert block_of(engine.requests[-1].prompt) == block_of(inside)
+    assert done.cached_tokens >= len(tokens(block_of(inside)))
 
 
 def svc_source(text: str, cursor: int) -> PromptRequest:

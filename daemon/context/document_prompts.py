@@ -167,7 +167,7 @@ class DocumentPrompts:
         """The current file's far text, as last seen: kept per slot (it starts the context block, so
         it must not change while the user types), taken afresh from a prefill's head of the document.
         None when the near prefix reaches back to the file's start anyway (a short file, or the
-        cursor near its top): the head would be there twice."""
+        cursor near its top): the head would be there twice; unless the slot holds it already."""
         starts_file = len(req.prefix) < PREFIX_WINDOW_CHARS and (req.prefix or req.head is None)
         if starts_file and len(req.prefix) <= CHARS_PER_TOKEN * budget.total_tokens * budget.prefix_share:
             return self._cached_view(req, shown_path)
@@ -196,8 +196,18 @@ class DocumentPrompts:
             # The cursor is in the head the view shows (an import being written): shown twice, the
             # line left unfinished reads as written already, and the model answered nothing.
             return None
-        # Its start: the prompt holds the view cut to its share of the block.
-        return kept if kept.text[:VIEW_PROBE_CHARS] in self.cache_view(req, 1).text else None
+        # Its start, in the cached block: the block holds the view cut to its share, and a prefix
+        # that begins at the file's start holds the same text (a prompt built without the view).
+        return kept if kept.text[:VIEW_PROBE_CHARS] in self._cached_block(req) else None
+
+    def _cached_block(self, req: PromptRequest) -> str:
+        """The context block of the prompt in the request's slot: up to the template's text after
+        `{context}` (a FIM token, never in code), or the whole prompt when there is none."""
+        cached = self.cache_view(req, 1).text
+        after = self.template.template.partition("{context}")[2]
+        marker = after[: after.find("{")] if "{" in after else after
+        end = cached.find(marker) if marker else -1
+        return cached[:end] if end >= 0 else cached
 
     def _record(self, req: PromptRequest, choice: ContextChoice, prompt: FimPrompt, budget: PromptBudget) -> PromptRecord:
         shown = choice.relative(req.path)
