@@ -88,6 +88,10 @@ class DocumentPrompts:
         self._cached: LruDict[str] = LruDict()  # slot key -> the prompt text last read there
         self._views: LruDict[Snippet] = LruDict()  # slot key -> the current file's far text, as last seen
         self._block_totals: LruDict[int] = LruDict()  # slot key -> the stable total its block was built with
+        # The template's text right after the context block (a FIM token, never in code): where a
+        # cached prompt's block ends ("" when the template has none).
+        after = template.template.partition("{context}")[2]
+        self._block_end = after[: after.find("{")] if "{" in after else after
         self.anchored_prompts = 0
         self.warm_prompts = 0
 
@@ -201,12 +205,10 @@ class DocumentPrompts:
         return kept if kept.text[:VIEW_PROBE_CHARS] in self._cached_block(req) else None
 
     def _cached_block(self, req: PromptRequest) -> str:
-        """The context block of the prompt in the request's slot: up to the template's text after
-        `{context}` (a FIM token, never in code), or the whole prompt when there is none."""
+        """The context block of the prompt in the request's slot (the whole prompt when the
+        template marks no end)."""
         cached = self.cache_view(req, 1).text
-        after = self.template.template.partition("{context}")[2]
-        marker = after[: after.find("{")] if "{" in after else after
-        end = cached.find(marker) if marker else -1
+        end = cached.find(self._block_end) if self._block_end else -1
         return cached[:end] if end >= 0 else cached
 
     def _record(self, req: PromptRequest, choice: ContextChoice, prompt: FimPrompt, budget: PromptBudget) -> PromptRecord:
