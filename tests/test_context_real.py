@@ -56,6 +56,18 @@ async def show_context(client: LanguageClient, uri: str) -> ContextResult:
     return ContextResult.model_validate(answer)
 
 
+async def context_holding(client: LanguageClient, uri: str, text: str) -> ContextResult:
+    """The last completion's context once its prompt holds `text`: a line start's answer comes to
+    the editor with its first line, and the daemon records the prompt when the generation ends."""
+    deadline = time.monotonic() + 60
+    while True:
+        shown = await show_context(client, uri)
+        if text in (shown.prompt or "") or time.monotonic() > deadline:
+            assert text in (shown.prompt or ""), (shown.prompt or "")[-600:]
+            return shown
+        await asyncio.sleep(0.1)
+
+
 def engine_token_count(env: dict[str, str], prompt: str) -> int:
     """The engine's own count of a raw prompt (the daemon's OpenAI endpoint reports its usage)."""
     with daemon_http(env) as http:
@@ -151,6 +163,33 @@ async def test_typing_along_a_line_keeps_the_block_in_the_engine_cache(
     assert len(blocks) == 1 and "TAX_RATE" in blocks.pop(), "the context block changed while typing along one line"
     # After the first request the engine reads only the typed end and the suffix.
     assert len(reads) > 2 and all(r <= 64 for r in reads[1:]), reads
+
+
+async def test_once_the_block_is_cached_a_request_reads_a_short_suffix(
+    workspace_lsp: LanguageClient, tmp_path: Path
+) -> None:
+    """The suffix follows the cursor in the prompt, so every keystroke's request reads it again:
+    once the context block is in the engine's cache, the suffix is cut to a share of the warm read
+    (fim.WARM_SUFFIX_SHARE, ~36 tokens here); the first, cold request holds the suffix's share of
+    the whole budget (~89)."""
+    uri = (tmp_path / "suffix.py").as_uri()
+    after = "".join(f"\n\ndef refund_{i}(basket):\n    return basket.qz_{i} * TAX_RATE\n" for i in range(30))
+    source = HEAD + BODY + "def checkout(basket):\n    " + after
+    open_doc(workspace_lsp, uri, source)
+    line = (HEAD + BODY).count("\n") + 1
+    await inline(workspace_lsp, uri, line, 4)
+    cold = await context_holding(workspace_lsp, uri, "def checkout(basket):\n    <|fim_suffix|>")
+    change(workspace_lsp, uri, 2, line, 4, "qz_total = basket.wv_x\n    ")  # a line typed, then Enter
+    await inline(workspace_lsp, uri, line + 1, 4)
+    warm = await context_holding(workspace_lsp, uri, "qz_total = basket.wv_x\n    <|fim_suffix|>")
+
+    def suffix(shown: ContextResult) -> str:
+        assert shown.prompt is not None
+        return shown.prompt.split("<|fim_suffix|>")[1].split("<|fim_middle|>")[0]
+
+    assert warm.cached_tokens > warm.prompt_tokens // 2, "the block was not in the cache"
+    assert after.startswith(suffix(cold)) and after.startswith(suffix(warm))
+    assert 0 < 2 * len(suffix(warm)) < len(suffix(cold)), (suffix(cold), suffix(warm))
 
 
 async def test_a_prefill_on_open_leaves_the_first_request_little_to_read(

@@ -158,3 +158,30 @@ async def test_token_counts_are_remembered_by_digest_not_by_text() -> None:
     await counter("a")
     await counter("b")
     assert len(counter) == 2  # bounded
+
+
+async def test_typing_on_reads_a_short_suffix_and_a_new_place_its_share() -> None:
+    """The suffix follows the cursor in prefix-suffix-middle order, so every keystroke's request
+    reads it again: typing on (the block and most of the near prefix cached) it is cut to a share of
+    what a warm request may read; cold, or at a new place (only the block cached: the near prefix
+    is read anyway), it keeps its share of the budget. In suffix-first order a suffix the cache
+    holds costs nothing, and it is not cut."""
+    suffix = "\n" + "".join(f"step_{i} = run({i})\n" for i in range(60))
+    inp = FimInput(prefix="def f():\n    total = 0\n    ", suffix=suffix, path="a.py",
+                   context=(Snippet("b.py", "def g(): pass"),))
+    budget = PromptBudget(total_tokens=600)  # the suffix's share: 60 words
+
+    async def suffix_words(template_name: str, cached: str) -> tuple[bool, int]:
+        template = fim_templates()[template_name]
+        cold = await build_fim_prompt(inp, template, budget, count_by_words)
+        block_end = cold.text.index("def f():") if cached == "block" else cold.prefix_end
+        cache = CacheView(text=cold.text[:block_end], warm_tokens=100) if cached else None
+        prompt = await build_fim_prompt(inp, template, budget, count_by_words, cache=cache)
+        return prompt.warm, dict(prompt.used)["suffix"]
+
+    warm, cold_words = await suffix_words("qwen2.5-coder", "")
+    assert not warm and 50 <= cold_words <= 60  # whole lines within the share
+    assert await suffix_words("qwen2.5-coder", "block") == (True, cold_words)
+    warm, words = await suffix_words("qwen2.5-coder", "prefix")
+    assert warm and 20 <= words <= 30  # TYPING_SUFFIX_SHARE of the 100 a warm request may read
+    assert await suffix_words("codestral", "prefix") == (True, cold_words)

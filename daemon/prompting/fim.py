@@ -119,6 +119,14 @@ class CacheView:
 
 # A warm request's near prefix never shrinks below this (a line or two is too little to go on).
 MIN_WARM_PREFIX_TOKENS = 48
+# The suffix of a request typing on (its near prefix mostly in the engine's cache) is at most this
+# share of what a warm request may read. In prefix-suffix-middle order the suffix follows the
+# cursor, so each keystroke's request reads it again: typing on, it is most of what is read (a
+# typed line is ~10-20 tokens, the suffix's share of the budget ~80), and at a line start it
+# decides whether the answer comes inside the typing pause (bench/replay.py, docs/benchmark.md
+# stop 34). The first request at a new place reads its near prefix anyway and keeps the suffix's
+# share: cut there too, the first completion after opening lost line starts (7 of 25 -> 3).
+TYPING_SUFFIX_SHARE = 0.3
 
 
 async def build_fim_prompt(
@@ -138,6 +146,8 @@ async def build_fim_prompt(
     read is budgeted, to `cache.warm_tokens`: an anchored prefix whose start is cached is kept
     however long it has grown (up to ANCHOR_MAX_SHARE of the cold prefix budget), a fresh one is
     fitted to what reads within the warm target, so the first completion at a new place is fast.
+    Typing on (the near prefix mostly cached too) the suffix, read again at every keystroke, is cut
+    to TYPING_SUFFIX_SHARE of the warm target.
     """
     _, suffix_budget, context_budget = budget.split(bool(inp.context), single_line)
     if not template.uses_suffix:
@@ -160,19 +170,35 @@ async def build_fim_prompt(
     warm = bool(cache and cache.warm_tokens and context.text and cache.text.startswith(block))
     prefix: str | None = None
     if warm and cache is not None:
+        warm_cache = cache
+
+        async def suffix_for(near_prefix: str) -> str:
+            """Typing on (the near prefix mostly cached) the suffix is most of what is read: cut."""
+            if not template.suffix_after_prefix or not _mostly_cached(start + near_prefix, warm_cache.text, len(start)):
+                return suffix
+            short = await fit_suffix(inp.suffix, int(warm_cache.warm_tokens * TYPING_SUFFIX_SHARE), count_tokens)
+            return min(suffix, short, key=len)
+
         prefix = await _anchored_prefix(inp.prefix, prefix_budget, count_tokens, anchor, minimum=0.0)
         if prefix is not None:
+            values["suffix"] = await suffix_for(prefix)
             uncached = await _uncached_tokens(prompt_with(prefix), cache.text, count_tokens)
             prefix = prefix if uncached <= cache.warm_tokens else None
         if prefix is None:
+            values["suffix"] = suffix
             # What must be read besides the prefix: the suffix after it (PSM), or a suffix that
             # changed (SPM); a suffix the cache holds costs nothing.
             rest = await _uncached_tokens(prompt_with(""), cache.text, count_tokens)
             near = max(MIN_WARM_PREFIX_TOKENS, cache.warm_tokens - rest)
             prefix = await fit_tail(inp.prefix, min(near, prefix_budget), count_tokens)
+            values["suffix"] = await suffix_for(prefix)  # a new place's near prefix is read: kept whole
             anchored = False
         else:
             anchored = True
+        if values["suffix"] is not suffix:
+            suffix_budget = int(cache.warm_tokens * TYPING_SUFFIX_SHARE)
+            suffix = values["suffix"]
+            suffix_tokens = await count_tokens(suffix)
     else:
         prefix = await _anchored_prefix(inp.prefix, prefix_budget, count_tokens, anchor)
         anchored = prefix is not None
@@ -188,6 +214,11 @@ async def build_fim_prompt(
         allotted=(("context", context_budget), ("prefix", prefix_budget), ("suffix", suffix_budget)),
         used=(("context", context.tokens), ("prefix", await count_tokens(prefix)), ("suffix", suffix_tokens)),
     )
+
+
+def _mostly_cached(text: str, cached: str, start: int) -> bool:
+    """Whether most of `text` past `start` (the near prefix, after the block) is in `cached`."""
+    return 2 * (shared_start(text, cached) - start) >= len(text) - start
 
 
 async def _uncached_tokens(text: str, cached: str, count_tokens: CountTokens) -> int:

@@ -56,6 +56,11 @@ class FimTemplate:
         """False for prefix-only prompts: the text after the cursor is not part of them."""
         return "{suffix}" in self.template
 
+    @property
+    def suffix_after_prefix(self) -> bool:
+        """Prefix-suffix-middle order: the suffix follows the cursor, so each keystroke reads it again."""
+        return self.uses_suffix and "{prefix}" in self.template and self.template.index("{suffix}") > self.template.index("{prefix}")
+
 
 @dataclass(frozen=True)
 class FamilyChoice:
