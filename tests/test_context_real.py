@@ -169,9 +169,9 @@ async def test_once_the_block_is_cached_a_request_reads_a_short_suffix(
     workspace_lsp: LanguageClient, tmp_path: Path
 ) -> None:
     """The suffix follows the cursor in the prompt, so every keystroke's request reads it again:
-    once the context block is in the engine's cache, the suffix is cut to a share of the warm read
-    (fim.WARM_SUFFIX_SHARE, ~36 tokens here); the first, cold request holds the suffix's share of
-    the whole budget (~89)."""
+    typing on (the block and most of the near prefix in the engine's cache), the suffix is cut to a
+    share of the warm read (fim.TYPING_SUFFIX_SHARE, ~36 tokens here); the first, cold request holds
+    the suffix's share of the whole budget (~89)."""
     uri = (tmp_path / "suffix.py").as_uri()
     after = "".join(f"\n\ndef refund_{i}(basket):\n    return basket.qz_{i} * TAX_RATE\n" for i in range(30))
     source = HEAD + BODY + "def checkout(basket):\n    " + after
