@@ -170,34 +170,27 @@ async def build_fim_prompt(
     warm = bool(cache and cache.warm_tokens and context.text and cache.text.startswith(block))
     prefix: str | None = None
     if warm and cache is not None:
-        warm_cache = cache
-
-        async def suffix_for(near_prefix: str) -> str:
-            """Typing on (the near prefix mostly cached) the suffix is most of what is read: cut."""
-            if not template.suffix_after_prefix or not _mostly_cached(start + near_prefix, warm_cache.text, len(start)):
-                return suffix
-            short = await fit_suffix(inp.suffix, int(warm_cache.warm_tokens * TYPING_SUFFIX_SHARE), count_tokens)
-            return min(suffix, short, key=len)
-
+        full_suffix = suffix
         prefix = await _anchored_prefix(inp.prefix, prefix_budget, count_tokens, anchor, minimum=0.0)
         if prefix is not None:
-            values["suffix"] = await suffix_for(prefix)
+            suffix = values["suffix"] = await _typing_on_suffix(inp.suffix, suffix, start, prefix, template, cache, count_tokens)
             uncached = await _uncached_tokens(prompt_with(prefix), cache.text, count_tokens)
             prefix = prefix if uncached <= cache.warm_tokens else None
         if prefix is None:
-            values["suffix"] = suffix
+            suffix = values["suffix"] = full_suffix
             # What must be read besides the prefix: the suffix after it (PSM), or a suffix that
             # changed (SPM); a suffix the cache holds costs nothing.
             rest = await _uncached_tokens(prompt_with(""), cache.text, count_tokens)
             near = max(MIN_WARM_PREFIX_TOKENS, cache.warm_tokens - rest)
             prefix = await fit_tail(inp.prefix, min(near, prefix_budget), count_tokens)
-            values["suffix"] = await suffix_for(prefix)  # a new place's near prefix is read: kept whole
+            # A new place's near prefix is read anyway: its suffix stays whole (cut only when the
+            # near prefix happens to be cached, e.g. read ahead).
+            suffix = values["suffix"] = await _typing_on_suffix(inp.suffix, suffix, start, prefix, template, cache, count_tokens)
             anchored = False
         else:
             anchored = True
-        if values["suffix"] is not suffix:
+        if suffix is not full_suffix:
             suffix_budget = int(cache.warm_tokens * TYPING_SUFFIX_SHARE)
-            suffix = values["suffix"]
             suffix_tokens = await count_tokens(suffix)
     else:
         prefix = await _anchored_prefix(inp.prefix, prefix_budget, count_tokens, anchor)
@@ -216,9 +209,17 @@ async def build_fim_prompt(
     )
 
 
-def _mostly_cached(text: str, cached: str, start: int) -> bool:
-    """Whether most of `text` past `start` (the near prefix, after the block) is in `cached`."""
-    return 2 * (shared_start(text, cached) - start) >= len(text) - start
+async def _typing_on_suffix(
+    text: str, suffix: str, start: str, near_prefix: str, template: FimTemplate, cache: CacheView,
+    count_tokens: CountTokens,
+) -> str:
+    """`suffix`, or when the user types on (most of the near prefix, after the block, is in the
+    engine's cache) in prefix-suffix-middle order, `text` cut to TYPING_SUFFIX_SHARE of the warm read."""
+    cached = shared_start(start + near_prefix, cache.text) - len(start)
+    if not template.suffix_after_prefix or 2 * cached < len(near_prefix):
+        return suffix
+    short = await fit_suffix(text, int(cache.warm_tokens * TYPING_SUFFIX_SHARE), count_tokens)
+    return short if len(short) < len(suffix) else suffix
 
 
 async def _uncached_tokens(text: str, cached: str, count_tokens: CountTokens) -> int:
